@@ -1,0 +1,92 @@
+//! Arguments and helpers shared by several subcommands.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use valley::device::{self, DeviceChoice};
+use valley::train::DataConfig;
+use valley::{Device, Model, ModelConfig};
+use valley_data::DatasetKind;
+
+/// Which data to use.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataArgs {
+    /// Dataset: fashion-mnist, mnist, cifar10, cifar100, svhn, image-folder, csv, digits.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder with the dataset's files (also VALLEY_<NAME>_DIR, e.g. VALLEY_CIFAR10_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Use a stratified subset of this many training samples (deterministic by --seed).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Use a stratified subset of this many test samples (default: the full test split).
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+impl DataArgs {
+    /// The data configuration; `subset_seed` fixes which samples a limit keeps.
+    pub fn config(&self, default: DatasetKind, subset_seed: u64) -> Result<DataConfig> {
+        let dataset = match &self.dataset {
+            Some(name) => name.parse::<DatasetKind>()?,
+            None => default,
+        };
+        Ok(DataConfig {
+            dataset,
+            data_dir: self.data_dir.clone(),
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            subset_seed,
+            augment: None,
+        })
+    }
+}
+
+/// Where to compute.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceArgs {
+    /// auto (CUDA when present), cpu or cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// libtorch intra-op threads (default: libtorch's choice; OMP_NUM_THREADS also works).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl DeviceArgs {
+    pub fn resolve(&self) -> Result<Device> {
+        device::set_threads(self.threads.unwrap_or(0));
+        let choice = match &self.device {
+            Some(d) => d.parse::<DeviceChoice>()?,
+            None => DeviceChoice::Auto,
+        };
+        Ok(choice.resolve()?)
+    }
+}
+
+/// Loads a checkpoint as a model; `arch` helps with files that lack valley's metadata.
+pub fn load_checkpoint(path: &std::path::Path, arch: Option<&str>, device: Device) -> Result<(valley::checkpoint::Checkpoint, Model)> {
+    let ck = valley::checkpoint::Checkpoint::read(path)?;
+    let fallback = match (ck.model_config()?, arch) {
+        (None, Some(a)) => Some(infer_config(&ck, a)?),
+        _ => None,
+    };
+    let model = ck.to_model(fallback.as_ref(), device).with_context(|| format!("loading {}", path.display()))?;
+    Ok((ck, model))
+}
+
+/// Guesses input size and classes of a foreign checkpoint from its tensors.
+fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: &str) -> Result<ModelConfig> {
+    let arch: valley::Arch = arch.parse()?;
+    let mut cfg = ModelConfig::new(arch, 3, 32, 10);
+    let first = ck.names.iter().find(|n| n.ends_with("weight")).and_then(|n| ck.tensors.get(n));
+    if let Some(w) = first.filter(|w| w.dim() == 4) {
+        cfg.in_channels = w.size()[1];
+    }
+    Ok(cfg)
+}

@@ -1,0 +1,36 @@
+use std::path::PathBuf;
+
+/// Errors of `valley-report`; every variant names the file being written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {}: {source} (check that the directory is writable)", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read figure {} to embed it in the report: {source} (render the figure first)", path.display())]
+    ReadFigure {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("drawing {} failed: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
+    #[error("encoding {} as PNG failed: {message}", path.display())]
+    Encode { path: PathBuf, message: String },
+    #[error("invalid input for {}: {message}", path.display())]
+    InvalidInput { path: PathBuf, message: String },
+    #[error("the bundled font assets/fonts/DejaVuSans.ttf could not be registered with plotters")]
+    Font,
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, ReportError>;
+
+pub(crate) fn invalid(path: &std::path::Path, message: impl Into<String>) -> ReportError {
+    ReportError::InvalidInput {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}

@@ -1,0 +1,134 @@
+//! From a dataset on disk to normalised tensors: subsets, normalisation, batching.
+
+use std::path::PathBuf;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+use valley_data::{DatasetKind, FileIdentity, ImageSet, Normalisation};
+
+use crate::rng::{self, tag};
+use crate::tensors::TensorSet;
+use crate::Result;
+
+/// Which data a run uses; recorded in `run.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    pub dataset: DatasetKind,
+    /// Folder holding the dataset's files (default: the dataset's standard location).
+    pub data_dir: Option<PathBuf>,
+    /// Stratified subset sizes (deterministic by `subset_seed`).
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    pub subset_seed: u64,
+    /// Random crop (pad 4) and horizontal flip; `None` = on for 32x32 data only.
+    pub augment: Option<bool>,
+}
+
+impl DataConfig {
+    pub fn new(dataset: DatasetKind) -> Self {
+        Self { dataset, data_dir: None, train_limit: None, test_limit: None, subset_seed: 0, augment: None }
+    }
+}
+
+/// A dataset ready for the engine.
+pub struct Prepared {
+    pub name: String,
+    pub train: TensorSet,
+    pub test: TensorSet,
+    /// The normalised training images, kept only when augmentation needs them.
+    pub train_images: Option<ImageSet>,
+    pub normalisation: Normalisation,
+    pub files: Vec<FileIdentity>,
+    pub channels: i64,
+    pub image_size: i64,
+    pub num_classes: i64,
+    pub augment: bool,
+}
+
+/// Loads, subsets and normalises a dataset. `normalisation` = `None` computes it on the
+/// (subset) training split; a checkpoint's recorded normalisation is passed in to evaluate it.
+pub fn prepare(cfg: &DataConfig, normalisation: Option<&Normalisation>, device: Device) -> Result<Prepared> {
+    let ds = valley_data::load(cfg.dataset, cfg.data_dir.as_deref())?;
+    let mut train = match cfg.train_limit {
+        Some(n) => valley_data::stratified_subset(&ds.train, n, rng::derive_seed(cfg.subset_seed, &[tag::SUBSET, 0])),
+        None => ds.train,
+    };
+    let mut test = match cfg.test_limit {
+        Some(n) => valley_data::stratified_subset(&ds.test, n, rng::derive_seed(cfg.subset_seed, &[tag::SUBSET, 1])),
+        None => ds.test,
+    };
+    let norm = normalisation.cloned().unwrap_or_else(|| Normalisation::compute(&train));
+    norm.apply(&mut train)?;
+    norm.apply(&mut test)?;
+    let augment = cfg.augment.unwrap_or(train.height == 32 && train.width == 32);
+    Ok(Prepared {
+        name: ds.name,
+        train: TensorSet::from_images(&train, device),
+        test: TensorSet::from_images(&test, device),
+        channels: train.channels as i64,
+        image_size: train.height as i64,
+        num_classes: train.num_classes as i64,
+        train_images: augment.then_some(train),
+        normalisation: norm,
+        files: ds.files,
+        augment,
+    })
+}
+
+/// Yields the mini-batches of one epoch in a shuffled order drawn from `rng`.
+pub struct Batches<'a> {
+    set: &'a TensorSet,
+    images: Option<&'a ImageSet>,
+    order: Vec<i64>,
+    batch: usize,
+    pos: usize,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl<'a> Batches<'a> {
+    /// `indices` restricts the epoch to a client's samples (all samples when `None`).
+    pub fn new(
+        set: &'a TensorSet,
+        images: Option<&'a ImageSet>,
+        indices: Option<&[usize]>,
+        batch: usize,
+        mut rng: rand_chacha::ChaCha8Rng,
+    ) -> Self {
+        let mut order: Vec<i64> = match indices {
+            Some(ix) => ix.iter().map(|&i| i as i64).collect(),
+            None => (0..set.len() as i64).collect(),
+        };
+        order.shuffle(&mut rng);
+        Self { set, images, order, batch: batch.max(1), pos: 0, rng }
+    }
+
+    pub fn num_batches(&self) -> usize {
+        self.order.len().div_ceil(self.batch)
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = (Tensor, Tensor);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.order.len() {
+            return None;
+        }
+        let end = (self.pos + self.batch).min(self.order.len());
+        let ix = &self.order[self.pos..end];
+        self.pos = end;
+        let (x, y) = self.set.gather(ix);
+        let Some(images) = self.images else { return Some((x, y)) };
+        // Augmentation runs on the host copy so it draws from the same seeded stream.
+        let (c, h, w) = (images.channels, images.height, images.width);
+        let len = c * h * w;
+        let mut buf = Vec::with_capacity(ix.len() * len);
+        for &i in ix {
+            buf.extend_from_slice(&images.pixels[i as usize * len..(i as usize + 1) * len]);
+        }
+        valley_data::augment_crop_flip(&mut buf, ix.len(), c, h, w, &mut self.rng);
+        let x = Tensor::from_slice(&buf).reshape([ix.len() as i64, c as i64, h as i64, w as i64]).to_device(x.device());
+        Some((x, y))
+    }
+}

@@ -1,0 +1,374 @@
+//! Training: the optimiser loop, evaluation, BN re-estimation, run folders and resume.
+//!
+//! A run folder holds `init.safetensors` (θ0), `final.safetensors` (θf), optional
+//! `epoch-N.safetensors`, `checkpoint.safetensors` (model + optimiser state after the last
+//! finished epoch, for `--resume`), `metrics.jsonl` and `run.json`.
+
+pub mod data;
+pub mod optim;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::models::{Mode, Model, ModelConfig};
+use crate::rng::{self, tag};
+use crate::tensors::TensorSet;
+use crate::{Error, Result, VERSION};
+pub use data::{prepare, Batches, DataConfig, Prepared};
+pub use optim::{OptimConfig, Optimizer, OptimizerKind, Schedule};
+
+/// Loss and accuracy of a model on a split.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Eval {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+impl Eval {
+    pub fn error(&self) -> f64 {
+        1.0 - self.accuracy
+    }
+}
+
+/// Mean cross-entropy and accuracy in evaluation mode, without gradients.
+pub fn evaluate(model: &Model, set: &TensorSet, batch: usize) -> Eval {
+    tch::no_grad(|| {
+        let (mut loss, mut correct) = (0.0, 0i64);
+        let n = set.len();
+        let mut start = 0;
+        while start < n {
+            let len = batch.min(n - start);
+            let (x, y) = set.slice(start, len);
+            let logits = model.forward(&x, Mode::Eval);
+            loss += logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0).double_value(&[]);
+            correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+            start += len;
+        }
+        let n = n.max(1) as f64;
+        Eval { loss: loss / n, accuracy: correct as f64 / n }
+    })
+}
+
+/// BN running statistics policy when the weights change (landscape, fusion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnPolicy {
+    /// Reset and re-estimate as a cumulative average over training batches (the paper).
+    #[default]
+    Recompute,
+    /// Keep θf's running statistics.
+    Keep,
+}
+
+impl std::str::FromStr for BnPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "recompute" => Ok(Self::Recompute),
+            "keep" => Ok(Self::Keep),
+            _ => Err(Error::Config(format!("unknown BN policy `{s}` (expected recompute or keep)"))),
+        }
+    }
+}
+
+/// Re-estimates BN running statistics: reset, then forward `batches` fixed training batches
+/// of size `batch` in train mode, averaging cumulatively. No-op for models without BN.
+pub fn recompute_bn(model: &Model, train: &TensorSet, batch: usize, batches: usize) {
+    if !model.config().arch.has_bn() {
+        return;
+    }
+    model.reset_bn_statistics();
+    tch::no_grad(|| {
+        let n = train.len();
+        for b in 0..batches {
+            let start = b * batch;
+            if start >= n {
+                break;
+            }
+            let (x, _) = train.slice(start, batch.min(n - start));
+            let _ = model.forward(&x, Mode::Recompute);
+        }
+    });
+}
+
+/// An extra loss term added during local or global training (FedProx, FedSign, MOON, ...).
+pub trait Regulariser {
+    /// The term to add for this batch, given the batch input, logits and penultimate features.
+    fn penalty(&mut self, model: &Model, xs: &Tensor, logits: &Tensor, features: &Tensor) -> Option<Tensor>;
+}
+
+/// Statistics of one pass over training batches.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub steps: usize,
+}
+
+/// Trains for up to `max_steps` batches from `batches` with cross-entropy plus `reg`.
+/// Stops with [`Error::NonFinite`] when a loss is NaN or infinite.
+pub fn train_steps(
+    model: &Model,
+    opt: &mut Optimizer,
+    batches: impl Iterator<Item = (Tensor, Tensor)>,
+    lr: f64,
+    max_steps: usize,
+    mut reg: Option<&mut dyn Regulariser>,
+    epoch: usize,
+    mut on_step: impl FnMut(usize, f64),
+) -> Result<EpochStats> {
+    let (mut loss_sum, mut correct, mut seen, mut steps) = (0.0, 0i64, 0i64, 0usize);
+    for (x, y) in batches.take(max_steps) {
+        let (logits, features) = model.forward_with_features(&x, Mode::Train);
+        let ce = logits.cross_entropy_for_logits(&y);
+        let loss = match reg.as_deref_mut().and_then(|r| r.penalty(model, &x, &logits, &features)) {
+            Some(p) => &ce + p,
+            None => ce.shallow_clone(),
+        };
+        let value = loss.double_value(&[]);
+        if !value.is_finite() {
+            return Err(Error::NonFinite { epoch, step: steps, loss: value, hint: String::new() });
+        }
+        opt.zero_grad();
+        loss.backward();
+        opt.step(lr);
+        let n = y.size()[0];
+        loss_sum += ce.double_value(&[]) * n as f64;
+        correct += tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]));
+        seen += n;
+        steps += 1;
+        on_step(steps, value);
+    }
+    let seen_f = seen.max(1) as f64;
+    Ok(EpochStats { loss: loss_sum / seen_f, accuracy: correct as f64 / seen_f, steps })
+}
+
+/// A complete training run's configuration; `run.json` stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub optim: OptimConfig,
+    pub schedule: Schedule,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Epochs after which `epoch-N.safetensors` is kept.
+    pub save_epochs: Vec<usize>,
+    pub eval_batch: usize,
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        self.optim.validate()?;
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err(Error::Config(format!(
+                "epochs and batch size must be ≥ 1 (got {} epochs, batch {})",
+                self.epochs, self.batch_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// A hash of the full configuration, for caching trained models.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(&Sha256::digest(json.as_bytes())[..8])
+    }
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// Progress events for the caller to display (the library prints nothing).
+pub enum Event<'a> {
+    EpochStart { epoch: usize, epochs: usize, steps: usize },
+    Step { step: usize, loss: f64 },
+    EpochEnd(&'a EpochRecord),
+    Resumed { epoch: usize },
+}
+
+/// Output of a finished run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub dir: PathBuf,
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// The paths inside a run folder.
+pub struct RunDir(pub PathBuf);
+
+impl RunDir {
+    pub fn init(&self) -> PathBuf {
+        self.0.join("init.safetensors")
+    }
+    pub fn final_(&self) -> PathBuf {
+        self.0.join("final.safetensors")
+    }
+    pub fn epoch(&self, e: usize) -> PathBuf {
+        self.0.join(format!("epoch-{e}.safetensors"))
+    }
+    pub fn checkpoint(&self) -> PathBuf {
+        self.0.join("checkpoint.safetensors")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join("metrics.jsonl")
+    }
+    pub fn run_json(&self) -> PathBuf {
+        self.0.join("run.json")
+    }
+}
+
+/// Trains a model as `cfg` says into `out`, resuming from `checkpoint.safetensors` when
+/// `resume` is set and one exists. With the same seed on the same machine the final
+/// checkpoint is byte-identical whether or not the run was interrupted.
+pub fn run(cfg: &TrainConfig, out: &Path, device: Device, resume: bool, on_event: &mut dyn FnMut(Event)) -> Result<RunSummary> {
+    cfg.validate()?;
+    let dir = RunDir(out.to_path_buf());
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let data = prepare(&cfg.data, None, device)?;
+    let mut model_cfg = cfg.model.clone();
+    (model_cfg.in_channels, model_cfg.image_size, model_cfg.num_classes) = (data.channels, data.image_size, data.num_classes);
+    tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
+    let model = Model::new(&model_cfg, device)?;
+    let mut opt = Optimizer::new(&model, &cfg.optim)?;
+    let norm_json = serde_json::to_string(&data.normalisation).unwrap_or_default();
+    let meta = |epoch: usize| vec![("seed", cfg.seed.to_string()), ("epoch", epoch.to_string()), ("normalisation", norm_json.clone())];
+
+    let mut records: Vec<EpochRecord> = Vec::new();
+    let mut start_epoch = 0;
+    if resume && dir.checkpoint().exists() {
+        let ck = Checkpoint::read(&dir.checkpoint())?;
+        ck.load_into_with_extra(&model)?;
+        opt.load_state(|n| ck.tensors.get(n).map(|t| t.shallow_clone()));
+        start_epoch = ck.metadata.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
+        records = read_metrics(&dir.metrics())?.into_iter().filter(|r| r.epoch <= start_epoch).collect();
+        on_event(Event::Resumed { epoch: start_epoch });
+    } else {
+        checkpoint::save_model(&model, &dir.init(), &meta(0))?;
+    }
+
+    for epoch in start_epoch..cfg.epochs {
+        let t0 = Instant::now();
+        let lr = cfg.schedule.lr(cfg.optim.lr, epoch, cfg.epochs);
+        let stream = rng::stream(cfg.seed, &[tag::SHUFFLE, epoch as u64]);
+        let batches = Batches::new(&data.train, data.train_images.as_ref(), None, cfg.batch_size, stream);
+        on_event(Event::EpochStart { epoch: epoch + 1, epochs: cfg.epochs, steps: batches.num_batches() });
+        let stats = train_steps(&model, &mut opt, batches, lr, usize::MAX, None, epoch + 1, |step, loss| {
+            on_event(Event::Step { step, loss })
+        })
+        .map_err(|e| with_resume_hint(e, start_epoch.max(epoch)))?;
+        let test = evaluate(&model, &data.test, cfg.eval_batch);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            train_loss: stats.loss,
+            train_accuracy: stats.accuracy,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        records.push(record);
+        if cfg.save_epochs.contains(&(epoch + 1)) {
+            checkpoint::save_model(&model, &dir.epoch(epoch + 1), &meta(epoch + 1))?;
+        }
+        // Metrics first, then the checkpoint that makes them official: a crash between the
+        // two leaves an extra metrics line that resume drops.
+        write_metrics(&dir.metrics(), &records)?;
+        save_training_state(&model, &opt, &dir.checkpoint(), &meta(epoch + 1))?;
+        on_event(Event::EpochEnd(records.last().expect("just pushed")));
+    }
+
+    checkpoint::save_model(&model, &dir.final_(), &meta(cfg.epochs))?;
+    let last = records.last().cloned();
+    let summary = RunSummary {
+        dir: out.to_path_buf(),
+        test_accuracy: last.as_ref().map(|r| r.test_accuracy).unwrap_or(f64::NAN),
+        test_loss: last.as_ref().map(|r| r.test_loss).unwrap_or(f64::NAN),
+        epochs: records,
+    };
+    write_run_json(cfg, &model_cfg, &data, device, &summary, &dir.run_json())?;
+    Ok(summary)
+}
+
+fn with_resume_hint(e: Error, epoch: usize) -> Error {
+    match e {
+        Error::NonFinite { epoch: ep, step, loss, .. } => Error::NonFinite {
+            epoch: ep,
+            step,
+            loss,
+            hint: format!(" (after epoch {epoch}); lower --lr and rerun"),
+        },
+        other => other,
+    }
+}
+
+fn save_training_state(model: &Model, opt: &Optimizer, path: &Path, extra: &[(&str, String)]) -> Result<()> {
+    let mut tensors: Vec<(String, Tensor)> =
+        model.entries().iter().map(|e| (e.name.clone(), e.tensor.shallow_clone())).collect();
+    tensors.extend(opt.state_tensors());
+    let mut meta = checkpoint::model_metadata(model.config());
+    for (k, v) in extra {
+        meta.insert(k.to_string(), v.clone());
+    }
+    checkpoint::save_tensors(path, &tensors, meta)
+}
+
+fn write_metrics(path: &Path, records: &[EpochRecord]) -> Result<()> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).unwrap_or_default());
+        text.push('\n');
+    }
+    checkpoint::atomic_write(path, text.as_bytes())
+}
+
+/// Reads `metrics.jsonl`.
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Json { path: path.into(), detail: format!("line {}: {e}", i + 1) }))
+        .collect()
+}
+
+fn write_run_json(cfg: &TrainConfig, model: &ModelConfig, data: &Prepared, device: Device, s: &RunSummary, path: &Path) -> Result<()> {
+    let json = serde_json::json!({
+        "valley_version": VERSION,
+        "git_revision": option_env!("VALLEY_GIT_REVISION"),
+        "config": cfg,
+        "model": model,
+        "seed": cfg.seed,
+        "dataset": { "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() },
+        "preprocessing": { "pixel_scale": "[0,1]", "augment": data.augment },
+        "mean": data.normalisation.mean,
+        "std": data.normalisation.std,
+        "device": crate::device::describe(device),
+        "config_hash": cfg.fingerprint(),
+        "test_accuracy": s.test_accuracy,
+        "test_loss": s.test_loss,
+    });
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    checkpoint::atomic_write(path, text.as_bytes())
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test suite: set-up if needed, then every Rust test (unit, CLI end-to-end, and the
+# PyTorch interoperability test that loads valley checkpoints with load_state_dict).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo test --workspace --release -q 2>&1
