@@ -22,6 +22,20 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Architecture, parameter count and parameter groups of a checkpoint.
     Info(cmd::info::InfoArgs),
+    /// Draw 1D valleys L(θf + λ·d) along noise directions and measure their asymmetry.
+    Landscape(cmd::landscape::LandscapeArgs),
+    /// Accuracy and loss along (1−λ)θA + λθB, the barrier and the performance gap.
+    Interpolate(cmd::fusion::InterpolateArgs),
+    /// Sign-same ratios between models, overall and per parameter group.
+    Ssr(cmd::fusion::SsrArgs),
+    /// The model-soups study: SSR and fusion gap against training epochs (paper Figure 11).
+    Soups(cmd::fusion::SoupsArgs),
+    /// Merge models: uniform soup, greedy soup, task arithmetic, TIES.
+    Merge(cmd::fusion::MergeArgs),
+    /// Federated learning: FedAvg, FedProx, MOON, FedDyn, FedSign (and `fed compare`).
+    Fed(cmd::fed::FedArgs),
+    /// Show a federated partition's client × class matrix.
+    Partition(cmd::fed::PartitionArgs),
     /// Training speed in steps per second (compare with scripts/bench_torch.py).
     Bench(cmd::bench::BenchArgs),
 }
@@ -33,6 +47,13 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Landscape(a) => cmd::landscape::run(a),
+        Command::Interpolate(a) => cmd::fusion::interpolate(a),
+        Command::Ssr(a) => cmd::fusion::ssr(a),
+        Command::Soups(a) => cmd::fusion::soups(a),
+        Command::Merge(a) => cmd::fusion::merge(a),
+        Command::Fed(a) => cmd::fed::run(a),
+        Command::Partition(a) => cmd::fed::partition(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,5 +2,8 @@
 
 pub mod bench;
 pub mod eval;
+pub mod fed;
+pub mod fusion;
 pub mod info;
+pub mod landscape;
 pub mod train;

@@ -1,0 +1,1 @@
+//! Federated learning with FedSign and baselines (paper §5).
