@@ -1,8 +1,8 @@
 """Loads a valley checkpoint into the PyTorch architecture and compares logits.
 
-usage: check_parity.py CHECKPOINT INPUTS LOGITS
+usage: check_parity.py CHECKPOINT INPUTS LOGITS [CHECKPOINT INPUTS LOGITS ...]
 INPUTS and LOGITS are safetensors files with tensors ``x`` and ``logits`` written by valley.
-Prints the max abs difference; exits 1 when it is 1e-4 or more.
+Prints the max abs difference per checkpoint; exits 1 when any is 1e-4 or more.
 """
 
 import json
@@ -24,9 +24,11 @@ def main(ckpt, inputs, logits):
         out = net(load_file(inputs)["x"])
     diff = (out - load_file(logits)["logits"]).abs().max().item()
     print(json.dumps({"checkpoint": ckpt, "max_abs_diff": diff}))
-    return 0 if diff < 1e-4 else 1
+    return diff < 1e-4
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    sys.exit(main(*sys.argv[1:4]))
+    args = sys.argv[1:]
+    ok = [main(*args[i:i + 3]) for i in range(0, len(args), 3)]
+    sys.exit(0 if ok and all(ok) else 1)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Deserialize;
 use valley::device::{self, DeviceChoice};
@@ -76,7 +76,7 @@ pub fn load_checkpoint(path: &std::path::Path, arch: Option<&str>, device: Devic
         (None, Some(a)) => Some(infer_config(&ck, a)?),
         _ => None,
     };
-    let model = ck.to_model(fallback.as_ref(), device).with_context(|| format!("loading {}", path.display()))?;
+    let model = ck.to_model(fallback.as_ref(), device)?;
     Ok((ck, model))
 }
 

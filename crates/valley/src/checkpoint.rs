@@ -71,7 +71,22 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap
     }
     let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(metadata))
         .map_err(|e| Error::checkpoint(path, format!("cannot serialise: {e}")))?;
-    atomic_write(path, &bytes)
+    atomic_write(path, &canonical_header(&bytes).ok_or_else(|| Error::checkpoint(path, "cannot serialise header"))?)
+}
+
+/// Rewrites the JSON header with sorted keys: safetensors writes metadata in HashMap order,
+/// which would make identical runs produce different bytes. Data offsets are relative to
+/// the end of the header, so they stay valid.
+fn canonical_header(bytes: &[u8]) -> Option<Vec<u8>> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
+    let mut json = serde_json::to_vec(&header).ok()?; // serde_json's Map is sorted
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Some(out)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see a
