@@ -36,6 +36,10 @@ enum Command {
     Fed(cmd::fed::FedArgs),
     /// Show a federated partition's client × class matrix.
     Partition(cmd::fed::PartitionArgs),
+    /// Reproduce the paper's findings with verdicts, figures and an HTML report.
+    Reproduce(cmd::reproduce::ReproduceArgs),
+    /// Collect verdict.json files of earlier runs into one HTML report.
+    Report(cmd::reproduce::ReportArgs),
     /// Training speed in steps per second (compare with scripts/bench_torch.py).
     Bench(cmd::bench::BenchArgs),
 }
@@ -47,6 +51,8 @@ fn main() {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Reproduce(a) => cmd::reproduce::run(a),
+        Command::Report(a) => cmd::reproduce::report(a),
         Command::Landscape(a) => cmd::landscape::run(a),
         Command::Interpolate(a) => cmd::fusion::interpolate(a),
         Command::Ssr(a) => cmd::fusion::ssr(a),

@@ -61,3 +61,8 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     t.copy_data_u8(&mut bytes, numel);
     bytes
 }
+
+/// Runs `f` without recording autograd graphs (evaluation, in-place weight edits).
+pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
+    tch::no_grad(f)
+}

@@ -6,4 +6,5 @@ pub mod fed;
 pub mod fusion;
 pub mod info;
 pub mod landscape;
+pub mod reproduce;
 pub mod train;

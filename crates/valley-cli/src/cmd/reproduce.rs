@@ -1,0 +1,86 @@
+//! `valley reproduce NAME|all` and `valley report RUNS…`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use valley_reproduce::{Budget, Env, Finding, NAMES};
+
+use crate::common::DeviceArgs;
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Findings to reproduce, comma separated: noise, flip, special, groups, bn-init, hparams,
+    /// softmax, relu, soups, fedsign, or all.
+    #[arg(value_delimiter = ',', required = true)]
+    pub names: Vec<String>,
+    /// smoke (seconds), cpu (meaningful on 2 cores), paper (the paper's settings; GPU).
+    #[arg(long, default_value = "cpu")]
+    pub budget: String,
+    /// Output folder: one sub-folder per finding and report.html.
+    #[arg(long, default_value = "out/reproduce")]
+    pub out: PathBuf,
+    /// Folder of cached trained models (reused across runs).
+    #[arg(long, default_value = "runs/cache")]
+    pub cache: PathBuf,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub fn run(a: ReproduceArgs) -> Result<()> {
+    let budget: Budget = a.budget.parse()?;
+    let device = a.device.resolve()?;
+    let names: Vec<String> = if a.names.iter().any(|n| n == "all") { NAMES.iter().map(|s| s.to_string()).collect() } else { a.names.clone() };
+    for n in &names {
+        if !NAMES.contains(&n.as_str()) {
+            bail!("unknown finding `{n}` (expected one of {}, all)", NAMES.join(", "));
+        }
+    }
+    let mut log = |m: &str| eprintln!("{m}");
+    let mut findings: Vec<Finding> = Vec::new();
+    for name in &names {
+        let command = format!("valley reproduce {name} --budget {} --out {}", budget.name(), a.out.display());
+        eprintln!("== {name} ({} budget)", budget.name());
+        let mut env = Env { out: a.out.clone(), cache: a.cache.clone(), budget, device, log: &mut log };
+        let f = valley_reproduce::run(name, &mut env, &command).with_context(|| format!("reproducing `{name}`"))?;
+        println!("{:<8} {}  {}", name, if f.pass { "PASS" } else { "FAIL" }, f.detail);
+        findings.push(f);
+    }
+    let report = a.out.join("report.html");
+    valley_reproduce::write_report(&findings, &report, "valley: reproduced findings")?;
+    println!("report: {}", report.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Folders holding verdict.json files (searched one level deep).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long, default_value = "out/report.html")]
+    pub out: PathBuf,
+}
+
+pub fn report(a: ReportArgs) -> Result<()> {
+    let mut findings = Vec::new();
+    for dir in &a.runs {
+        let mut candidates = vec![dir.join("verdict.json")];
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let mut subs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("verdict.json")).collect();
+            subs.sort();
+            candidates.extend(subs);
+        }
+        for path in candidates.into_iter().filter(|p| p.exists()) {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let f = Finding::from_json(&text, path.parent().unwrap_or(dir)).with_context(|| format!("{} is not a valley verdict", path.display()))?;
+            findings.push(f);
+        }
+    }
+    if findings.is_empty() {
+        bail!("no verdict.json found in {:?}", a.runs);
+    }
+    valley_reproduce::write_report(&findings, &a.out, "valley: findings")?;
+    println!("report: {} ({} findings)", a.out.display(), findings.len());
+    Ok(())
+}

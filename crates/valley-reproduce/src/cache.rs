@@ -1,0 +1,25 @@
+//! Trained models cached by a hash of their full training configuration.
+
+use std::path::PathBuf;
+
+use valley::train::{self, TrainConfig};
+
+use crate::{Env, Result};
+
+/// Trains `cfg` into `<cache>/<fingerprint>/` unless a finished run is already there; an
+/// interrupted run resumes. Returns the run folder.
+pub fn trained(env: &mut Env, cfg: &TrainConfig, what: &str) -> Result<PathBuf> {
+    let dir = env.cache.join(format!("{}-{}-{}", cfg.model.arch, cfg.data.dataset.name(), cfg.fingerprint()));
+    if dir.join("final.safetensors").exists() {
+        (env.log)(&format!("{what}: reusing {}", dir.display()));
+        return Ok(dir);
+    }
+    (env.log)(&format!("{what}: training {} on {} for {} epochs → {}", cfg.model.arch, cfg.data.dataset.name(), cfg.epochs, dir.display()));
+    let log = &mut env.log;
+    train::run(cfg, &dir, env.device, true, &mut |e| {
+        if let train::Event::EpochEnd(r) = e {
+            log(&format!("  epoch {} test accuracy {:.2}%", r.epoch, r.test_accuracy * 100.0));
+        }
+    })?;
+    Ok(dir)
+}

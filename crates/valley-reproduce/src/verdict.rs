@@ -1,0 +1,79 @@
+//! A finding's verdict: the claim, the measured numbers, pass or fail, and where it holds.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use valley_report::{Section, Table};
+
+use crate::Result;
+
+/// The outcome of one reproduction, written as `verdict.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Finding {
+    /// Short name, as on the command line (`noise`, `softmax`, ...).
+    pub name: String,
+    pub title: String,
+    /// The paper's claim in one sentence.
+    pub claim: String,
+    pub pass: bool,
+    /// Where a claim holds only in part (e.g. "for |λ| ≤ 0.4"), or what failed.
+    pub detail: String,
+    pub numbers: serde_json::Value,
+    pub budget: String,
+    /// The exact command that reruns this finding.
+    pub command: String,
+    /// Figure files, relative to the finding's folder in `verdict.json`.
+    pub figures: Vec<PathBuf>,
+    /// The folder holding `verdict.json` (not serialised).
+    #[serde(skip)]
+    pub dir: PathBuf,
+    #[serde(default)]
+    pub table: Option<Table>,
+}
+
+impl Finding {
+    /// Reads a `verdict.json`.
+    pub fn from_json(text: &str, dir: &Path) -> std::result::Result<Self, serde_json::Error> {
+        let mut f: Finding = serde_json::from_str(text)?;
+        f.dir = dir.to_path_buf();
+        Ok(f)
+    }
+
+    /// Writes `verdict.json` and a one-section `report.html` into `dir`.
+    pub fn write(&mut self, dir: &Path) -> Result<()> {
+        self.dir = dir.to_path_buf();
+        for f in &mut self.figures {
+            if let Ok(rel) = f.strip_prefix(dir) {
+                *f = rel.to_path_buf();
+            }
+        }
+        let json = serde_json::to_string_pretty(self).unwrap_or_default();
+        valley_report::atomic_write(&dir.join("verdict.json"), json.as_bytes())?;
+        let mut report = valley_report::HtmlReport::new(&format!("valley: {}", self.title));
+        report.section(self.section());
+        report.write(&dir.join("report.html"))?;
+        Ok(())
+    }
+
+    /// The report section of this finding.
+    pub fn section(&self) -> Section {
+        let mut s = Section::new(&self.title);
+        s.claim = Some(self.claim.clone());
+        s.verdict = Some(self.pass);
+        s.verdict_detail = Some(self.detail.clone());
+        s.figures = self.figures.iter().filter(|f| f.extension().is_some_and(|e| e == "png")).map(|f| self.dir.join(f)).collect();
+        s.table = self.table.clone();
+        s.command = Some(self.command.clone());
+        s.paragraphs = vec![format!("Budget: {}.", self.budget)];
+        s
+    }
+}
+
+/// Formats a number for tables.
+pub fn fmt(x: f64) -> String {
+    if x.abs() >= 100.0 || (x != 0.0 && x.abs() < 1e-3) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
