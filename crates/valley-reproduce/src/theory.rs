@@ -222,7 +222,7 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
             theta.write_shifted(&d, lambda, &model);
             let s = states(&model);
             let agree = s.eq_tensor(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
-            let on_on = (&s).logical_and(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+            let on_on = s.logical_and(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
             let off_off = s.logical_not().logical_and(&base.logical_not()).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
             row.extend([agree, on_on, off_off]);
         }
@@ -275,7 +275,10 @@ fn relu_training(budget: crate::Budget) -> TrainConfig {
 }
 
 /// Returns (λ, mean of s, mean of ReLU(s)) for s = (w + λ·sign(w))ᵀh, and the histogram files.
-fn relu_synthetic(dir: &std::path::Path) -> Result<(Vec<(f64, f64, f64)>, Vec<std::path::PathBuf>)> {
+/// (λ, mean of s, mean of ReLU(s)).
+type ShiftStats = (f64, f64, f64);
+
+fn relu_synthetic(dir: &std::path::Path) -> Result<(Vec<ShiftStats>, Vec<std::path::PathBuf>)> {
     const DIM: usize = 100;
     const SAMPLES: usize = 10_000;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

@@ -67,7 +67,7 @@ impl Params {
         tch::no_grad(|| {
             for ((e, t), dt) in model.parameters().zip(&self.tensors).zip(&d.tensors) {
                 let mut p = e.tensor.shallow_clone();
-                let _ = p.copy_(t);
+                p.copy_(t);
                 let _ = p.g_add_(&(dt * lambda));
             }
         });

@@ -111,6 +111,7 @@ pub struct EpochStats {
 
 /// Trains for up to `max_steps` batches from `batches` with cross-entropy plus `reg`.
 /// Stops with [`Error::NonFinite`] when a loss is NaN or infinite.
+#[allow(clippy::too_many_arguments)]
 pub fn train_steps(
     model: &Model,
     opt: &mut Optimizer,
