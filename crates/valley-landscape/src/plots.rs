@@ -46,7 +46,7 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
                     if many_groups {
                         title.push_str(&format!(" [{group}]"));
                     }
-                    let mut panel = Panel::new(title, "λ", format!("test {}", metric.name()).replace("test", &split.to_string()));
+                    let mut panel = Panel::new(title, "λ", format!("{split} {}", metric.name()));
                     for a in of_split.iter().filter(|a| &a.sign == sign && &a.direction == dir && &a.group == group) {
                         let iv = if metric == Metric::Error { &a.error } else { &a.loss };
                         let mut s = Series::new(format!("s={} ({norm})", a.scale), a.lambdas.clone(), iv.iter().map(|i| i.mean).collect::<Vec<_>>());
@@ -60,9 +60,18 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
                     panels.push(panel);
                 }
             }
+            // One y range per figure, so the two sides of the comparison read on the same scale.
+            let ys = panels.iter().flat_map(|p| p.series.iter()).flat_map(|s| s.ys.iter().chain(s.band.iter().flat_map(|b| b.1.iter())));
+            let (lo, hi) = ys.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            if lo < hi {
+                let pad = 0.05 * (hi - lo);
+                for p in &mut panels {
+                    p.y_range = Some(((lo - pad).max(if metric == Metric::Error { 0.0 } else { f64::NEG_INFINITY }), hi + pad));
+                }
+            }
             let ncols = if cols.len() == 1 { rows.len().min(4) } else { cols.len().min(7) };
             let stem = out.join(format!("valley-{split}-{}", metric.name()));
-            let title = format!("{} {} along θf + λ·d (rows: sign mode)", split, metric.name());
+            let title = format!("{} {} along θf + λ·d", split, metric.name());
             files.extend(line_figure(&stem, &title, &panels, ncols.max(1))?);
         }
     }
