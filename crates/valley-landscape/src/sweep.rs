@@ -245,3 +245,97 @@ impl<'a> Evaluator<'a> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{self, LandscapeSpec};
+    use valley::noise::{Context, Noise, Norm, SignMode};
+    use valley::params::Group;
+    use valley::ModelConfig;
+
+    /// A small BN network and random data, so no dataset files are needed.
+    fn setup() -> (Model, EvalData) {
+        tch::manual_seed(7);
+        let mut cfg = ModelConfig::new("cnn".parse().unwrap(), 1, 8, 3);
+        cfg.width = 0.25;
+        let model = Model::new(&cfg, Device::Cpu).unwrap();
+        let set = |n: i64| TensorSet {
+            x: Tensor::randn([n, 1, 8, 8], (tch::Kind::Float, Device::Cpu)),
+            y: Tensor::randint(3, [n], (tch::Kind::Int64, Device::Cpu)),
+            num_classes: 3,
+        };
+        let data = EvalData {
+            dataset: "synthetic".into(),
+            files: vec![],
+            normalisation: Normalisation::identity(1),
+            normalisation_from_checkpoint: false,
+            splits: vec![(Split::Test, set(50))],
+            bn_set: set(64),
+            bn_indices: (0..64).collect(),
+            train_size: 64,
+        };
+        (model, data)
+    }
+
+    fn spec() -> LandscapeSpec {
+        LandscapeSpec {
+            noises: vec![Noise::Gaussian],
+            signs: vec![SignMode::AsSampled, SignMode::Consistent],
+            scales: vec![1.0],
+            norm: Norm::Ns { per_tensor: false },
+            groups: vec![Group::All],
+            seeds: vec![3],
+            lambdas: vec![-1.0, 0.0, 1.0],
+            error_delta: 0.05,
+            loss_ratio: 0.5,
+        }
+    }
+
+    const BN: BnOptions = BnOptions { policy: BnPolicy::Recompute, batch: 16, batches: 4, seed: 0 };
+
+    #[test]
+    fn lambda_zero_equals_plain_evaluation_of_theta_f() {
+        let (model, data) = setup();
+        let curves = {
+            let mut ev = Evaluator::new(&model, &data, BN, 7);
+            run::run(&spec(), &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap()
+        };
+        // θf, BN re-estimated the same way, evaluated directly.
+        train::recompute_bn(&model, &data.bn_set, BN.batch, BN.batches);
+        let plain = train::evaluate(&model, &data.splits[0].1, 50);
+        for c in &curves {
+            assert!((c.loss[1] - plain.loss).abs() < 1e-6, "{} vs {}", c.loss[1], plain.loss);
+            assert_eq!(c.error[1], plain.error());
+        }
+    }
+
+    #[test]
+    fn keep_policy_at_lambda_zero_is_evaluate_and_model_is_restored() {
+        let (model, data) = setup();
+        let before = Params::of(&model);
+        let plain = train::evaluate(&model, &data.splits[0].1, 50);
+        let mut ev = Evaluator::new(&model, &data, BnOptions { policy: BnPolicy::Keep, ..BN }, 50);
+        let curves = run::run(&spec(), &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap();
+        assert_eq!(curves[0].loss[1], plain.loss);
+        let after = Params::of(&model);
+        assert!(before.tensors.iter().zip(&after.tensors).all(|(a, b)| a.equal(b)), "θf must be restored after the run");
+        assert_eq!(train::evaluate(&model, &data.splits[0].1, 50), plain, "BN statistics must be restored");
+    }
+
+    #[test]
+    fn curves_are_identical_when_run_twice_with_the_same_seed() {
+        let (model, data) = setup();
+        let go = |seed: u64| {
+            let mut s = spec();
+            s.seeds = vec![seed];
+            let mut ev = Evaluator::new(&model, &data, BN, 16);
+            run::run(&s, &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap()
+        };
+        let (a, b, c) = (go(3), go(3), go(4));
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((&x.loss, &x.error), (&y.loss, &y.error));
+        }
+        assert_ne!(a[0].loss, c[0].loss, "another seed gives another direction");
+    }
+}
