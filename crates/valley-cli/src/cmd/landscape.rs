@@ -1,7 +1,359 @@
-//! `valley landscape` (being written).
-use anyhow::{bail, Result};
-#[derive(clap::Args, Debug)]
-pub struct LandscapeArgs {}
-pub fn run(_: LandscapeArgs) -> Result<()> {
-    bail!("valley landscape is not available in this build")
+//! `valley landscape`: 1D valleys L(θf + λ·d) along many directions, their asymmetry
+//! metrics and figures; with `--plane`, a 2D surface over two directions.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use valley::noise::{self, Context, DirectionSpec, Norm};
+use valley::params::Group;
+use valley::train::BnPolicy;
+use valley_data::DatasetKind;
+use valley_landscape::run::{self, Event};
+use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, BnOptions, EvalData, Evaluator, LandscapeSpec, Split};
+
+use crate::common::{load_checkpoint, DataArgs, DeviceArgs};
+use crate::progress;
+
+#[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    /// θf: a safetensors checkpoint (e.g. runs/a/final.safetensors).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// θ0 for the `init` direction (default: init.safetensors beside the checkpoint).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Architecture, for checkpoints without valley metadata.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Directions, comma separated: gaussian, uniform, ternary, gaussian-shifted,
+    /// uniform-positive, binary, ones (or all-noise); init, theta, sign, sign-centered, sgp,
+    /// sgp-centered (or special); diff:A.safetensors:B.safetensors; file:PATH.
+    #[arg(long, default_value = "gaussian")]
+    pub directions: String,
+    /// Sign manipulation: as-sampled, consistent or both (default both, or none with --flip-ratio).
+    #[arg(long)]
+    pub sign: Option<String>,
+    /// Sign-change ratios r (a fraction r of elements take θf's sign), e.g. 0,0.1,0.5,1.
+    #[arg(long, value_delimiter = ',')]
+    pub flip_ratio: Vec<f64>,
+    /// Scales s, comma separated (paper: 0.2,1,2).
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
+    pub scale: String,
+    /// Normalisation: raw, ns (global), ns-tensor, filter (1-D tensors by |θ|), filter-ignore, filter-tensor.
+    #[arg(long, default_value = "ns")]
+    pub norm: String,
+    /// Parameter group: ALL, CLF, FEAT, LAYER1, CONV, BN, BN-weight, CLF-weight, CLF-bias,
+    /// other-weight, other-bias, or a regex over parameter names; repeat for several groups.
+    #[arg(long, default_value = "ALL")]
+    pub group: Vec<String>,
+    /// λ grid: START:END:COUNT or a comma list (write --lambdas=-1:1:5).
+    #[arg(long, default_value = "-1:1:21", allow_hyphen_values = true)]
+    pub lambdas: String,
+    /// β grid of --plane (default: the λ grid).
+    #[arg(long, allow_hyphen_values = true)]
+    pub betas: Option<String>,
+    /// Seed of the first direction.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Directions per random noise: seeds seed, seed+1, ... (mean and 95% interval reported).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: u64,
+    /// Splits to evaluate: test, train or train,test.
+    #[arg(long, default_value = "test", value_delimiter = ',')]
+    pub splits: Vec<String>,
+    /// BN running statistics at each point: recompute (reset + cumulative re-estimation) or keep θf's.
+    #[arg(long, default_value = "recompute")]
+    pub bn: String,
+    /// Training batches for BN re-estimation.
+    #[arg(long, default_value_t = 20)]
+    pub bn_batches: usize,
+    /// Samples per BN re-estimation batch.
+    #[arg(long, default_value_t = 256)]
+    pub bn_batch: usize,
+    /// Seed of the fixed choice of BN re-estimation samples.
+    #[arg(long, default_value_t = 0)]
+    pub bn_seed: u64,
+    /// Evaluation batch size (no gradients, so large batches are cheap).
+    #[arg(long, default_value_t = 1000)]
+    pub eval_batch: usize,
+    /// Seed of the --train-limit/--test-limit stratified subsets.
+    #[arg(long, default_value_t = 0)]
+    pub subset_seed: u64,
+    /// Error width threshold δ (absolute): the side's width is the smallest |λ| with error > error(θf) + δ.
+    #[arg(long, default_value_t = 0.05)]
+    pub error_delta: f64,
+    /// Loss width threshold ρ (relative): loss > loss(θf)·(1 + ρ).
+    #[arg(long, default_value_t = 0.5)]
+    pub loss_ratio: f64,
+    /// Write each direction to OUT/direction-<noise>-<sign>-s<scale>.safetensors.
+    #[arg(long)]
+    pub save_direction: bool,
+    /// Write the exact evaluation tensors to OUT/eval-data.safetensors (for python/landscape_reference.py).
+    #[arg(long)]
+    pub dump_eval_data: bool,
+    /// 2D surface over the first two --directions (grid --lambdas × --betas), resumable.
+    #[arg(long)]
+    pub plane: bool,
+    /// Skip the figures.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Output folder.
+    #[arg(long, default_value = "out/landscape")]
+    pub out: PathBuf,
+}
+
+impl LandscapeArgs {
+    fn spec(&self) -> Result<LandscapeSpec> {
+        if self.repeats == 0 {
+            bail!("--repeats must be at least 1");
+        }
+        let groups = self.group.iter().map(|g| g.parse::<Group>()).collect::<valley::Result<Vec<_>>>()?;
+        let spec = LandscapeSpec {
+            noises: LandscapeSpec::parse_directions(&self.directions)?,
+            signs: LandscapeSpec::parse_signs(self.sign.as_deref(), &self.flip_ratio)?,
+            scales: parse_f64_list(&self.scale, "scale")?,
+            norm: self.norm.parse::<Norm>()?,
+            groups,
+            seeds: (0..self.repeats).map(|k| self.seed + k).collect(),
+            lambdas: parse_lambdas(&self.lambdas)?,
+            error_delta: self.error_delta,
+            loss_ratio: self.loss_ratio,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn bn(&self) -> Result<BnOptions> {
+        if self.bn_batch == 0 || self.bn_batches == 0 {
+            bail!("--bn-batch and --bn-batches must be at least 1");
+        }
+        Ok(BnOptions { policy: self.bn.parse::<BnPolicy>()?, batch: self.bn_batch, batches: self.bn_batches, seed: self.bn_seed })
+    }
+}
+
+pub fn run(a: LandscapeArgs) -> Result<()> {
+    let spec = a.spec()?;
+    let bn = a.bn()?;
+    let splits = a.splits.iter().map(|s| s.parse::<Split>()).collect::<valley_landscape::Result<Vec<_>>>()?;
+    let device = a.device.resolve()?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
+    let init = a.init.clone().or_else(|| {
+        let p = a.checkpoint.parent().unwrap_or(Path::new(".")).join("init.safetensors");
+        p.exists().then_some(p)
+    });
+    if let Some(p) = a.init.as_ref().filter(|p| !p.exists()) {
+        bail!("--init {} does not exist", p.display());
+    }
+    let ctx = Context { init };
+    // Every direction is checked before any data is loaded, so a bad spec fails in seconds.
+    if spec.noises.iter().any(|n| matches!(n, valley::noise::Noise::Init)) && ctx.init.is_none() {
+        bail!(
+            "direction `init` needs θ0: no init.safetensors beside {} (pass --init PATH)",
+            a.checkpoint.display()
+        );
+    }
+    let data_cfg = a.data.config(DatasetKind::FashionMnist, a.subset_seed)?;
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &splits, &bn, device)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if a.dump_eval_data {
+        data.dump(&a.out.join("eval-data.safetensors"), &bn)?;
+    }
+    let sha = valley::checkpoint::sha256_file(&a.checkpoint)?;
+    let mut eval = Evaluator::new(&model, &data, bn, a.eval_batch);
+    if a.plane {
+        return run_plane(&a, &spec, &mut eval, &ctx, &sha);
+    }
+
+    let total_points = spec.directions().len() * spec.lambdas.len();
+    let pb = progress::bar(total_points as u64, "landscape");
+    let t0 = Instant::now();
+    let meta = vec![("checkpoint".to_string(), a.checkpoint.display().to_string()), ("checkpoint_sha256".to_string(), sha.clone())];
+    let curves = run::run(&spec, &mut eval, &ctx, a.save_direction.then_some(a.out.as_path()), &meta, &mut |e| match e {
+        Event::Direction { index, total, spec } => pb.set_message(format!("{}/{} {}", index + 1, total, spec.label())),
+        Event::Point { .. } => pb.inc(1),
+    })?;
+    let seconds = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let aggs = run::aggregate(&curves);
+    run::write_curves_csv(&a.out.join("curves.csv"), &curves)?;
+    let base = eval.at(&[]);
+    eval.restore();
+    let summary = serde_json::json!({
+        "valley_version": valley::VERSION,
+        "git_revision": option_env!("VALLEY_GIT_REVISION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "checkpoint": {
+            "path": a.checkpoint,
+            "sha256": sha,
+            "model": model.config(),
+            "init": ctx.init,
+        },
+        "dataset": dataset_record(&data, &a, &data_cfg),
+        "spec": spec.record(),
+        "bn": bn_record(&bn, &data),
+        "eval_batch": a.eval_batch,
+        "device": valley::device::describe(device),
+        "theta_f": base.per_split.iter().map(|(s, e)| (s.to_string(), serde_json::json!({"loss": e.loss, "error": e.error()}))).collect::<serde_json::Map<_, _>>(),
+        "timing": { "sweep_seconds": seconds, "evaluated_points": eval.evaluations, "grid_points": total_points },
+        "curves": curves.iter().map(curve_record).collect::<Vec<_>>(),
+        "aggregated": aggs,
+    });
+    valley_report::atomic_write(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    std::fs::write(a.out.join("bn-indices.json"), serde_json::to_string(&data.bn_indices)?)
+        .with_context(|| format!("writing {}", a.out.join("bn-indices.json").display()))?;
+    if !a.no_plots {
+        plots::valley_figures(&a.out, &aggs, spec.norm.label())?;
+        plots::ratio_figures(&a.out, &aggs)?;
+    }
+    print_table(&aggs);
+    println!(
+        "{} curves, {} points evaluated in {:.1}s ({:.2}s/point); results in {}",
+        curves.len(),
+        eval.evaluations,
+        seconds,
+        seconds / eval.evaluations.max(1) as f64,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn curve_record(c: &valley_landscape::Curve) -> serde_json::Value {
+    serde_json::json!({
+        "direction": c.direction, "sign": c.sign, "scale": c.scale, "group": c.group, "seed": c.seed,
+        "split": c.split, "direction_norm": c.direction_norm, "file": c.file,
+        "error": c.error_metrics, "loss": c.loss_metrics,
+    })
+}
+
+fn dataset_record(data: &EvalData, a: &LandscapeArgs, cfg: &valley::train::DataConfig) -> serde_json::Value {
+    serde_json::json!({
+        "name": data.dataset,
+        "files": data.files,
+        "splits": data.splits.iter().map(|(s, t)| (s.to_string(), serde_json::json!(t.len()))).collect::<serde_json::Map<_, _>>(),
+        "train_size": data.train_size,
+        "train_limit": a.data.train_limit,
+        "test_limit": a.data.test_limit,
+        "subset_seed": cfg.subset_seed,
+        "normalisation": data.normalisation,
+        "normalisation_source": if data.normalisation_from_checkpoint { "checkpoint" } else { "computed on the training split" },
+    })
+}
+
+fn bn_record(bn: &BnOptions, data: &EvalData) -> serde_json::Value {
+    serde_json::json!({
+        "policy": bn.policy,
+        "batch": bn.batch,
+        "batches": bn.batches,
+        "seed": bn.seed,
+        "samples": data.bn_set.len(),
+        "momentum": "cumulative average (PyTorch momentum=None) after reset",
+        "indices_file": "bn-indices.json",
+    })
+}
+
+fn print_table(aggs: &[valley_landscape::Aggregate]) {
+    println!("{:<18} {:<11} {:>5} {:<7} {:<5} {:>9} {:>9} {:>7} {:>8} {:>8}", "direction", "sign", "scale", "group", "split", "err λ>0", "err λ<0", "asym", "width+", "width−");
+    for a in aggs {
+        let m = |k: &str| a.error_metrics.get(k).cloned().flatten().map(|i| i.mean);
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| ">grid".into());
+        println!(
+            "{:<18} {:<11} {:>5} {:<7} {:<5} {:>9} {:>9} {:>7} {:>8} {:>8}",
+            a.direction,
+            a.sign,
+            a.scale,
+            a.group,
+            a.split.to_string(),
+            f(m("mean_plus")),
+            f(m("mean_minus")),
+            m("asymmetry").map(|x| format!("{x:+.3}")).unwrap_or_default(),
+            f(m("width_plus")),
+            f(m("width_minus")),
+        );
+    }
+}
+
+fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx: &Context, sha: &str) -> Result<()> {
+    if spec.noises.len() != 2 {
+        bail!("--plane needs exactly two directions (e.g. --directions gaussian,uniform), got {}", spec.noises.len());
+    }
+    if spec.signs.len() != 1 || spec.scales.len() != 1 || spec.groups.len() != 1 {
+        bail!("--plane needs one sign mode (--sign as-sampled or consistent), one --scale and one --group");
+    }
+    let alphas = spec.lambdas.clone();
+    let betas = match &a.betas {
+        Some(b) => parse_lambdas(b)?,
+        None => alphas.clone(),
+    };
+    // The second direction uses the next seed so that two draws of the same noise differ.
+    let mk = |i: usize| DirectionSpec {
+        noise: spec.noises[i].clone(),
+        sign: spec.signs[0],
+        norm: spec.norm,
+        scale: spec.scales[0],
+        group: spec.groups[0].clone(),
+        seed: a.seed + i as u64,
+    };
+    let (s1, s2) = (mk(0), mk(1));
+    let d1 = noise::direction(&s1, eval.theta(), eval.model(), ctx)?;
+    let d2 = noise::direction(&s2, eval.theta(), eval.model(), ctx)?;
+    let record = serde_json::json!({
+        "valley_version": valley::VERSION,
+        "checkpoint": { "path": a.checkpoint, "sha256": sha },
+        "d1": s1.label(), "d2": s2.label(), "seeds": [s1.seed, s2.seed],
+        "norm": spec.norm.label(), "group": spec.groups[0].to_string(),
+        "alphas": alphas, "betas": betas,
+        "bn": { "policy": eval.bn.policy, "batch": eval.bn.batch, "batches": eval.bn.batches, "seed": eval.bn.seed },
+        "splits": a.splits, "test_limit": a.data.test_limit, "train_limit": a.data.train_limit, "subset_seed": a.subset_seed,
+    });
+    let json_path = a.out.join("plane.json");
+    let csv_path = a.out.join("plane.csv");
+    if csv_path.exists() {
+        let old: Option<serde_json::Value> = std::fs::read_to_string(&json_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let mut cmp_old = old.clone().unwrap_or_default();
+        let mut cmp_new = record.clone();
+        for v in [&mut cmp_old, &mut cmp_new] {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("valley_version");
+            }
+        }
+        if old.is_none() || cmp_old != cmp_new {
+            bail!(
+                "{} was made with another spec ({} differs or is missing); delete it or choose another --out",
+                csv_path.display(),
+                json_path.display()
+            );
+        }
+    }
+    if a.save_direction {
+        run::save_direction(&a.out.join(run::direction_file(&s1, false).replace("direction-", "direction-d1-")), &d1, &s1, &[])?;
+        run::save_direction(&a.out.join(run::direction_file(&s2, false).replace("direction-", "direction-d2-")), &d2, &s2, &[])?;
+    }
+    valley_report::atomic_write(&json_path, serde_json::to_string_pretty(&record)?.as_bytes())?;
+    let pb = progress::bar(alphas.len() as u64, "plane rows");
+    let t0 = Instant::now();
+    let points = plane::plane(eval, &d1, &d2, &alphas, &betas, &csv_path, &mut |row, _, skipped| {
+        pb.set_position(row as u64);
+        if skipped > 0 {
+            pb.set_message(format!("row {row}: {skipped} points already done"));
+        }
+    })?;
+    pb.finish_and_clear();
+    if !a.no_plots {
+        plane::plane_figures(&a.out, &points, &alphas, &betas, (&s1.label(), &s2.label()))?;
+    }
+    println!(
+        "plane {}×{}: {} points evaluated in {:.1}s; results in {}",
+        alphas.len(),
+        betas.len(),
+        eval.evaluations,
+        t0.elapsed().as_secs_f64(),
+        csv_path.display()
+    );
+    Ok(())
 }

@@ -1,0 +1,26 @@
+//! The landscape crate's error type.
+
+use std::path::PathBuf;
+
+#[derive(thiserror::Error, Debug)]
+pub enum Error {
+    /// A malformed option: the λ grid, a sign mode, a direction list.
+    #[error("invalid landscape spec: {0}")]
+    Spec(String),
+    /// The dataset does not fit the checkpoint's architecture.
+    #[error("dataset {dataset} does not match checkpoint {}: {detail}", checkpoint.display())]
+    DataMismatch { checkpoint: PathBuf, dataset: String, detail: String },
+    /// A plane.csv from an earlier run was made with another spec.
+    #[error("{}: {detail}", path.display())]
+    Resume { path: PathBuf, detail: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {detail}", path.display())]
+    Csv { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Valley(#[from] valley::Error),
+    #[error(transparent)]
+    Report(#[from] valley_report::ReportError),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

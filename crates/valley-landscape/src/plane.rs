@@ -1,0 +1,134 @@
+//! 2D surfaces `L(θf + α·d₁ + β·d₂)` over a grid, resumable row by row.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use valley::params::Params;
+
+use crate::sweep::{Evaluator, Split};
+use crate::{Error, Result};
+
+/// One grid point on one split.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanePoint {
+    pub alpha: f64,
+    pub beta: f64,
+    pub split: Split,
+    pub loss: f64,
+    pub error: f64,
+}
+
+const HEADER: [&str; 5] = ["alpha", "beta", "split", "loss", "error"];
+
+/// Reads the points of an earlier (possibly interrupted) run; none if the file is absent.
+pub fn read_plane_csv(path: &Path) -> Result<Vec<PlanePoint>> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let bad = |detail: String| Error::Csv { path: path.to_path_buf(), detail };
+    let mut r = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let header: Vec<String> = r.headers().map_err(|e| bad(e.to_string()))?.iter().map(String::from).collect();
+    if header != HEADER {
+        return Err(bad(format!("unexpected header {header:?}, expected {HEADER:?}; delete the file to start over")));
+    }
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let num = |k: usize| rec.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| bad(format!("row {}: column {} is not a number", i + 2, HEADER[k])));
+        let split: Split = rec.get(2).unwrap_or("").parse()?;
+        out.push(PlanePoint { alpha: num(0)?, beta: num(1)?, split, loss: num(3)?, error: num(4)? });
+    }
+    Ok(out)
+}
+
+fn write_plane_csv(path: &Path, points: &[PlanePoint]) -> Result<()> {
+    let mut text = HEADER.join(",") + "\n";
+    for p in points {
+        text.push_str(&format!("{},{},{},{:.8},{:.8}\n", p.alpha, p.beta, p.split, p.loss, p.error));
+    }
+    valley_report::atomic_write(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Evaluates the grid `alphas × betas` (rows: one α, all β), skipping points already in
+/// `csv_path`, and rewrites `csv_path` atomically after each row, so an interrupted run
+/// resumes where it stopped. Returns all points, existing and new.
+pub fn plane(
+    eval: &mut Evaluator,
+    d1: &Params,
+    d2: &Params,
+    alphas: &[f64],
+    betas: &[f64],
+    csv_path: &Path,
+    on_row: &mut dyn FnMut(usize, usize, usize),
+) -> Result<Vec<PlanePoint>> {
+    let mut points = read_plane_csv(csv_path)?;
+    let key = |a: f64, b: f64| (a.to_bits(), b.to_bits());
+    let mut done: HashMap<(u64, u64), usize> = HashMap::new();
+    for p in &points {
+        *done.entry(key(p.alpha, p.beta)).or_default() += 1;
+    }
+    let per_point = eval_splits(eval);
+    for (i, &a) in alphas.iter().enumerate() {
+        let todo: Vec<f64> = betas.iter().copied().filter(|&b| done.get(&key(a, b)).copied().unwrap_or(0) < per_point).collect();
+        on_row(i, alphas.len(), betas.len() - todo.len());
+        if todo.is_empty() {
+            continue;
+        }
+        // A partly written row (another tool, an edit) is recomputed whole for those β.
+        points.retain(|p| !(p.alpha.to_bits() == a.to_bits() && todo.iter().any(|b| b.to_bits() == p.beta.to_bits())));
+        for b in todo {
+            let r = eval.at(&[(d1, a), (d2, b)]);
+            for (split, e) in r.per_split {
+                points.push(PlanePoint { alpha: a, beta: b, split, loss: e.loss, error: e.error() });
+            }
+        }
+        write_plane_csv(csv_path, &points)?;
+    }
+    eval.restore();
+    Ok(points)
+}
+
+fn eval_splits(eval: &mut Evaluator) -> usize {
+    eval.at(&[]).per_split.len()
+}
+
+/// Heat maps of loss and error per split, `plane-<split>-<metric>.{png,svg}`.
+pub fn plane_figures(out: &Path, points: &[PlanePoint], alphas: &[f64], betas: &[f64], labels: (&str, &str)) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut splits: Vec<Split> = points.iter().map(|p| p.split).collect();
+    splits.sort();
+    splits.dedup();
+    for split in splits {
+        for (metric, get) in [("loss", (|p: &PlanePoint| p.loss) as fn(&PlanePoint) -> f64), ("error", |p: &PlanePoint| p.error)] {
+            let z: Vec<Vec<f64>> = betas
+                .iter()
+                .map(|&b| {
+                    alphas
+                        .iter()
+                        .map(|&a| {
+                            points
+                                .iter()
+                                .find(|p| p.split == split && p.alpha.to_bits() == a.to_bits() && p.beta.to_bits() == b.to_bits())
+                                .map(get)
+                                .unwrap_or(f64::NAN)
+                        })
+                        .collect()
+                })
+                .collect();
+            let stem = out.join(format!("plane-{split}-{metric}"));
+            let title = format!("{split} {metric} on θf + α·d₁ + β·d₂");
+            files.extend(valley_report::heatmap_figure(
+                &stem,
+                &title,
+                alphas,
+                betas,
+                &z,
+                &format!("α ({})", labels.0),
+                &format!("β ({})", labels.1),
+                &format!("{split} {metric}"),
+            )?);
+        }
+    }
+    Ok(files)
+}

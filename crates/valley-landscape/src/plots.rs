@@ -1,0 +1,131 @@
+//! Figures of a landscape run: valleys per direction (Figure 3 of the paper) and the
+//! sign-change-ratio sweep.
+
+use std::path::{Path, PathBuf};
+
+use valley_report::{line_figure, Panel, Series};
+
+use crate::run::Aggregate;
+use crate::sweep::Split;
+use crate::Result;
+
+/// Which quantity a figure shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Error,
+    Loss,
+}
+
+impl Metric {
+    fn name(self) -> &'static str {
+        match self {
+            Metric::Error => "error",
+            Metric::Loss => "loss",
+        }
+    }
+}
+
+/// One figure per split and metric, `valley-<split>-<metric>.{png,svg}`: a panel per
+/// direction (and group) and sign mode, sign modes in rows as in the paper's Figure 3, one
+/// curve per scale with a 95 % band when there are repeated seeds.
+pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut splits: Vec<Split> = aggs.iter().map(|a| a.split).collect();
+    splits.sort();
+    splits.dedup();
+    for split in splits {
+        let of_split: Vec<&Aggregate> = aggs.iter().filter(|a| a.split == split).collect();
+        let rows = unique(of_split.iter().map(|a| a.sign.clone()));
+        let cols = unique(of_split.iter().map(|a| (a.direction.clone(), a.group.clone())));
+        let many_groups = unique(of_split.iter().map(|a| a.group.clone())).len() > 1;
+        for metric in [Metric::Error, Metric::Loss] {
+            let mut panels = Vec::new();
+            for sign in &rows {
+                for (dir, group) in &cols {
+                    let mut title = format!("{} {}", display_direction(dir), sign);
+                    if many_groups {
+                        title.push_str(&format!(" [{group}]"));
+                    }
+                    let mut panel = Panel::new(title, "λ", format!("{split} {}", metric.name()));
+                    for a in of_split.iter().filter(|a| &a.sign == sign && &a.direction == dir && &a.group == group) {
+                        let iv = if metric == Metric::Error { &a.error } else { &a.loss };
+                        let mut s = Series::new(format!("s={} ({norm})", a.scale), a.lambdas.clone(), iv.iter().map(|i| i.mean).collect::<Vec<_>>());
+                        if a.seeds.len() > 1 {
+                            let lo: Vec<f64> = iv.iter().map(|i| i.lo.unwrap_or(i.mean)).collect();
+                            let hi: Vec<f64> = iv.iter().map(|i| i.hi.unwrap_or(i.mean)).collect();
+                            s = s.with_band(lo, hi);
+                        }
+                        panel = panel.with_series(s);
+                    }
+                    panels.push(panel);
+                }
+            }
+            // One y range per figure, so the two sides of the comparison read on the same scale.
+            let ys = panels.iter().flat_map(|p| p.series.iter()).flat_map(|s| s.ys.iter().chain(s.band.iter().flat_map(|b| b.1.iter())));
+            let (lo, hi) = ys.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            if lo < hi {
+                let pad = 0.05 * (hi - lo);
+                for p in &mut panels {
+                    p.y_range = Some(((lo - pad).max(if metric == Metric::Error { 0.0 } else { f64::NEG_INFINITY }), hi + pad));
+                }
+            }
+            let ncols = if cols.len() == 1 { rows.len().min(4) } else { cols.len().min(7) };
+            let stem = out.join(format!("valley-{split}-{}", metric.name()));
+            let title = format!("{} {} along θf + λ·d", split, metric.name());
+            files.extend(line_figure(&stem, &title, &panels, ncols.max(1))?);
+        }
+    }
+    Ok(files)
+}
+
+/// `ratio-sweep-<split>.{png,svg}` when the run has several flip ratios: mean test error on
+/// the + side (λ > 0) and the − side (λ < 0) against the ratio r (the paper's finding 2).
+pub fn ratio_figures(out: &Path, aggs: &[Aggregate]) -> Result<Vec<PathBuf>> {
+    let ratio = |s: &str| s.strip_prefix("ratio-").and_then(|r| r.parse::<f64>().ok());
+    let with_ratio: Vec<&Aggregate> = aggs.iter().filter(|a| ratio(&a.sign).is_some()).collect();
+    if unique(with_ratio.iter().map(|a| a.sign.clone())).len() < 2 {
+        return Ok(vec![]);
+    }
+    let mut files = Vec::new();
+    let mut splits: Vec<Split> = with_ratio.iter().map(|a| a.split).collect();
+    splits.sort();
+    splits.dedup();
+    for split in splits {
+        let keys = unique(with_ratio.iter().filter(|a| a.split == split).map(|a| (a.direction.clone(), a.group.clone(), a.scale.to_string())));
+        let mut panels = Vec::new();
+        for (dir, group, scale) in &keys {
+            let mut pts: Vec<(f64, f64, f64)> = with_ratio
+                .iter()
+                .filter(|a| a.split == split && &a.direction == dir && &a.group == group && &a.scale.to_string() == scale)
+                .filter_map(|a| {
+                    let m = |k: &str| a.error_metrics.get(k).cloned().flatten().map(|i| i.mean).unwrap_or(f64::NAN);
+                    ratio(&a.sign).map(|r| (r, m("mean_plus"), m("mean_minus")))
+                })
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let rs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+            panels.push(
+                Panel::new(format!("{} s={scale} [{group}]", display_direction(dir)), "sign-change ratio r", format!("mean {split} error"))
+                    .with_series(Series::new("λ > 0", rs.clone(), pts.iter().map(|p| p.1).collect::<Vec<_>>()))
+                    .with_series(Series::new("λ < 0", rs, pts.iter().map(|p| p.2).collect::<Vec<_>>()).dashed()),
+            );
+        }
+        let stem = out.join(format!("ratio-sweep-{split}"));
+        files.extend(line_figure(&stem, "Mean error per side against the sign-change ratio", &panels, panels.len().min(4))?);
+    }
+    Ok(files)
+}
+
+fn display_direction(id: &str) -> String {
+    id.parse::<valley::noise::Noise>().map(|n| n.paper_label()).unwrap_or_else(|_| id.to_string())
+}
+
+fn unique<T: PartialEq>(it: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for x in it {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}

@@ -1,0 +1,359 @@
+//! Many directions per run: the spec, its expansion into curves, and the aggregation over
+//! repeated seeds.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use valley::noise::{self, Context, DirectionSpec, Noise, Norm, SignMode};
+use valley::params::{Group, Params};
+
+use crate::metrics::{CurveMetrics, Interval, Threshold};
+use crate::sweep::{Evaluator, Split};
+use crate::{Error, Result};
+
+/// Everything that defines the curves of one run (besides checkpoint and data).
+#[derive(Clone, Debug)]
+pub struct LandscapeSpec {
+    pub noises: Vec<Noise>,
+    pub signs: Vec<SignMode>,
+    pub scales: Vec<f64>,
+    pub norm: Norm,
+    pub groups: Vec<Group>,
+    /// One direction per seed (seed, seed+1, ... for `--repeats`).
+    pub seeds: Vec<u64>,
+    pub lambdas: Vec<f64>,
+    /// Error width threshold δ: v(λ) > v(0) + δ.
+    pub error_delta: f64,
+    /// Loss width threshold ρ: v(λ) > v(0)·(1 + ρ).
+    pub loss_ratio: f64,
+}
+
+impl LandscapeSpec {
+    /// Parses a direction list: noise names (see [`Noise`]), `all-noise` (the seven
+    /// element-wise noises), `special` (ε1..ε6), `diff:A:B`, `file:PATH`.
+    pub fn parse_directions(list: &str) -> Result<Vec<Noise>> {
+        let mut out: Vec<Noise> = Vec::new();
+        for item in list.split(',').map(str::trim) {
+            let names: Vec<&str> = match item {
+                "all-noise" => Noise::ELEMENTWISE.to_vec(),
+                "special" => Noise::SPECIAL.to_vec(),
+                "" => return Err(Error::Spec(format!("direction list `{list}` has an empty entry"))),
+                other => vec![other],
+            };
+            for n in names {
+                let noise: Noise = n.parse()?;
+                if !out.contains(&noise) {
+                    out.push(noise);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Parses `as-sampled`, `consistent` or `both`, plus optional flip ratios r ∈ [0, 1].
+    pub fn parse_signs(sign: Option<&str>, ratios: &[f64]) -> Result<Vec<SignMode>> {
+        let mut out = match sign {
+            None if !ratios.is_empty() => vec![],
+            None | Some("both") => vec![SignMode::AsSampled, SignMode::Consistent],
+            Some("as-sampled") => vec![SignMode::AsSampled],
+            Some("consistent") => vec![SignMode::Consistent],
+            Some(s) => return Err(Error::Spec(format!("unknown sign mode `{s}` (expected as-sampled, consistent or both)"))),
+        };
+        for &r in ratios {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(Error::Spec(format!("flip ratio {r} is outside [0, 1]")));
+            }
+            out.push(SignMode::FlipRatio(r));
+        }
+        Ok(out)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let empty = |what: &str| Err(Error::Spec(format!("no {what} given")));
+        if self.noises.is_empty() {
+            return empty("direction");
+        }
+        if self.signs.is_empty() {
+            return empty("sign mode");
+        }
+        if self.scales.is_empty() {
+            return empty("scale");
+        }
+        if self.groups.is_empty() {
+            return empty("parameter group");
+        }
+        if self.seeds.is_empty() {
+            return empty("seed");
+        }
+        if self.lambdas.is_empty() {
+            return empty("λ value");
+        }
+        if let Some(s) = self.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(Error::Spec(format!("scale {s} must be positive")));
+        }
+        Ok(())
+    }
+
+    /// The directions of the run, in output order (group, noise, sign, scale, seed). Seeds
+    /// are collapsed to the first for directions that involve no randomness (special
+    /// directions, diff, file with as-sampled or consistent signs).
+    pub fn directions(&self) -> Vec<DirectionSpec> {
+        let mut out = Vec::new();
+        for group in &self.groups {
+            for noise in &self.noises {
+                for &sign in &self.signs {
+                    for &scale in &self.scales {
+                        let random = is_random(noise, sign);
+                        let seeds = if random { &self.seeds[..] } else { &self.seeds[..1] };
+                        for &seed in seeds {
+                            out.push(DirectionSpec { noise: noise.clone(), sign, norm: self.norm, scale, group: group.clone(), seed });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The spec as recorded in `summary.json`.
+    pub fn record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "directions": self.noises.iter().map(noise_id).collect::<Vec<_>>(),
+            "signs": self.signs.iter().map(|s| s.label()).collect::<Vec<_>>(),
+            "scales": self.scales,
+            "norm": self.norm.label(),
+            "groups": self.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
+            "seeds": self.seeds,
+            "lambdas": self.lambdas,
+            "width_threshold": { "error": Threshold::Absolute(self.error_delta), "loss": Threshold::Relative(self.loss_ratio) },
+            "curvature": "2a of the least-squares fit a·λ² + b·λ + c on each side, λ=0 included",
+            "asymmetry": "(mean_minus − mean_plus) / (mean_minus + mean_plus)",
+        })
+    }
+}
+
+/// Whether a direction changes with the seed.
+pub fn is_random(noise: &Noise, sign: SignMode) -> bool {
+    matches!(sign, SignMode::FlipRatio(_)) || Noise::ELEMENTWISE.contains(&noise.to_string().as_str())
+}
+
+/// A noise's identifier in outputs (`diff:A:B` and `file:PATH` keep their paths).
+pub fn noise_id(n: &Noise) -> String {
+    match n {
+        Noise::Diff(a, b) => format!("diff:{}:{}", a.display(), b.display()),
+        Noise::File(p) => format!("file:{}", p.display()),
+        other => other.to_string(),
+    }
+}
+
+/// The file a direction is saved to, e.g. `direction-gaussian-consistent-s1.safetensors`;
+/// the group (if not ALL) and the seed (if the run has several) are appended.
+pub fn direction_file(spec: &DirectionSpec, many_seeds: bool) -> String {
+    let mut name = format!("direction-{}", spec.label());
+    if !matches!(spec.group, Group::All) {
+        let g: String = spec.group.to_string().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        name.push_str(&format!("-{g}"));
+    }
+    if many_seeds {
+        name.push_str(&format!("-seed{}", spec.seed));
+    }
+    name + ".safetensors"
+}
+
+/// One curve: a direction evaluated over the λ grid on one split.
+#[derive(Clone, Debug, Serialize)]
+pub struct Curve {
+    pub direction: String,
+    pub sign: String,
+    pub scale: f64,
+    pub group: String,
+    pub seed: u64,
+    pub split: Split,
+    /// ‖d‖ over all parameters.
+    pub direction_norm: f64,
+    /// The saved direction, if any.
+    pub file: Option<PathBuf>,
+    pub lambdas: Vec<f64>,
+    pub loss: Vec<f64>,
+    pub error: Vec<f64>,
+    pub error_metrics: CurveMetrics,
+    pub loss_metrics: CurveMetrics,
+}
+
+/// Progress of a run, for the caller to display.
+pub enum Event<'a> {
+    Direction { index: usize, total: usize, spec: &'a DirectionSpec },
+    Point { lambda: f64 },
+}
+
+/// Builds every direction of `spec` around the evaluator's θf and sweeps it. `save_dir`
+/// writes each direction as safetensors with the model's parameter names.
+pub fn run(
+    spec: &LandscapeSpec,
+    eval: &mut Evaluator,
+    ctx: &Context,
+    save_dir: Option<&Path>,
+    extra_meta: &[(String, String)],
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Vec<Curve>> {
+    spec.validate()?;
+    let dirs = spec.directions();
+    let many_seeds = spec.seeds.len() > 1;
+    let mut curves = Vec::new();
+    // Parameter groups are checked before any evaluation, so a bad regex fails fast.
+    for g in &spec.groups {
+        g.mask(eval.model())?;
+    }
+    for (i, ds) in dirs.iter().enumerate() {
+        on_event(Event::Direction { index: i, total: dirs.len(), spec: ds });
+        let d = noise::direction(ds, eval.theta(), eval.model(), ctx)?;
+        let file = match save_dir {
+            Some(dir) => {
+                let path = dir.join(direction_file(ds, many_seeds));
+                save_direction(&path, &d, ds, extra_meta)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let base = eval.at(&[]);
+        let points: Vec<_> = spec
+            .lambdas
+            .iter()
+            .map(|&l| {
+                on_event(Event::Point { lambda: l });
+                eval.at(&[(&d, l)])
+            })
+            .collect();
+        let norm = d.norm(None);
+        for (k, (split, base_eval)) in base.per_split.iter().enumerate() {
+            let loss: Vec<f64> = points.iter().map(|p| p.per_split[k].1.loss).collect();
+            let error: Vec<f64> = points.iter().map(|p| p.per_split[k].1.error()).collect();
+            curves.push(Curve {
+                direction: noise_id(&ds.noise),
+                sign: ds.sign.label(),
+                scale: ds.scale,
+                group: ds.group.to_string(),
+                seed: ds.seed,
+                split: *split,
+                direction_norm: norm,
+                file: file.clone(),
+                error_metrics: CurveMetrics::compute(&spec.lambdas, &error, base_eval.error(), Threshold::Absolute(spec.error_delta)),
+                loss_metrics: CurveMetrics::compute(&spec.lambdas, &loss, base_eval.loss, Threshold::Relative(spec.loss_ratio)),
+                lambdas: spec.lambdas.clone(),
+                loss,
+                error,
+            });
+        }
+    }
+    eval.restore();
+    Ok(curves)
+}
+
+/// Writes a direction with the model's parameter names and the spec in the metadata.
+pub fn save_direction(path: &Path, d: &Params, ds: &DirectionSpec, extra: &[(String, String)]) -> Result<()> {
+    let tensors: Vec<(String, tch::Tensor)> =
+        d.names.iter().cloned().zip(d.tensors.iter().map(|t| t.to_device(tch::Device::Cpu))).collect();
+    let mut meta: std::collections::HashMap<String, String> = extra.iter().cloned().collect();
+    meta.insert("format".into(), "valley-direction/1".into());
+    meta.insert("direction".into(), noise_id(&ds.noise));
+    meta.insert("sign".into(), ds.sign.label());
+    meta.insert("norm".into(), ds.norm.label().into());
+    meta.insert("scale".into(), ds.scale.to_string());
+    meta.insert("group".into(), ds.group.to_string());
+    meta.insert("seed".into(), ds.seed.to_string());
+    meta.insert("valley_version".into(), valley::VERSION.into());
+    valley::checkpoint::save_tensors(path, &tensors, meta)?;
+    Ok(())
+}
+
+/// Curves of one (direction, sign, scale, group, split) over its seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Aggregate {
+    pub direction: String,
+    pub sign: String,
+    pub scale: f64,
+    pub group: String,
+    pub split: Split,
+    pub seeds: Vec<u64>,
+    pub lambdas: Vec<f64>,
+    /// Per-λ mean and 95 % interval of the error and the loss.
+    pub error: Vec<Interval>,
+    pub loss: Vec<Interval>,
+    /// Each metric's mean and 95 % interval over the seeds.
+    pub error_metrics: BTreeMap<String, Option<Interval>>,
+    pub loss_metrics: BTreeMap<String, Option<Interval>>,
+}
+
+/// Groups curves that differ only in the seed (keeping first-appearance order).
+pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
+    let mut order: Vec<(String, String, String, String, Split)> = Vec::new();
+    let mut groups: BTreeMap<(String, String, String, String, Split), Vec<&Curve>> = BTreeMap::new();
+    for c in curves {
+        let key = (c.direction.clone(), c.sign.clone(), c.scale.to_string(), c.group.clone(), c.split);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(c);
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let cs = &groups[&key];
+            let first = cs[0];
+            let per_lambda = |get: &dyn Fn(&Curve) -> &Vec<f64>| -> Vec<Interval> {
+                (0..first.lambdas.len())
+                    .map(|i| {
+                        let vals: Vec<Option<f64>> = cs.iter().map(|c| Some(get(c)[i])).collect();
+                        Interval::of(&vals).unwrap_or(Interval { mean: f64::NAN, lo: None, hi: None, n: 0 })
+                    })
+                    .collect()
+            };
+            let metrics = |get: &dyn Fn(&Curve) -> &CurveMetrics| -> BTreeMap<String, Option<Interval>> {
+                let named: Vec<_> = cs.iter().map(|c| get(c).named()).collect();
+                (0..named[0].len())
+                    .map(|m| (named[0][m].0.to_string(), Interval::of(&named.iter().map(|n| n[m].1).collect::<Vec<_>>())))
+                    .collect()
+            };
+            Aggregate {
+                direction: first.direction.clone(),
+                sign: first.sign.clone(),
+                scale: first.scale,
+                group: first.group.clone(),
+                split: first.split,
+                seeds: cs.iter().map(|c| c.seed).collect(),
+                lambdas: first.lambdas.clone(),
+                error: per_lambda(&|c| &c.error),
+                loss: per_lambda(&|c| &c.loss),
+                error_metrics: metrics(&|c| &c.error_metrics),
+                loss_metrics: metrics(&|c| &c.loss_metrics),
+            }
+        })
+        .collect()
+}
+
+/// Writes `curves.csv`: one row per direction × sign × scale × group × seed × λ × split.
+pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::Csv { path: path.to_path_buf(), detail: e.to_string() };
+    w.write_record(["direction", "sign", "scale", "group", "seed", "lambda", "split", "loss", "error"]).map_err(csv_err)?;
+    for c in curves {
+        for (i, l) in c.lambdas.iter().enumerate() {
+            w.write_record([
+                c.direction.clone(),
+                c.sign.clone(),
+                c.scale.to_string(),
+                c.group.clone(),
+                c.seed.to_string(),
+                l.to_string(),
+                c.split.to_string(),
+                format!("{:.8}", c.loss[i]),
+                format!("{:.8}", c.error[i]),
+            ])
+            .map_err(csv_err)?;
+        }
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Csv { path: path.to_path_buf(), detail: e.to_string() })?;
+    valley_report::atomic_write(path, &bytes)?;
+    Ok(())
+}
