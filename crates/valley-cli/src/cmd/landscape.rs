@@ -279,8 +279,10 @@ fn print_table(aggs: &[valley_landscape::Aggregate]) {
 }
 
 fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx: &Context, sha: &str) -> Result<()> {
-    if spec.noises.len() != 2 {
-        bail!("--plane needs exactly two directions (e.g. --directions gaussian,uniform), got {}", spec.noises.len());
+    // Not deduplicated: `gaussian,gaussian` is two independent draws (seeds seed, seed+1).
+    let noises = a.directions.split(',').map(|n| n.trim().parse::<valley::noise::Noise>()).collect::<valley::Result<Vec<_>>>()?;
+    if noises.len() != 2 {
+        bail!("--plane needs exactly two directions (e.g. --directions gaussian,uniform), got {}", noises.len());
     }
     if spec.signs.len() != 1 || spec.scales.len() != 1 || spec.groups.len() != 1 {
         bail!("--plane needs one sign mode (--sign as-sampled or consistent), one --scale and one --group");
@@ -292,7 +294,7 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
     };
     // The second direction uses the next seed so that two draws of the same noise differ.
     let mk = |i: usize| DirectionSpec {
-        noise: spec.noises[i].clone(),
+        noise: noises[i].clone(),
         sign: spec.signs[0],
         norm: spec.norm,
         scale: spec.scales[0],
