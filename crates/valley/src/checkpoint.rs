@@ -69,9 +69,24 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap
         let shape = t.size().iter().map(|&d| d as usize).collect();
         raws.push((name.clone(), Raw { dtype: dtype_of(t.kind())?, shape, bytes: to_bytes(t) }));
     }
-    let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(metadata))
+    let mut bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(metadata))
         .map_err(|e| Error::checkpoint(path, format!("cannot serialise: {e}")))?;
+    canonical_header(&mut bytes);
     atomic_write(path, &bytes)
+}
+
+/// Rewrites the JSON header with sorted keys. safetensors writes the metadata map in hash
+/// order, which differs between processes; sorted keys make equal checkpoints equal bytes.
+/// The sorted header has the same length (same entries, compact JSON), so offsets hold.
+fn canonical_header(bytes: &mut [u8]) {
+    let Some(len) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize) else { return };
+    let Some(header) = bytes.get(8..8 + len) else { return };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else { return };
+    let Ok(sorted) = serde_json::to_vec(&value) else { return };
+    let trimmed = header.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    if sorted.len() == trimmed {
+        bytes[8..8 + trimmed].copy_from_slice(&sorted);
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see a
