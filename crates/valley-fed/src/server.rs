@@ -338,3 +338,62 @@ pub fn read_records(dir: &Path) -> Result<Vec<RoundRecord>> {
     };
     Ok(rows.iter().map(|r| RoundRecord::from_row(r)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algorithm;
+    use valley::train::DataConfig;
+    use valley::{Arch, ModelConfig};
+    use valley_data::DatasetKind;
+
+    /// The bundled digits data (8×8, 10 classes), 6 clients, 2 rounds of a small MLP.
+    fn tiny(algorithm: Algorithm) -> FedConfig {
+        let mut model = ModelConfig::new(Arch::Mlp, 1, 8, 10);
+        model.hidden = vec![32];
+        let mut cfg = FedConfig::paper(algorithm, DataConfig::new(DatasetKind::Digits), model, 2, 3);
+        (cfg.clients, cfg.participation, cfg.local_epochs) = (6, 0.5, 1);
+        cfg
+    }
+
+    /// The engine's seed is process-global: tests that draw a model must not interleave.
+    static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn run_in(cfg: &FedConfig, dir: &Path, workers: usize) -> FedSummary {
+        run(cfg, dir, Device::Cpu, workers, false, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn same_seed_gives_identical_global_models_for_any_worker_count() {
+        let _guard = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tiny(Algorithm::FedSign { gamma: 0.1, reduce: crate::Reduce::Mean });
+        let a = run_in(&cfg, &tmp.path().join("a"), 1);
+        let b = run_in(&cfg, &tmp.path().join("b"), 2);
+        let read = |d: &str| std::fs::read(tmp.path().join(d).join("global.safetensors")).unwrap();
+        assert!(read("a") == read("b"), "same seed must give byte-identical global models");
+        assert_eq!(a.final_accuracy, b.final_accuracy);
+        let mut other = cfg.clone();
+        other.seed = 4;
+        run_in(&other, &tmp.path().join("c"), 1);
+        assert!(read("a") != read("c"), "another seed gives another model");
+    }
+
+    #[test]
+    fn total_dropout_keeps_the_initial_global_model() {
+        let _guard = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = tiny(Algorithm::FedAvg);
+        cfg.dropout = 1.0;
+        let s = run_in(&cfg, tmp.path(), 2);
+        assert!(s.rounds.iter().all(|r| r.kept_global && r.returned == 0 && r.sign_flip == 0.0));
+        let saved = Checkpoint::read(&tmp.path().join("global.safetensors")).unwrap();
+        let mut model_cfg = cfg.model.clone();
+        model_cfg.in_channels = 1;
+        tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
+        let init = Model::new(&model_cfg, Device::Cpu).unwrap();
+        for e in init.entries() {
+            assert!(saved.tensors[&e.name].equal(&e.tensor), "{} changed without any client", e.name);
+        }
+    }
+}
