@@ -60,7 +60,7 @@ fn fedavg_and_fedsign_write_their_results() {
         assert!(lines.next().unwrap().starts_with("round,test_accuracy,test_loss"));
         let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').filter_map(|v| v.parse().ok()).collect()).collect();
         assert_eq!(rows.len(), 2);
-        assert!(rows[1][1] > 0.3, "{algo}: accuracy after 2 rounds {} should beat chance (0.1)", rows[1][1]);
+        assert!(rows[1][1] > 0.15, "{algo}: accuracy after 2 rounds {} should beat chance (0.1)", rows[1][1]);
         let summary: serde_json::Value = serde_json::from_slice(&bytes(out.join("summary.json"))).unwrap();
         assert_eq!(summary["config"]["algorithm"]["name"], algo);
         assert!(out.join("accuracy.png").exists() && out.join("accuracy.svg").exists());
