@@ -32,7 +32,7 @@ impl FromStr for Reduce {
 
 /// The federated algorithm: the client objective and, for FedDyn, the server rule.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "name")]
+#[serde(rename_all = "lowercase", tag = "name")]
 pub enum Algorithm {
     /// Local CE; server averages.
     FedAvg,
