@@ -1,1 +1,25 @@
-//! Federated learning with FedSign and baselines (paper §5).
+//! Federated learning with FedSign and its baselines (paper §5).
+//!
+//! Laid out like Flower: a [`strategy::Strategy`] decides which clients train each round
+//! and how their models are aggregated; [`client`] holds the local training logic and the
+//! per-client state; a [`transport::Transport`] carries instructions and results between
+//! them (here [`transport::Simulation`], every client in this process); [`server::run`]
+//! drives the rounds, measures them and checkpoints them.
+//!
+//! Algorithms ([`config::Algorithm`]): FedAvg, FedProx (CE + μ/2·‖θ − θt‖²), MOON
+//! (model-contrastive term, τ = 0.5), FedDyn (per-client linear correction, server h),
+//! FedSign (CE − γ·mean_i[sgp(θt,i)·σ(θk,i) + sgp(−θt,i)·σ(−θk,i)]).
+
+pub mod client;
+pub mod config;
+mod error;
+pub mod objective;
+pub mod partition;
+pub mod server;
+pub mod strategy;
+pub mod transport;
+pub mod weights;
+
+pub use config::{Algorithm, FedConfig, Reduce};
+pub use error::{FedError, Result};
+pub use server::{run, Event, FedDir, FedSummary, RoundRecord};

@@ -1,8 +1,378 @@
-//! `valley fed` and `valley partition` (being written).
-use anyhow::{bail, Result};
-#[derive(clap::Args, Debug)]
-pub struct FedArgs {}
-#[derive(clap::Args, Debug)]
-pub struct PartitionArgs {}
-pub fn run(_: FedArgs) -> Result<()> { bail!("not available in this build") }
-pub fn partition(_: PartitionArgs) -> Result<()> { bail!("not available in this build") }
+//! `valley fed` (one federated run), `valley fed compare` (a grid of runs and a table) and
+//! `valley partition` (a split's client × class matrix).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use valley::device::DeviceChoice;
+use valley::train::OptimConfig;
+use valley::{Device, ModelConfig};
+use valley_data::{DatasetKind, Partition};
+use valley_fed::partition::{split_clients, PartitionReport};
+use valley_fed::{Algorithm, Event, FedConfig, FedSummary, Reduce, RoundRecord};
+use valley_report::{line_figure, matrix_figure, Panel, Series, Table};
+
+use crate::common::DataArgs;
+
+/// `valley fed [OPTIONS]` or `valley fed compare [OPTIONS]`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, args_override_self = true)]
+pub struct FedArgs {
+    #[command(subcommand)]
+    pub command: Option<FedCommand>,
+    #[command(flatten)]
+    pub run: FedRunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FedCommand {
+    /// Run every algorithm × α × seed and tabulate final accuracy (mean ± std over seeds).
+    Compare(CompareArgs),
+}
+
+/// Options of one federated run (defaults: the paper's §5 setup).
+#[derive(Args, Clone, Debug)]
+pub struct FedRunArgs {
+    /// Algorithm: fedavg, fedprox, moon, feddyn, fedsign.
+    #[arg(long, default_value = "fedavg")]
+    pub algo: String,
+    /// FedSign's γ (paper: 0.001, 0.01, 0.1).
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    /// FedSign's reduction over parameters: mean (default) or sum.
+    #[arg(long, default_value = "mean")]
+    pub fedsign_reduce: String,
+    /// μ of FedProx (default 0.01) or MOON (default 1).
+    #[arg(long)]
+    pub mu: Option<f64>,
+    /// FedDyn's α (default 0.01).
+    #[arg(long)]
+    pub dyn_alpha: Option<f64>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Architecture (default cnn): linear, mlp, cnn, vgg11[-bn], ..., resnet20, resnet18.
+    #[arg(long, default_value = "cnn")]
+    pub model: String,
+    /// Width multiplier for channels and hidden units.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// K, number of clients.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Q, fraction of clients sampled per round (max(Q·K, 1) clients).
+    #[arg(long, default_value_t = 0.1)]
+    pub participation: f64,
+    /// T, communication rounds (the budget).
+    #[arg(long, default_value_t = 200)]
+    pub rounds: usize,
+    /// E, local epochs per round.
+    #[arg(long, default_value_t = 5)]
+    pub local_epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0.03)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    #[arg(long, default_value_t = 1e-5)]
+    pub weight_decay: f64,
+    /// Label split: dirichlet (with --alpha), iid, or shards:N.
+    #[arg(long, default_value = "dirichlet")]
+    pub partition: String,
+    /// Dirichlet α (smaller = more skewed; paper: 10, 1, 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
+    /// Weight the average by client data size (default: unweighted, as in the paper).
+    #[arg(long)]
+    pub weighted: bool,
+    /// Probability that a sampled client drops out of a round.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Probability that a sampled client straggles (finishes a random fraction of its steps).
+    #[arg(long, default_value_t = 0.0)]
+    pub stragglers: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA when present), cpu or cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Clients trained side by side (default OMP_NUM_THREADS, else all cores); kernels run
+    /// single-threaded, so this changes speed but no number.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output folder (default runs/fed-<algo>-<dataset>-seed<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run from its last finished round (identical result).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Algorithms, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "fedavg,fedprox,moon,feddyn,fedsign")]
+    pub algos: Vec<String>,
+    /// Seeds, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Dirichlet α values, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.5")]
+    pub alphas: Vec<f64>,
+    /// Every other option of `valley fed` (--algo, --seed, --alpha are set by the grid).
+    #[command(flatten)]
+    pub base: FedRunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PartitionArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// K, number of clients.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Label split: dirichlet (with --alpha), iid, or shards:N.
+    #[arg(long, default_value = "dirichlet")]
+    pub partition: String,
+    /// Dirichlet α.
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
+    /// The seed of the `valley fed` run whose split to show.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Folder for partition.png/svg and partition.csv.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_partition(scheme: &str, alpha: f64) -> Result<Partition> {
+    if !(alpha > 0.0 && alpha.is_finite()) && scheme == "dirichlet" {
+        bail!("--alpha must be > 0 (the Dirichlet concentration; smaller = more skewed), got {alpha}");
+    }
+    Ok(match scheme {
+        "dirichlet" => Partition::Dirichlet { alpha },
+        other => other.parse::<Partition>()?,
+    })
+}
+
+fn resolve_device(device: Option<&str>) -> Result<Device> {
+    Ok(device.map(str::parse::<DeviceChoice>).transpose()?.unwrap_or_default().resolve()?)
+}
+
+fn workers(threads: Option<usize>) -> usize {
+    threads
+        .or_else(|| std::env::var("OMP_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+impl FedRunArgs {
+    pub fn to_config(&self) -> Result<FedConfig> {
+        let reduce: Reduce = self.fedsign_reduce.parse()?;
+        let coef = match self.algo.as_str() {
+            "fedsign" => self.gamma,
+            "fedprox" | "moon" => self.mu,
+            "feddyn" => self.dyn_alpha,
+            _ => None,
+        };
+        let algorithm = Algorithm::parse(&self.algo, coef, reduce)?;
+        let data = self.data.config(DatasetKind::FashionMnist, self.seed)?;
+        let mut model = ModelConfig::new(self.model.parse()?, 1, 28, 10);
+        model.width = self.width;
+        let mut cfg = FedConfig::paper(algorithm, data, model, self.rounds, self.seed);
+        cfg.partition = parse_partition(&self.partition, self.alpha)?;
+        cfg.clients = self.clients;
+        cfg.participation = self.participation;
+        cfg.local_epochs = self.local_epochs;
+        cfg.batch_size = self.batch_size;
+        cfg.optim = OptimConfig { lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay, ..OptimConfig::default() };
+        cfg.weighted = self.weighted;
+        cfg.dropout = self.dropout;
+        cfg.stragglers = self.stragglers;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+pub fn run(a: FedArgs) -> Result<()> {
+    match a.command {
+        Some(FedCommand::Compare(c)) => compare(c),
+        None => {
+            let summary = run_one(&a.run, true)?;
+            println!(
+                "{}: final test accuracy {:.2}% (loss {:.4}) after {} rounds, {:.2}s per round; saved in {}",
+                summary.algorithm,
+                summary.final_accuracy * 100.0,
+                summary.final_loss,
+                summary.rounds.len(),
+                summary.mean_seconds_per_round,
+                summary.dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// One run with progress lines and its accuracy figure.
+fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
+    let cfg = a.to_config()?;
+    let device = resolve_device(a.device.as_deref())?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("runs/fed-{}-{}-seed{}", cfg.algorithm.name(), cfg.data.dataset.name(), cfg.seed))
+    });
+    let rounds = cfg.rounds;
+    let mut on_event = |e: Event| match e {
+        Event::Start { clients, per_round, workers, partition, sizes } if verbose => eprintln!(
+            "{}: {clients} clients ({} empty, sizes {}–{}, mean largest-class share {:.2}), {per_round} per round, {workers} workers",
+            cfg.algorithm.name(),
+            partition.empty_clients,
+            sizes.iter().min().unwrap_or(&0),
+            sizes.iter().max().unwrap_or(&0),
+            partition.mean_max_share
+        ),
+        Event::Resumed { round } => eprintln!("resuming after round {round}"),
+        Event::RoundEnd(r) if verbose => eprintln!(
+            "round {:>3}/{rounds}  test acc {:.2}% loss {:.4}  local loss {:.4}  SSR {:.4}  flipped {:.4}  returned {}/{}{}  ({:.2}s)",
+            r.round,
+            r.test_accuracy * 100.0,
+            r.test_loss,
+            r.train_loss,
+            r.mean_ssr,
+            r.sign_flip,
+            r.returned,
+            r.selected,
+            if r.kept_global { " (kept global)" } else { "" },
+            r.seconds
+        ),
+        _ => {}
+    };
+    let summary = valley_fed::run(&cfg, &out, device, workers(a.threads), a.resume, &mut on_event)?;
+    plot_run(&out, &summary.rounds, cfg.algorithm.name())?;
+    Ok(summary)
+}
+
+fn plot_run(out: &Path, records: &[RoundRecord], algo: &str) -> Result<()> {
+    let xs: Vec<f64> = records.iter().map(|r| r.round as f64).collect();
+    let col = |f: fn(&RoundRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
+    let acc = Panel::new("global test accuracy", "round", "accuracy").with_series(Series::new(algo, xs.clone(), col(|r| r.test_accuracy)));
+    let signs = Panel::new("signs", "round", "fraction")
+        .with_series(Series::new("mean SSR(θk, θt)", xs.clone(), col(|r| r.mean_ssr)))
+        .with_series(Series::new("flipped by aggregation", xs, col(|r| r.sign_flip)).dashed());
+    line_figure(&out.join("accuracy"), &format!("{algo}: accuracy per round"), &[acc, signs], 2)?;
+    Ok(())
+}
+
+fn compare(c: CompareArgs) -> Result<()> {
+    if c.algos.is_empty() || c.seeds.is_empty() || c.alphas.is_empty() {
+        bail!("--algos, --seeds and --alphas each need at least one value");
+    }
+    let root = c.base.out.clone().unwrap_or_else(|| PathBuf::from("runs/fed-compare"));
+    // Fail on a bad setting before the first run starts.
+    for algo in &c.algos {
+        FedRunArgs { algo: algo.clone(), alpha: c.alphas[0], ..c.base.clone() }.to_config()?;
+    }
+    for &alpha in &c.alphas {
+        parse_partition(&c.base.partition, alpha)?;
+    }
+    let mut table = Table {
+        header: ["algorithm", "alpha", "final accuracy (%)", "std", "best (%)", "s/round", "seeds"].map(String::from).to_vec(),
+        rows: Vec::new(),
+    };
+    let mut panels = Vec::new();
+    for &alpha in &c.alphas {
+        let mut panel = Panel::new(format!("Dirichlet α = {alpha}"), "round", "test accuracy");
+        for algo in &c.algos {
+            let mut finals = Vec::new();
+            let mut curves: Vec<Vec<f64>> = Vec::new();
+            let (mut best, mut secs) = (Vec::new(), Vec::new());
+            for &seed in &c.seeds {
+                let dir = root.join(format!("{algo}-alpha{alpha}-seed{seed}"));
+                let args = FedRunArgs { algo: algo.clone(), alpha, seed, out: Some(dir.clone()), resume: true, ..c.base.clone() };
+                let records = if dir.join("summary.json").exists() && valley_fed::server::read_records(&dir)?.len() == args.rounds {
+                    eprintln!("{algo} α={alpha} seed {seed}: reusing {}", dir.display());
+                    valley_fed::server::read_records(&dir)?
+                } else {
+                    eprintln!("{algo} α={alpha} seed {seed}: running into {}", dir.display());
+                    run_one(&args, false).with_context(|| format!("{algo}, α = {alpha}, seed {seed}"))?.rounds
+                };
+                let last = records.last().context("a run without rounds")?;
+                eprintln!("  final accuracy {:.2}%", last.test_accuracy * 100.0);
+                finals.push(last.test_accuracy * 100.0);
+                best.push(records.iter().map(|r| r.test_accuracy).fold(f64::NAN, f64::max) * 100.0);
+                secs.push(records.iter().map(|r| r.seconds).sum::<f64>() / records.len() as f64);
+                curves.push(records.iter().map(|r| r.test_accuracy).collect());
+            }
+            let (m, s) = mean_std(&finals);
+            table.rows.push(vec![
+                algo.clone(),
+                alpha.to_string(),
+                format!("{m:.2} ± {s:.2}"),
+                format!("{s:.2}"),
+                format!("{:.2}", mean_std(&best).0),
+                format!("{:.2}", mean_std(&secs).0),
+                c.seeds.len().to_string(),
+            ]);
+            let rounds = curves.iter().map(Vec::len).min().unwrap_or(0);
+            let xs: Vec<f64> = (1..=rounds).map(|r| r as f64).collect();
+            let stats: Vec<(f64, f64)> = (0..rounds).map(|i| mean_std(&curves.iter().map(|c| c[i]).collect::<Vec<_>>())).collect();
+            let ys: Vec<f64> = stats.iter().map(|s| s.0).collect();
+            let lo: Vec<f64> = stats.iter().map(|s| s.0 - s.1).collect();
+            let hi: Vec<f64> = stats.iter().map(|s| s.0 + s.1).collect();
+            panel = panel.with_series(Series::new(algo.clone(), xs, ys).with_band(lo, hi));
+        }
+        panels.push(panel);
+    }
+    let md = table.to_markdown();
+    valley_report::atomic_write(&root.join("compare.md"), md.as_bytes())?;
+    table.write_csv(&root.join("compare.csv"))?;
+    let cols = panels.len().min(3);
+    line_figure(&root.join("compare-accuracy"), "global test accuracy (mean ± std over seeds)", &panels, cols)?;
+    print!("{md}");
+    println!("table: {}, {}; figure: {}", root.join("compare.md").display(), root.join("compare.csv").display(), root.join("compare-accuracy.png").display());
+    Ok(())
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n.max(1.0);
+    let s = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    (m, s)
+}
+
+pub fn partition(a: PartitionArgs) -> Result<()> {
+    let scheme = parse_partition(&a.partition, a.alpha)?;
+    let data_cfg = a.data.config(DatasetKind::FashionMnist, a.seed)?;
+    let ds = valley::train::prepare(&data_cfg, None, Device::Cpu)?;
+    let labels = Vec::<i64>::try_from(&ds.train.y)?;
+    let classes = ds.num_classes as usize;
+    let parts = split_clients(&labels, classes, a.clients, &scheme, a.seed)?;
+    let report = PartitionReport::new(&parts, &labels, classes);
+    let mut header = vec!["client".to_string(), "samples".to_string()];
+    header.extend((0..classes).map(|c| format!("c{c}")));
+    let rows: Vec<Vec<String>> = report
+        .matrix
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let mut row = vec![k.to_string(), r.iter().sum::<usize>().to_string()];
+            row.extend(r.iter().map(|v| v.to_string()));
+            row
+        })
+        .collect();
+    let table = Table { header, rows };
+    println!("{} over {} clients ({}; {} training samples)", scheme, a.clients, ds.name, labels.len());
+    print!("{}", table.to_markdown());
+    println!("empty clients: {}; mean largest-class share {:.3} (balanced: {:.3})", report.empty_clients, report.mean_max_share, 1.0 / classes as f64);
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        table.write_csv(&out.join("partition.csv"))?;
+        let values: Vec<Vec<f64>> = report.matrix.iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
+        let rows: Vec<String> = (0..a.clients).map(|k| format!("client {k}")).collect();
+        let cols: Vec<String> = (0..classes).map(|c| format!("{c}")).collect();
+        let files = matrix_figure(&out.join("partition"), &format!("{} clients × classes, {scheme}", ds.name), &rows, &cols, &values, a.clients <= 30)?;
+        println!("wrote {} and {}", out.join("partition.csv").display(), files[0].display());
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! End-to-end tests of `valley fed` and `valley partition` with the real binary on a small
+//! Fashion-MNIST subset (skipped when the dataset is not installed).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn have_data() -> bool {
+    let dir = std::env::var_os("VALLEY_FASHION_MNIST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("VALLEY_DATA_DIR").map(|d| PathBuf::from(d).join("fashion-mnist")))
+        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    let ok = dir.is_dir();
+    if !ok {
+        eprintln!("skipping: Fashion-MNIST not found at {}", dir.display());
+    }
+    ok
+}
+
+/// The contract command with small numbers.
+fn fed(algo: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = [
+        "fed", "--algo", algo, "--dataset", "fashion-mnist", "--model", "mlp", "--clients", "10", "--participation", "0.5",
+        "--rounds", "2", "--local-epochs", "1", "--alpha", "0.5", "--train-limit", "1000", "--test-limit", "300", "--seed", "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--out".to_string(), out.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    // Later flags override earlier ones (e.g. a second --rounds).
+    Command::new(env!("CARGO_BIN_EXE_valley")).args(&args).env("CI", "1").output().expect("run valley")
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "valley failed:\nstdout {}\nstderr {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+fn bytes(p: PathBuf) -> Vec<u8> {
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// rounds.csv without the timing column.
+fn rounds_without_seconds(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("rounds.csv")).unwrap();
+    text.lines().map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string()).collect()
+}
+
+#[test]
+fn fedavg_and_fedsign_write_their_results() {
+    if !have_data() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for algo in ["fedavg", "fedsign"] {
+        let out = tmp.path().join(algo);
+        let extra: &[&str] = if algo == "fedsign" { &["--gamma", "0.01"] } else { &[] };
+        ok(&fed(algo, &out, extra));
+        let csv = std::fs::read_to_string(out.join("rounds.csv")).unwrap();
+        let mut lines = csv.lines();
+        assert!(lines.next().unwrap().starts_with("round,test_accuracy,test_loss"));
+        let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').filter_map(|v| v.parse().ok()).collect()).collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[1][1] > 0.15, "{algo}: accuracy after 2 rounds {} should beat chance (0.1)", rows[1][1]);
+        let summary: serde_json::Value = serde_json::from_slice(&bytes(out.join("summary.json"))).unwrap();
+        assert_eq!(summary["config"]["algorithm"]["name"], algo);
+        assert!(out.join("accuracy.png").exists() && out.join("accuracy.svg").exists());
+        // The global model is a valley checkpoint that `valley eval` reads.
+        let e = Command::new(env!("CARGO_BIN_EXE_valley"))
+            .args(["eval", &out.join("global.safetensors").display().to_string(), "--test-limit", "300", "--seed", "1"])
+            .output()
+            .unwrap();
+        ok(&e);
+        assert!(String::from_utf8_lossy(&e.stdout).contains("accuracy"));
+    }
+}
+
+#[test]
+fn thread_count_does_not_change_the_global_model() {
+    if !have_data() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
+    ok(&fed("fedsign", &a, &["--threads", "1"]));
+    ok(&fed("fedsign", &b, &["--threads", "2"]));
+    assert!(bytes(a.join("global.safetensors")) == bytes(b.join("global.safetensors")), "1 and 2 threads differ");
+    assert_eq!(rounds_without_seconds(&a), rounds_without_seconds(&b));
+}
+
+#[test]
+fn resumed_run_matches_an_uninterrupted_one() {
+    if !have_data() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (full, split) = (tmp.path().join("full"), tmp.path().join("split"));
+    // FedDyn carries server and client state across rounds, so resume must restore both.
+    ok(&fed("feddyn", &full, &["--rounds", "3"]));
+    ok(&fed("feddyn", &split, &["--rounds", "1"]));
+    ok(&fed("feddyn", &split, &["--rounds", "3", "--resume"]));
+    assert!(bytes(full.join("global.safetensors")) == bytes(split.join("global.safetensors")), "resume changed the result");
+    assert_eq!(rounds_without_seconds(&full), rounds_without_seconds(&split));
+    // Without --resume an existing run is not overwritten.
+    let again = fed("feddyn", &split, &[]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("--resume"));
+}
+
+#[test]
+fn dropout_completes_and_total_dropout_keeps_the_global_model() {
+    if !have_data() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("drop30");
+    ok(&fed("fedavg", &out, &["--dropout", "0.3", "--stragglers", "0.3"]));
+    assert_eq!(rounds_without_seconds(&out).len(), 3);
+    let all = tmp.path().join("drop100");
+    ok(&fed("fedavg", &all, &["--dropout", "1"]));
+    let csv = rounds_without_seconds(&all);
+    assert!(csv[1..].iter().all(|l| l.ends_with(",0,0,true")), "{csv:?}");
+}
+
+#[test]
+fn invalid_settings_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bad");
+    for (extra, needle) in [
+        (&["--alpha", "0"][..], "alpha"),
+        (&["--participation", "1.5"][..], "(0, 1]"),
+        (&["--clients", "2000"][..], "2000 clients"),
+        (&["--algo", "fedsgd"][..], "unknown algorithm"),
+    ] {
+        let o = fed("fedavg", &out, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(needle), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn partition_prints_and_plots_the_matrix() {
+    if !have_data() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_valley"))
+        .args(["partition", "--dataset", "fashion-mnist", "--clients", "10", "--alpha", "0.5", "--train-limit", "1000"])
+        .args(["--out", &tmp.path().display().to_string()])
+        .output()
+        .unwrap();
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("| client | samples | c0 |"), "{text}");
+    assert!(tmp.path().join("partition.png").exists() && tmp.path().join("partition.csv").exists());
+}

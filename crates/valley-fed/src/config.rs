@@ -1,0 +1,234 @@
+//! A federated run's configuration (written beside its results as `fed.json`).
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use valley::train::{DataConfig, OptimConfig};
+use valley::ModelConfig;
+use valley_data::Partition;
+
+use crate::{FedError, Result};
+
+/// How FedSign's alignment term is reduced over the parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reduce {
+    /// Mean over all learnable parameters (γ is scale-free; the paper's choice).
+    #[default]
+    Mean,
+    Sum,
+}
+
+impl FromStr for Reduce {
+    type Err = FedError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mean" => Ok(Self::Mean),
+            "sum" => Ok(Self::Sum),
+            _ => Err(FedError::Config(format!("unknown FedSign reduction `{s}` (expected mean or sum)"))),
+        }
+    }
+}
+
+/// The federated algorithm: the client objective and, for FedDyn, the server rule.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "name")]
+pub enum Algorithm {
+    /// Local CE; server averages.
+    FedAvg,
+    /// Local CE + μ/2·‖θ − θt‖².
+    FedProx { mu: f64 },
+    /// Local CE + μ·ℓ_con, ℓ_con = −log(e^{cos(z,z_glob)/τ} / (e^{cos(z,z_glob)/τ} + e^{cos(z,z_prev)/τ})).
+    Moon { mu: f64, tau: f64 },
+    /// Local CE − ⟨g_k, θ⟩ + α/2·‖θ − θt‖²; server θ = mean(θ_k) − h/α (Acar et al. 2021).
+    FedDyn { alpha: f64 },
+    /// Local CE − γ·reduce_i[sgp(θt,i)·σ(θk,i) + sgp(−θt,i)·σ(−θk,i)] (paper §5).
+    FedSign { gamma: f64, reduce: Reduce },
+}
+
+impl Algorithm {
+    pub const NAMES: &'static str = "fedavg, fedprox, moon, feddyn, fedsign";
+
+    /// The algorithm `name` with its coefficient: `coef` is μ (FedProx, MOON), α (FedDyn) or
+    /// γ (FedSign); `None` takes the default (0.01, 1, 0.01, 0.01).
+    pub fn parse(name: &str, coef: Option<f64>, reduce: Reduce) -> Result<Self> {
+        let a = match name.to_ascii_lowercase().as_str() {
+            "fedavg" => Algorithm::FedAvg,
+            "fedprox" => Algorithm::FedProx { mu: coef.unwrap_or(0.01) },
+            "moon" => Algorithm::Moon { mu: coef.unwrap_or(1.0), tau: 0.5 },
+            "feddyn" => Algorithm::FedDyn { alpha: coef.unwrap_or(0.01) },
+            "fedsign" => Algorithm::FedSign { gamma: coef.unwrap_or(0.01), reduce },
+            _ => return Err(FedError::Config(format!("unknown algorithm `{name}` (expected one of {})", Self::NAMES))),
+        };
+        a.validate()?;
+        Ok(a)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Algorithm::FedAvg => "fedavg",
+            Algorithm::FedProx { .. } => "fedprox",
+            Algorithm::Moon { .. } => "moon",
+            Algorithm::FedDyn { .. } => "feddyn",
+            Algorithm::FedSign { .. } => "fedsign",
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let (what, v, strictly) = match *self {
+            Algorithm::FedAvg => return Ok(()),
+            Algorithm::FedProx { mu } => ("FedProx μ", mu, false),
+            Algorithm::Moon { mu, tau } => {
+                if !(tau > 0.0 && tau.is_finite()) {
+                    return Err(FedError::Config(format!("MOON temperature τ must be > 0, got {tau}")));
+                }
+                ("MOON μ", mu, false)
+            }
+            Algorithm::FedDyn { alpha } => ("FedDyn α", alpha, true),
+            Algorithm::FedSign { gamma, .. } => ("FedSign γ", gamma, false),
+        };
+        let ok = v.is_finite() && if strictly { v > 0.0 } else { v >= 0.0 };
+        if !ok {
+            let bound = if strictly { "> 0" } else { "≥ 0" };
+            return Err(FedError::Config(format!("{what} must be finite and {bound}, got {v}")));
+        }
+        Ok(())
+    }
+}
+
+/// Everything that determines a federated run's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FedConfig {
+    pub algorithm: Algorithm,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub partition: Partition,
+    /// K, the number of clients.
+    pub clients: usize,
+    /// Q: each round the server samples max(⌊Q·K⌋, 1) clients uniformly without replacement.
+    pub participation: f64,
+    /// T, the round budget.
+    pub rounds: usize,
+    /// E, local epochs per round.
+    pub local_epochs: usize,
+    pub batch_size: usize,
+    /// Local optimiser (fresh per client and round; constant learning rate).
+    pub optim: OptimConfig,
+    /// Aggregate weighted by client data size instead of the paper's unweighted mean.
+    pub weighted: bool,
+    /// Probability that a sampled client returns nothing this round.
+    pub dropout: f64,
+    /// Probability that a sampled client finishes only a U(0,1) fraction of its local steps.
+    pub stragglers: f64,
+    pub seed: u64,
+    pub eval_batch: usize,
+}
+
+impl FedConfig {
+    /// The paper's setup (§5): K = 100, Q = 0.1, E = 5, batch 64, SGD lr 0.03, momentum
+    /// 0.9, weight decay 1e-5, Dirichlet α = 0.5, unweighted averaging.
+    pub fn paper(algorithm: Algorithm, data: DataConfig, model: ModelConfig, rounds: usize, seed: u64) -> Self {
+        Self {
+            algorithm,
+            data,
+            model,
+            partition: Partition::Dirichlet { alpha: 0.5 },
+            clients: 100,
+            participation: 0.1,
+            rounds,
+            local_epochs: 5,
+            batch_size: 64,
+            optim: OptimConfig { lr: 0.03, momentum: 0.9, weight_decay: 1e-5, ..OptimConfig::default() },
+            weighted: false,
+            dropout: 0.0,
+            stragglers: 0.0,
+            seed,
+            eval_batch: 500,
+        }
+    }
+
+    /// Clients sampled per round: max(⌊Q·K⌋, 1).
+    pub fn clients_per_round(&self) -> usize {
+        ((self.participation * self.clients as f64 + 1e-9).floor() as usize).clamp(1, self.clients.max(1))
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(FedError::Config(m));
+        self.algorithm.validate()?;
+        self.model.validate()?;
+        self.optim.validate()?;
+        if let Partition::Dirichlet { alpha } = self.partition {
+            if !(alpha > 0.0 && alpha.is_finite()) {
+                return bad(format!("Dirichlet α must be > 0 (smaller α, stronger label skew), got {alpha}"));
+            }
+        }
+        if self.clients == 0 {
+            return bad("--clients must be at least 1".into());
+        }
+        if !(self.participation > 0.0 && self.participation <= 1.0) {
+            return bad(format!("participation Q must lie in (0, 1], got {}", self.participation));
+        }
+        if self.rounds == 0 || self.local_epochs == 0 || self.batch_size == 0 || self.eval_batch == 0 {
+            return bad(format!(
+                "rounds, local epochs and batch size must be ≥ 1 (got {} rounds, {} epochs, batch {})",
+                self.rounds, self.local_epochs, self.batch_size
+            ));
+        }
+        for (what, p) in [("dropout", self.dropout), ("straggler", self.stragglers)] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("{what} rate must lie in [0, 1], got {p}"));
+            }
+        }
+        if let Some(n) = self.data.train_limit {
+            if self.clients > n {
+                return bad(format!("{} clients but only {n} training samples (--train-limit); use fewer clients", self.clients));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `other` describes the same run up to its round budget (what resume allows).
+    pub fn same_run(&self, other: &FedConfig) -> bool {
+        FedConfig { rounds: 0, ..self.clone() } == FedConfig { rounds: 0, ..other.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valley_data::DatasetKind;
+
+    fn cfg() -> FedConfig {
+        let model = ModelConfig::new(valley::Arch::Mlp, 1, 28, 10);
+        FedConfig::paper(Algorithm::FedAvg, DataConfig::new(DatasetKind::FashionMnist), model, 3, 1)
+    }
+
+    #[test]
+    fn sampled_clients_are_max_of_qk_and_one() {
+        let mut c = cfg();
+        assert_eq!(c.clients_per_round(), 10);
+        c.participation = 0.001;
+        assert_eq!(c.clients_per_round(), 1);
+        c.clients = 10;
+        c.participation = 0.3;
+        assert_eq!(c.clients_per_round(), 3);
+    }
+
+    #[test]
+    fn invalid_settings_are_explained() {
+        let mut c = cfg();
+        c.partition = Partition::Dirichlet { alpha: 0.0 };
+        assert!(c.validate().unwrap_err().to_string().contains("α"));
+        let mut c = cfg();
+        c.participation = 1.5;
+        assert!(c.validate().unwrap_err().to_string().contains("(0, 1]"));
+        c.participation = 0.0;
+        assert!(c.validate().is_err());
+        let mut c = cfg();
+        c.data.train_limit = Some(50);
+        assert!(c.validate().unwrap_err().to_string().contains("100 clients"));
+        assert!(Algorithm::parse("fedsgd", None, Reduce::Mean).unwrap_err().to_string().contains("fedavg"));
+        assert!(Algorithm::parse("feddyn", Some(0.0), Reduce::Mean).is_err());
+        assert!(cfg().validate().is_ok());
+    }
+}

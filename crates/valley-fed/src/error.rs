@@ -1,0 +1,21 @@
+//! valley-fed's error type.
+
+use std::path::PathBuf;
+
+#[derive(thiserror::Error, Debug)]
+pub enum FedError {
+    #[error("invalid federated setting: {0}")]
+    Config(String),
+    #[error("cannot resume from {path}: {detail}")]
+    Resume { path: PathBuf, detail: String },
+    #[error("client {client} in round {round}: {source}")]
+    Client { round: usize, client: usize, source: valley::Error },
+    #[error(transparent)]
+    Valley(#[from] valley::Error),
+    #[error(transparent)]
+    Data(#[from] valley_data::DataError),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+pub type Result<T> = std::result::Result<T, FedError>;

@@ -1,0 +1,399 @@
+//! The federated loop: strategy → transport → aggregation, measured and checkpointed
+//! every round so a killed run resumes to the identical result.
+//!
+//! A run folder holds `global.safetensors` (the latest global model, a valley checkpoint
+//! with the input normalisation, so `valley eval` reads it), `state.safetensors` (global
+//! model, server and client state, per-round records; what `--resume` reads), `rounds.csv`,
+//! `fed.json` (the configuration) and, when finished, `summary.json`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+use valley::checkpoint::{self, Checkpoint};
+use valley::params::ssr;
+use valley::rng::{self, tag};
+use valley::train::{prepare, Prepared};
+use valley::{Model, VERSION};
+
+use crate::client::Workspace;
+use crate::config::FedConfig;
+use crate::partition::{split_clients, PartitionReport};
+use crate::strategy::{for_config, Failure, FitRes};
+use crate::transport::{Evaluator, Faults, Simulation, Transport};
+use crate::weights::{Layout, Weights};
+use crate::{FedError, Result};
+
+/// Measurements of one round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub round: usize,
+    /// Accuracy and mean cross-entropy of the new global model on the test set.
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    /// Mean over returned clients of their mean local cross-entropy (NaN if none returned).
+    pub train_loss: f64,
+    /// Mean over returned clients of SSR(θk, θt), θt the global model they started from.
+    pub mean_ssr: f64,
+    /// Fraction of parameters whose sign aggregation flipped: 1 − SSR(θ_{t+1}, θt).
+    pub sign_flip: f64,
+    pub selected: usize,
+    pub returned: usize,
+    pub stragglers: usize,
+    /// No client returned, so the global model was kept.
+    pub kept_global: bool,
+    pub seconds: f64,
+}
+
+impl RoundRecord {
+    pub const CSV_HEADER: &'static str =
+        "round,test_accuracy,test_loss,train_loss,mean_ssr,sign_flip,selected,returned,stragglers,kept_global,seconds";
+
+    fn to_row(&self) -> Vec<f64> {
+        vec![
+            self.round as f64,
+            self.test_accuracy,
+            self.test_loss,
+            self.train_loss,
+            self.mean_ssr,
+            self.sign_flip,
+            self.selected as f64,
+            self.returned as f64,
+            self.stragglers as f64,
+            self.kept_global as u8 as f64,
+            self.seconds,
+        ]
+    }
+
+    fn from_row(r: &[f64]) -> Self {
+        Self {
+            round: r[0] as usize,
+            test_accuracy: r[1],
+            test_loss: r[2],
+            train_loss: r[3],
+            mean_ssr: r[4],
+            sign_flip: r[5],
+            selected: r[6] as usize,
+            returned: r[7] as usize,
+            stragglers: r[8] as usize,
+            kept_global: r[9] != 0.0,
+            seconds: r[10],
+        }
+    }
+
+    fn csv_line(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{:.3}\n",
+            self.round,
+            self.test_accuracy,
+            self.test_loss,
+            self.train_loss,
+            self.mean_ssr,
+            self.sign_flip,
+            self.selected,
+            self.returned,
+            self.stragglers,
+            self.kept_global,
+            self.seconds
+        )
+    }
+}
+
+/// Progress events for the caller (the library prints nothing).
+pub enum Event<'a> {
+    Start { clients: usize, per_round: usize, workers: usize, partition: &'a PartitionReport, sizes: &'a [usize] },
+    Resumed { round: usize },
+    RoundEnd(&'a RoundRecord),
+}
+
+/// A finished run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FedSummary {
+    pub dir: PathBuf,
+    pub algorithm: String,
+    pub final_accuracy: f64,
+    pub final_loss: f64,
+    pub best_accuracy: f64,
+    pub mean_seconds_per_round: f64,
+    pub rounds: Vec<RoundRecord>,
+}
+
+/// The paths inside a federated run folder.
+pub struct FedDir(pub PathBuf);
+
+impl FedDir {
+    pub fn global(&self) -> PathBuf {
+        self.0.join("global.safetensors")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.0.join("state.safetensors")
+    }
+    pub fn rounds_csv(&self) -> PathBuf {
+        self.0.join("rounds.csv")
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.0.join("summary.json")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.0.join("fed.json")
+    }
+}
+
+/// Prepares the data and the client split of `cfg` (what `valley partition` shows).
+pub fn prepare_clients(cfg: &FedConfig, device: Device) -> Result<(Prepared, Vec<i64>, Vec<Vec<usize>>)> {
+    let data = prepare(&cfg.data, None, device)?;
+    let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu))?;
+    let parts = split_clients(&labels, data.num_classes as usize, cfg.clients, &cfg.partition, cfg.seed)?;
+    Ok((data, labels, parts))
+}
+
+/// Runs (or with `resume`, continues) the federated training `cfg` into `out` with
+/// `workers` clients trained side by side. With the same seed the results, including
+/// `global.safetensors` byte for byte, do not depend on `workers` or on interruptions.
+pub fn run(cfg: &FedConfig, out: &Path, device: Device, workers: usize, resume: bool, on_event: &mut dyn FnMut(Event)) -> Result<FedSummary> {
+    cfg.validate()?;
+    let dir = FedDir(out.to_path_buf());
+    if !resume && dir.state().exists() {
+        return Err(FedError::Config(format!(
+            "{} already holds a federated run; pass --resume to continue it or choose another --out",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| valley::Error::io(out, e))?;
+    // Kernels run single-threaded everywhere; parallelism comes from the workers.
+    tch::set_num_threads(1);
+
+    let (data, labels, parts) = prepare_clients(cfg, device)?;
+    let mut cfg = cfg.clone();
+    (cfg.model.in_channels, cfg.model.image_size, cfg.model.num_classes) = (data.channels, data.image_size, data.num_classes);
+    let report = PartitionReport::new(&parts, &labels, data.num_classes as usize);
+    let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+
+    tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
+    let global_model = Model::new(&cfg.model, device)?;
+    let layout = Layout::of(&global_model);
+    let mut global = Weights::of(&global_model, &layout);
+    let workers = workers.max(1).min(cfg.clients_per_round().max(1));
+    let pool = (0..workers)
+        .map(|_| Workspace::new(&cfg.model, &cfg.algorithm, &data.train, &data.test, device))
+        .collect::<Result<Vec<_>>>()?;
+    let faults = Faults { dropout: cfg.dropout, stragglers: cfg.stragglers };
+    let mut sim = Simulation::new(pool, parts, data.train_images.as_ref(), cfg.seed, faults, cfg.eval_batch);
+    let mut strategy = for_config(&cfg);
+    on_event(Event::Start { clients: cfg.clients, per_round: cfg.clients_per_round(), workers, partition: &report, sizes: &sizes });
+
+    let config_json = serde_json::to_string(&cfg).unwrap_or_default();
+    let mut records: Vec<RoundRecord> = Vec::new();
+    if resume && dir.state().exists() {
+        let ck = Checkpoint::read(&dir.state())?;
+        let bad = |detail: String| FedError::Resume { path: dir.state(), detail };
+        let saved: FedConfig = ck
+            .metadata
+            .get("fed_config")
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(|| bad("it has no readable `fed_config` metadata".into()))?;
+        if !saved.same_run(&cfg) {
+            return Err(bad(format!(
+                "it was written with different settings (only --rounds may change on resume); saved: {}",
+                serde_json::to_string(&saved).unwrap_or_default()
+            )));
+        }
+        let get = |n: &str| ck.tensors.get(n).map(|t| t.to_device(device));
+        global = Weights::from_named(&layout, &global, "global.", &get)
+            .ok_or_else(|| bad("its global model does not match the configured architecture".into()))?;
+        strategy.load_state(&get)?;
+        sim.load_state(&get)?;
+        if let Some(t) = ck.tensors.get("records") {
+            let rows = Vec::<Vec<f64>>::try_from(&t.to_kind(Kind::Double)).unwrap_or_default();
+            records = rows.iter().map(|r| RoundRecord::from_row(r)).collect();
+        }
+        on_event(Event::Resumed { round: records.len() });
+    }
+    let text = serde_json::to_string_pretty(&cfg).unwrap_or_default();
+    checkpoint::atomic_write(&dir.config(), text.as_bytes())?;
+    let norm_json = serde_json::to_string(&data.normalisation).unwrap_or_default();
+
+    for round in records.len() + 1..=cfg.rounds {
+        let t0 = Instant::now();
+        let instructions = strategy.configure_fit(round, &global);
+        let selected = instructions.len();
+        let outcomes = sim.fit_round(round, instructions)?;
+        let mut results: Vec<(usize, FitRes)> = Vec::new();
+        let mut failures: Vec<(usize, Failure)> = Vec::new();
+        for (k, o) in outcomes {
+            match o {
+                Ok(r) => results.push((k, r)),
+                Err(f) => failures.push((k, f)),
+            }
+        }
+        let old = global.params();
+        let n = results.len() as f64;
+        let train_loss = results.iter().map(|(_, r)| r.train_loss).sum::<f64>() / n;
+        let mean_ssr = results.iter().map(|(_, r)| ssr(&r.weights.params(), &old, None)).sum::<f64>() / n;
+        let stragglers = results.iter().filter(|(_, r)| r.steps < r.planned_steps).count();
+        let kept_global = results.is_empty();
+        if !kept_global {
+            global = strategy.aggregate_fit(round, &global, &results, &failures);
+        }
+        let sign_flip = 1.0 - ssr(&global.params(), &old, None);
+        let eval = sim.evaluate(&global);
+        records.push(RoundRecord {
+            round,
+            test_accuracy: eval.accuracy,
+            test_loss: eval.loss,
+            train_loss,
+            mean_ssr,
+            sign_flip,
+            selected,
+            returned: results.len(),
+            stragglers,
+            kept_global,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+
+        global.load_into(&global_model);
+        let meta = vec![
+            ("seed", cfg.seed.to_string()),
+            ("round", round.to_string()),
+            ("algorithm", cfg.algorithm.name().to_string()),
+            ("normalisation", norm_json.clone()),
+        ];
+        checkpoint::save_model(&global_model, &dir.global(), &meta)?;
+        write_rounds_csv(&dir.rounds_csv(), &records)?;
+        // The state file is written last: it is what makes a round official for --resume.
+        save_state(&dir.state(), &global, strategy.state(), sim.state(), &records, &config_json, round)?;
+        on_event(Event::RoundEnd(records.last().expect("just pushed")));
+    }
+
+    let last = records.last().cloned();
+    let summary = FedSummary {
+        dir: out.to_path_buf(),
+        algorithm: cfg.algorithm.name().to_string(),
+        final_accuracy: last.as_ref().map_or(f64::NAN, |r| r.test_accuracy),
+        final_loss: last.as_ref().map_or(f64::NAN, |r| r.test_loss),
+        best_accuracy: records.iter().map(|r| r.test_accuracy).fold(f64::NAN, f64::max),
+        mean_seconds_per_round: records.iter().map(|r| r.seconds).sum::<f64>() / records.len().max(1) as f64,
+        rounds: records,
+    };
+    let json = serde_json::json!({
+        "valley_version": VERSION,
+        "git_revision": option_env!("VALLEY_GIT_REVISION"),
+        "config": cfg,
+        "seed": cfg.seed,
+        "dataset": { "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() },
+        "mean": data.normalisation.mean,
+        "std": data.normalisation.std,
+        "device": valley::device::describe(device),
+        "workers": workers,
+        "client_sizes": sizes,
+        "empty_clients": report.empty_clients,
+        "final_accuracy": summary.final_accuracy,
+        "final_loss": summary.final_loss,
+        "best_accuracy": summary.best_accuracy,
+        "mean_seconds_per_round": summary.mean_seconds_per_round,
+        "rounds": summary.rounds,
+    });
+    checkpoint::atomic_write(&dir.summary(), serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
+    Ok(summary)
+}
+
+fn write_rounds_csv(path: &Path, records: &[RoundRecord]) -> Result<()> {
+    let mut text = format!("{}\n", RoundRecord::CSV_HEADER);
+    records.iter().for_each(|r| text.push_str(&r.csv_line()));
+    Ok(checkpoint::atomic_write(path, text.as_bytes())?)
+}
+
+fn save_state(
+    path: &Path,
+    global: &Weights,
+    server: Vec<(String, Tensor)>,
+    clients: Vec<(String, Tensor)>,
+    records: &[RoundRecord],
+    config_json: &str,
+    round: usize,
+) -> Result<()> {
+    let mut tensors = global.named("global.");
+    tensors.extend(server);
+    tensors.extend(clients);
+    let rows: Vec<f64> = records.iter().flat_map(|r| r.to_row()).collect();
+    let width = RoundRecord::CSV_HEADER.split(',').count() as i64;
+    tensors.push(("records".into(), Tensor::from_slice(&rows).view([records.len() as i64, width])));
+    let meta = HashMap::from([
+        ("format".to_string(), "valley-fed-state/1".to_string()),
+        ("fed_config".to_string(), config_json.to_string()),
+        ("round".to_string(), round.to_string()),
+        ("valley_version".to_string(), VERSION.to_string()),
+    ]);
+    Ok(checkpoint::save_tensors(path, &tensors, meta)?)
+}
+
+/// Reads `rounds.csv`'s records back from a finished or interrupted run's state.
+pub fn read_records(dir: &Path) -> Result<Vec<RoundRecord>> {
+    let ck = Checkpoint::read(&FedDir(dir.to_path_buf()).state())?;
+    let rows = match ck.tensors.get("records") {
+        Some(t) => Vec::<Vec<f64>>::try_from(&t.to_kind(Kind::Double)).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(rows.iter().map(|r| RoundRecord::from_row(r)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algorithm;
+    use valley::train::DataConfig;
+    use valley::{Arch, ModelConfig};
+    use valley_data::DatasetKind;
+
+    /// The bundled digits data (8×8, 10 classes), 6 clients, 2 rounds of a small MLP.
+    fn tiny(algorithm: Algorithm) -> FedConfig {
+        let mut model = ModelConfig::new(Arch::Mlp, 1, 8, 10);
+        model.hidden = vec![32];
+        let mut cfg = FedConfig::paper(algorithm, DataConfig::new(DatasetKind::Digits), model, 2, 3);
+        (cfg.clients, cfg.participation, cfg.local_epochs) = (6, 0.5, 1);
+        cfg
+    }
+
+    /// The engine's seed is process-global: tests that draw a model must not interleave.
+    static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn run_in(cfg: &FedConfig, dir: &Path, workers: usize) -> FedSummary {
+        run(cfg, dir, Device::Cpu, workers, false, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn same_seed_gives_identical_global_models_for_any_worker_count() {
+        let _guard = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tiny(Algorithm::FedSign { gamma: 0.1, reduce: crate::Reduce::Mean });
+        let a = run_in(&cfg, &tmp.path().join("a"), 1);
+        let b = run_in(&cfg, &tmp.path().join("b"), 2);
+        let read = |d: &str| std::fs::read(tmp.path().join(d).join("global.safetensors")).unwrap();
+        assert!(read("a") == read("b"), "same seed must give byte-identical global models");
+        assert_eq!(a.final_accuracy, b.final_accuracy);
+        let mut other = cfg.clone();
+        other.seed = 4;
+        run_in(&other, &tmp.path().join("c"), 1);
+        assert!(read("a") != read("c"), "another seed gives another model");
+    }
+
+    #[test]
+    fn total_dropout_keeps_the_initial_global_model() {
+        let _guard = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = tiny(Algorithm::FedAvg);
+        cfg.dropout = 1.0;
+        let s = run_in(&cfg, tmp.path(), 2);
+        assert!(s.rounds.iter().all(|r| r.kept_global && r.returned == 0 && r.sign_flip == 0.0));
+        let saved = Checkpoint::read(&tmp.path().join("global.safetensors")).unwrap();
+        let mut model_cfg = cfg.model.clone();
+        model_cfg.in_channels = 1;
+        tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
+        let init = Model::new(&model_cfg, Device::Cpu).unwrap();
+        for e in init.entries() {
+            assert!(saved.tensors[&e.name].equal(&e.tensor), "{} changed without any client", e.name);
+        }
+    }
+}
