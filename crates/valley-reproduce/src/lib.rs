@@ -6,6 +6,7 @@
 
 mod cache;
 pub mod theory;
+pub mod valleys;
 mod verdict;
 
 use std::path::PathBuf;
@@ -99,6 +100,11 @@ pub const NAMES: [&str; 10] = ["noise", "flip", "special", "groups", "bn-init", 
 /// Runs one reproduction by name. `command` is the exact command line that reruns it.
 pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {
     match name {
+        "noise" => valleys::noise(env, command),
+        "flip" => valleys::flip(env, command),
+        "special" => valleys::special(env, command),
+        "groups" => valleys::groups(env, command),
+        "bn-init" => valleys::bn_init(env, command),
         "softmax" => theory::softmax(env, command),
         "relu" => theory::relu(env, command),
         other if NAMES.contains(&other) => Err(Error::Other(format!("reproduction `{other}` is not available in this build"))),

@@ -1,0 +1,353 @@
+//! Findings 1–6: valleys of trained networks along noise directions (PAPER.md §3).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use valley::checkpoint::Checkpoint;
+use valley::noise::{Context, Noise, Norm, OneDPolicy, SignMode};
+use valley::params::Group;
+use valley::train::{DataConfig, OptimConfig, Schedule, TrainConfig};
+use valley::{Arch, BnInit, ModelConfig};
+use valley_data::DatasetKind;
+use valley_landscape::{aggregate, Aggregate, BnOptions, EvalData, Evaluator, LandscapeSpec, Split};
+use valley_report::{HistPanel, Table};
+
+use crate::verdict::{fmt, Finding};
+use crate::{Budget, Env, Result};
+
+/// The paper's VGG/ResNet on CIFAR becomes, on a CPU budget, a narrow CNN with BN on
+/// Fashion-MNIST; the code path is the same, the budget is a parameter.
+pub fn base_config(budget: Budget, arch: Arch) -> TrainConfig {
+    let (dataset, arch) = match budget {
+        Budget::Paper => (DatasetKind::Cifar10, if arch == Arch::Cnn { Arch::Vgg { depth: 16, bn: true } } else { arch }),
+        _ => (DatasetKind::FashionMnist, arch),
+    };
+    let mut data = DataConfig::new(dataset);
+    data.train_limit = budget.pick(Some(3000), None, None);
+    data.test_limit = budget.pick(Some(300), None, None);
+    let mut model = ModelConfig::new(arch, 1, 28, 10);
+    model.width = budget.pick(0.25, 0.5, 1.0);
+    TrainConfig {
+        data,
+        model,
+        optim: OptimConfig::default(),
+        schedule: Schedule::Cosine,
+        epochs: budget.pick(2, 2, 200),
+        batch_size: 256,
+        seed: 0,
+        save_epochs: vec![],
+        eval_batch: 1000,
+    }
+}
+
+/// Grid and evaluation sizes per budget.
+struct Sweep {
+    lambdas: Vec<f64>,
+    test_limit: Option<usize>,
+    bn: BnOptions,
+}
+
+fn sweep_settings(budget: Budget) -> Sweep {
+    let n = budget.pick(5, 11, 21);
+    Sweep {
+        lambdas: (0..n).map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64).collect(),
+        test_limit: budget.pick(Some(300), Some(2000), None),
+        bn: BnOptions { batch: 256, batches: budget.pick(2, 8, 20), ..BnOptions::default() },
+    }
+}
+
+/// Runs the curves of `spec` on the model trained in `run` and returns their aggregates;
+/// figures go to `fig_dir`.
+fn valleys(env: &mut Env, run: &Path, cfg: &TrainConfig, mut spec: LandscapeSpec, fig_dir: &Path) -> Result<(Vec<Aggregate>, Vec<PathBuf>)> {
+    let s = sweep_settings(env.budget);
+    spec.lambdas = s.lambdas.clone();
+    let ck = Checkpoint::read(&run.join("final.safetensors"))?;
+    let model = ck.to_model(None, env.device)?;
+    let mut data_cfg = cfg.data.clone();
+    data_cfg.test_limit = s.test_limit.or(cfg.data.test_limit);
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.bn, env.device).map_err(lerr)?;
+    let mut eval = Evaluator::new(&model, &data, s.bn, 1000);
+    let ctx = Context { init: Some(run.join("init.safetensors")) };
+    let total = spec.directions().len();
+    let log = &mut env.log;
+    let curves = valley_landscape::run::run(&spec, &mut eval, &ctx, None, &[], &mut |e| {
+        if let valley_landscape::run::Event::Direction { index, spec, .. } = e {
+            log(&format!("  direction {}/{total}: {}", index + 1, spec.label()));
+        }
+    })
+    .map_err(lerr)?;
+    std::fs::create_dir_all(fig_dir).map_err(|e| valley::Error::io(fig_dir, e))?;
+    valley_landscape::run::write_curves_csv(&fig_dir.join("curves.csv"), &curves).map_err(lerr)?;
+    let aggs = aggregate(&curves);
+    let mut figures = valley_landscape::plots::valley_figures(fig_dir, &aggs, spec.norm.label()).map_err(lerr)?;
+    figures.extend(valley_landscape::plots::ratio_figures(fig_dir, &aggs).map_err(lerr)?);
+    Ok((aggs, figures))
+}
+
+fn lerr(e: valley_landscape::Error) -> crate::Error {
+    crate::Error::Other(e.to_string())
+}
+
+fn spec(noises: &[&str], signs: Vec<SignMode>, scales: Vec<f64>, norm: Norm, groups: Vec<Group>) -> LandscapeSpec {
+    LandscapeSpec {
+        noises: noises.iter().map(|n| n.parse().expect("known noise")).collect(),
+        signs,
+        scales,
+        norm,
+        groups,
+        seeds: vec![0],
+        lambdas: vec![],
+        error_delta: 0.05,
+        loss_ratio: 0.5,
+    }
+}
+
+/// A metric's mean over seeds.
+fn metric(a: &Aggregate, loss: bool, key: &str) -> f64 {
+    let m = if loss { &a.loss_metrics } else { &a.error_metrics };
+    m.get(key).cloned().flatten().map(|i| i.mean).unwrap_or(f64::NAN)
+}
+
+fn summary_table(aggs: &[Aggregate]) -> Table {
+    let header = ["direction", "sign", "scale", "group", "err λ>0", "err λ<0", "asym (err)", "loss λ>0", "loss λ<0", "asym (loss)"];
+    let rows = aggs
+        .iter()
+        .map(|a| {
+            vec![
+                a.direction.clone(),
+                a.sign.clone(),
+                fmt(a.scale),
+                a.group.clone(),
+                fmt(metric(a, false, "mean_plus")),
+                fmt(metric(a, false, "mean_minus")),
+                fmt(metric(a, false, "asymmetry")),
+                fmt(metric(a, true, "mean_plus")),
+                fmt(metric(a, true, "mean_minus")),
+                fmt(metric(a, true, "asymmetry")),
+            ]
+        })
+        .collect();
+    Table { header: header.map(String::from).to_vec(), rows }
+}
+
+fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
+    json!(aggs
+        .iter()
+        .map(|a| json!({
+            "direction": a.direction, "sign": a.sign, "scale": a.scale, "group": a.group,
+            "error_mean_plus": metric(a, false, "mean_plus"), "error_mean_minus": metric(a, false, "mean_minus"),
+            "error_asymmetry": metric(a, false, "asymmetry"), "loss_asymmetry": metric(a, true, "asymmetry"),
+            "lambdas": a.lambdas, "error": a.error.iter().map(|i| i.mean).collect::<Vec<_>>(), "loss": a.loss.iter().map(|i| i.mean).collect::<Vec<_>>(),
+        }))
+        .collect::<Vec<_>>())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(env: &Env, name: &str, title: &str, claim: &str, pass: bool, detail: String, numbers: serde_json::Value, command: &str, figures: Vec<PathBuf>, table: Table, dir: &Path) -> Result<Finding> {
+    let mut f = Finding {
+        name: name.into(),
+        title: title.into(),
+        claim: claim.into(),
+        pass,
+        detail,
+        numbers,
+        budget: env.budget.name().into(),
+        command: command.into(),
+        figures,
+        table: Some(table),
+        dir: dir.to_path_buf(),
+    };
+    f.write(dir)?;
+    Ok(f)
+}
+
+/// Mean |asymmetry| of the curves selected by `keep`.
+fn mean_abs_asym(aggs: &[Aggregate], keep: impl Fn(&Aggregate) -> bool) -> f64 {
+    let v: Vec<f64> = aggs.iter().filter(|a| keep(a)).map(|a| metric(a, false, "asymmetry").abs()).collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
+    let cfg = base_config(env.budget, arch);
+    let run = crate::trained(env, &cfg, what)?;
+    let acc = valley::train::read_metrics(&run.join("metrics.jsonl"))?.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
+    (env.log)(&format!("{what}: {} test accuracy {:.2}%", cfg.model.arch, acc * 100.0));
+    Ok((cfg, run))
+}
+
+/// Finding 1: seven noises, as sampled vs sign-consistent (Figure 3).
+pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
+    let dir = env.dir("noise")?;
+    let (cfg, run) = trained_base(env, Arch::Cnn, "noise")?;
+    let scales = env.budget.pick(vec![1.0], vec![0.2, 1.0, 2.0], vec![0.2, 1.0, 2.0]);
+    let sp = spec(&Noise::ELEMENTWISE, vec![SignMode::AsSampled, SignMode::Consistent], scales, Norm::Ns { per_tensor: false }, vec![Group::All]);
+    let (aggs, figures) = valleys(env, &run, &cfg, sp, &dir)?;
+    let consistent: Vec<&Aggregate> = aggs.iter().filter(|a| a.sign == "consistent").collect();
+    let failing: Vec<String> = consistent.iter().filter(|a| metric(a, false, "diff") <= 0.0).map(|a| format!("{} s={}", a.direction, a.scale)).collect();
+    let (sym, asym) = (mean_abs_asym(&aggs, |a| a.sign == "as-sampled"), mean_abs_asym(&aggs, |a| a.sign == "consistent"));
+    let pass = failing.is_empty() && sym < 0.5 * asym;
+    let detail = format!(
+        "sign-consistent curves flatter on the + side: {}/{}{}; mean |asymmetry index| of error: as sampled {:.3}, sign-consistent {:.3}",
+        consistent.len() - failing.len(),
+        consistent.len(),
+        if failing.is_empty() { String::new() } else { format!(" (not: {})", failing.join(", ")) },
+        sym,
+        asym
+    );
+    let claim = "With NS noise the seven noise types give nearly symmetric valleys; made sign-consistent (|ε|⊙sign(θf)) every type at every scale gives an asymmetric valley, flat for λ > 0 and steep for λ < 0.";
+    finding(env, "noise", "Finding 1: seven noises, as sampled vs sign-consistent", claim, pass, detail, numbers(&aggs), command, figures, summary_table(&aggs), &dir)
+}
+
+/// Finding 2: the sign-change ratio r (Figure 4).
+pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
+    let dir = env.dir("flip")?;
+    let (cfg, run) = trained_base(env, Arch::Cnn, "flip")?;
+    let ratios: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+    let sp = spec(&["gaussian"], ratios.iter().map(|&r| SignMode::FlipRatio(r)).collect(), vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All]);
+    let (aggs, figures) = valleys(env, &run, &cfg, sp, &dir)?;
+    let plus: Vec<f64> = aggs.iter().map(|a| metric(a, false, "mean_plus")).collect();
+    let minus: Vec<f64> = aggs.iter().map(|a| metric(a, false, "mean_minus")).collect();
+    // Monotone up to evaluation noise: no step may go the wrong way by more than 0.005.
+    let tol = 0.005;
+    let plus_bad: Vec<f64> = ratios.windows(2).zip(plus.windows(2)).filter(|(_, w)| w[1] > w[0] + tol).map(|(r, _)| r[1]).collect();
+    let minus_bad: Vec<f64> = ratios.windows(2).zip(minus.windows(2)).filter(|(_, w)| w[1] < w[0] - tol).map(|(r, _)| r[1]).collect();
+    let gap0 = (minus[0] - plus[0]).abs();
+    let gap1 = minus[10] - plus[10];
+    let pass = plus_bad.is_empty() && minus_bad.is_empty() && plus[10] < plus[0] && minus[10] > minus[0] && gap0 < 0.25 * gap1;
+    let detail = format!(
+        "mean error λ>0 from {:.4} (r=0) to {:.4} (r=1), λ<0 from {:.4} to {:.4}; steps against the trend beyond {tol}: + side at r={:?}, − side at r={:?}; |gap| at r=0 {:.4} vs gap at r=1 {:.4}",
+        plus[0], plus[10], minus[0], minus[10], plus_bad, minus_bad, gap0, gap1
+    );
+    let claim = "As the sign-change ratio r grows from 0 to 1, mean test error over λ ∈ [0,1] falls and over λ ∈ [−1,0] rises, monotonically; at r = 0 the two sides are nearly equal.";
+    let mut n = numbers(&aggs);
+    n = json!({ "ratios": ratios, "mean_error_plus": plus, "mean_error_minus": minus, "curves": n });
+    finding(env, "flip", "Finding 2: sign-change ratio", claim, pass, detail, n, command, figures, summary_table(&aggs), &dir)
+}
+
+/// Finding 3: the six special directions, with and without BN (Figures 5, 17).
+pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
+    let dir = env.dir("special")?;
+    let sp = || spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All]);
+    let (cfg, run) = trained_base(env, Arch::Cnn, "special (BN)")?;
+    let (with_bn, mut figures) = valleys(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
+    let no_bn = env.budget.pick(Arch::Mlp, Arch::Vgg { depth: 11, bn: false }, Arch::Vgg { depth: 11, bn: false });
+    let mut cfg_nobn = base_config(env.budget, no_bn);
+    cfg_nobn.optim.lr = 0.01; // VGG without BN diverges at the BN networks' 0.03
+    let run_nobn = crate::trained(env, &cfg_nobn, "special (no BN)")?;
+    let (without_bn, f2) = valleys(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
+    figures.extend(f2);
+    let asym = |aggs: &[Aggregate], d: &str| aggs.iter().find(|a| a.direction == d).map(|a| metric(a, false, "asymmetry")).unwrap_or(f64::NAN);
+    const CLEAR: f64 = 0.1;
+    let asymmetric: Vec<bool> = ["init", "theta", "sign", "sign-centered"].iter().map(|d| asym(&with_bn, d) > CLEAR).collect();
+    let symmetric: Vec<bool> = ["sgp", "sgp-centered"].iter().map(|d| asym(&with_bn, d).abs() <= CLEAR).collect();
+    let init_nobn_sym = asym(&without_bn, "init").abs() <= CLEAR;
+    let pass = asymmetric.iter().all(|&b| b) && symmetric.iter().all(|&b| b) && init_nobn_sym;
+    let detail = format!(
+        "error asymmetry index with BN: {}; without BN ({}): {}; asymmetric means index > {CLEAR}",
+        with_bn.iter().map(|a| format!("{} {:.3}", a.direction, metric(a, false, "asymmetry"))).collect::<Vec<_>>().join(", "),
+        cfg_nobn.model.arch,
+        without_bn.iter().map(|a| format!("{} {:.3}", a.direction, metric(a, false, "asymmetry"))).collect::<Vec<_>>().join(", "),
+    );
+    let claim = "ε1 = θ0, ε2 = θf, ε3 = sign(θf) and ε4 = sign(θf − μ) give asymmetric valleys (flat on +), ε5 = sgp(θf) and ε6 = sgp(θf − μ) do not; θ0 is asymmetric only with BN.";
+    let mut table = summary_table(&with_bn);
+    table.rows.extend(summary_table(&without_bn).rows.into_iter().map(|mut r| {
+        r[3] = format!("{} (no BN)", r[3]);
+        r
+    }));
+    let n = json!({ "with_bn": numbers(&with_bn), "without_bn": numbers(&without_bn), "no_bn_model": cfg_nobn.model.arch.name() });
+    finding(env, "special", "Finding 3: special directions, with and without BN", claim, pass, detail, n, command, figures, table, &dir)
+}
+
+/// Finding 4: parameter groups (Figure 6).
+pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
+    let dir = env.dir("groups")?;
+    let (cfg, run) = trained_base(env, Arch::Cnn, "groups")?;
+    let gs: Vec<Group> = ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
+    let sp = spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent], vec![1.0], Norm::Ns { per_tensor: false }, gs);
+    let (aggs, figures) = valleys(env, &run, &cfg, sp, &dir)?;
+    let failing: Vec<String> = aggs
+        .iter()
+        .filter(|a| a.sign == "consistent")
+        .filter(|a| metric(a, false, "diff") <= 0.0 || metric(a, true, "diff") <= 0.0)
+        .map(|a| a.group.clone())
+        .collect();
+    let pass = failing.is_empty();
+    let detail = format!(
+        "sign-consistent curves flatter on + in both loss and error for every group{}",
+        if pass { String::new() } else { format!(" except {}", failing.join(", ")) }
+    );
+    let claim = "Sign-consistent noise gives an asymmetric valley in every parameter group (ALL, CLF, FEAT, LAYER1, CONV, BN), in both loss and error.";
+    finding(env, "groups", "Finding 4: parameter groups", claim, pass, detail, numbers(&aggs), command, figures, summary_table(&aggs), &dir)
+}
+
+/// Finding 5: BN weight initialisation (Figure 7).
+pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
+    let dir = env.dir("bn-init")?;
+    let mut results = Vec::new();
+    let mut figures = Vec::new();
+    let mut hist_init = HistPanel::new("BN weights at initialisation", "γ", 40);
+    let mut hist_final = HistPanel::new("BN weights at convergence", "γ", 40);
+    for init in [BnInit::Ones, BnInit::Uniform, BnInit::Gauss] {
+        let mut cfg = base_config(env.budget, Arch::Cnn);
+        cfg.model.bn_init = init;
+        let label = format!("{init:?}").to_lowercase();
+        let run = crate::trained(env, &cfg, &format!("bn-init {label}"))?;
+        for (file, panel) in [("init.safetensors", &mut hist_init), ("final.safetensors", &mut hist_final)] {
+            let model = Checkpoint::read(&run.join(file))?.to_model(None, valley::Device::Cpu)?;
+            let p = valley::params::Params::of(&model);
+            let mask = Group::BnWeight.mask(&model)?;
+            *panel = std::mem::take(panel).with_sample(label.clone(), valley::tensors::to_vec_f32(&p.flat(Some(&mask))).into_iter().map(f64::from).collect::<Vec<_>>());
+        }
+        for norm in [Norm::Ns { per_tensor: false }, Norm::Filter(OneDPolicy::Abs)] {
+            let sp = spec(&["binary"], vec![SignMode::AsSampled], vec![1.0], norm, vec![Group::All]);
+            let (aggs, f) = valleys(env, &run, &cfg, sp, &dir.join(format!("{label}-{}", norm.label())))?;
+            figures.extend(f);
+            results.push((label.clone(), norm.label(), aggs));
+        }
+    }
+    figures.extend(valley_report::histogram_figure(&dir.join("bn-weights"), "BN weights γ by initialisation", &[hist_init, hist_final], 2)?);
+    let asym = |l: &str, n: &str| results.iter().find(|r| r.0 == l && r.1 == n).map(|r| metric(&r.2[0], false, "asymmetry")).unwrap_or(f64::NAN);
+    let checks: Vec<(String, bool)> = ["ns", "filter"]
+        .iter()
+        .map(|n| {
+            let (o, u, g) = (asym("ones", n), asym("uniform", n), asym("gauss", n));
+            (format!("{n}: ones {o:.3}, uniform {u:.3}, gauss {g:.3}"), o > 0.1 && u > 0.1 && g.abs() < 0.5 * o.min(u))
+        })
+        .collect();
+    let pass = checks.iter().all(|c| c.1);
+    let detail = format!("error asymmetry index with {{0,1}} noise — {}", checks.iter().map(|c| c.0.clone()).collect::<Vec<_>>().join("; "));
+    let claim = "With {0,1} noise, BN weights initialised to 1 or U(0,1) (which stay positive) give a clearly asymmetric valley, while G(0, 0.1) (which converges symmetric around 0) gives an almost symmetric one, under NS and filter NS.";
+    let mut table = Table { header: ["BN init", "norm", "err λ>0", "err λ<0", "asym (err)"].map(String::from).to_vec(), rows: vec![] };
+    for (l, n, aggs) in &results {
+        let a = &aggs[0];
+        table.rows.push(vec![l.clone(), n.to_string(), fmt(metric(a, false, "mean_plus")), fmt(metric(a, false, "mean_minus")), fmt(metric(a, false, "asymmetry"))]);
+    }
+    let n = json!(results.iter().map(|(l, n, a)| json!({"bn_init": l, "norm": n, "curves": numbers(a)})).collect::<Vec<_>>());
+    finding(env, "bn-init", "Finding 5: BN weight initialisation", claim, pass, detail, n, command, figures, table, &dir)
+}
+
+/// Finding 6 (valleys part): one hyperparameter varied at a time around the base config.
+pub fn hparam_configs(budget: Budget) -> Vec<(String, TrainConfig)> {
+    let mut base = base_config(budget, Arch::Cnn);
+    // Seven trainings: on a CPU budget a 10k subset with one more epoch keeps them short.
+    if budget == Budget::Cpu {
+        base.data.train_limit = Some(10_000);
+        base.epochs = 3;
+    }
+    let mut out = vec![("base".to_string(), base.clone())];
+    let mut add = |name: String, f: &dyn Fn(&mut TrainConfig)| {
+        let mut c = base.clone();
+        f(&mut c);
+        out.push((name, c));
+    };
+    for lr in [0.1, 0.003] {
+        add(format!("lr={lr}"), &|c| c.optim.lr = lr);
+    }
+    for b in [32, 2048] {
+        add(format!("batch={b}"), &|c| c.batch_size = b);
+    }
+    for wd in [1e-3, 1e-5] {
+        add(format!("wd={wd}"), &|c| c.optim.weight_decay = wd);
+    }
+    out
+}
