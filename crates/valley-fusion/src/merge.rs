@@ -320,12 +320,13 @@ mod tests {
     #[test]
     fn greedy_soup_skips_models_that_hurt() {
         let p = |x: f32| Params { names: vec!["w".into()], tensors: vec![Tensor::from_slice(&[x])] };
-        // "Accuracy" 1 − |w − 1|: models 1.2, 0.8 (both 0.8) and 5.0 (−3). The soup starts at
-        // 1.2, takes 0.8 (mean 1.0 → 1.0 ≥ 0.8) and rejects 5.0 (mean 2.33 → −0.33).
-        let models = [p(1.2), p(0.8), p(5.0)];
+        // "Accuracy" 1 − |w − 1|: models 1.5 (0.5), 0.75 (0.75) and 5.0 (−3). The soup starts at
+        // 0.75, takes 1.5 (mean 1.125 → 0.875 ≥ 0.75) and rejects 5.0 (mean 2.42 → −0.42).
+        let models = [p(1.5), p(0.75), p(5.0)];
         let (soup, trace) = greedy_soup(&models, |_, th| Ok(1.0 - (th.tensors[0].double_value(&[0]) - 1.0).abs())).unwrap();
-        assert_eq!(trace.order, vec![0, 1, 2]);
-        assert_eq!(trace.included, vec![0, 1]);
-        assert!((soup.tensors[0].double_value(&[0]) - 1.0).abs() < 1e-6);
+        assert_eq!(trace.order, vec![1, 0, 2]);
+        assert_eq!(trace.included, vec![1, 0]);
+        assert_eq!(trace.soup_accuracy, vec![0.75, 0.875, 0.875]);
+        assert!((soup.tensors[0].double_value(&[0]) - 1.125).abs() < 1e-6);
     }
 }
