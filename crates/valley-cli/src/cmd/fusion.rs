@@ -1,14 +1,471 @@
-//! `valley interpolate|ssr|soups|merge` (being written).
-use anyhow::{bail, Result};
-#[derive(clap::Args, Debug)]
-pub struct InterpolateArgs {}
-#[derive(clap::Args, Debug)]
-pub struct SsrArgs {}
-#[derive(clap::Args, Debug)]
-pub struct SoupsArgs {}
-#[derive(clap::Args, Debug)]
-pub struct MergeArgs {}
-pub fn interpolate(_: InterpolateArgs) -> Result<()> { bail!("not available in this build") }
-pub fn ssr(_: SsrArgs) -> Result<()> { bail!("not available in this build") }
-pub fn soups(_: SoupsArgs) -> Result<()> { bail!("not available in this build") }
-pub fn merge(_: MergeArgs) -> Result<()> { bail!("not available in this build") }
+//! `valley interpolate|ssr|soups|merge`: model fusion (paper §4).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+use valley::checkpoint::{self, Checkpoint};
+use valley::params::Params;
+use valley::train::{self, BnPolicy, OptimConfig, Prepared};
+use valley::{Device, Model, ModelConfig};
+use valley_data::DatasetKind;
+use valley_fusion::interpolate::{self, EvalSpec};
+use valley_fusion::merge::{self, TiesConfig};
+use valley_fusion::report::{self, CheckpointId};
+use valley_fusion::soups::{self, SoupsConfig, SoupsData, SoupsEvent};
+use valley_fusion::{grid, FusionError};
+
+use crate::common::{load_checkpoint, DataArgs, DeviceArgs};
+
+/// Options of BN re-estimation shared by the commands that evaluate fused models.
+#[derive(Args, Debug, Clone)]
+pub struct BnArgs {
+    /// BN statistics at each evaluated point: recompute (the paper) or keep (interpolated).
+    #[arg(long, default_value = "recompute")]
+    pub bn: String,
+    /// Training batches used to re-estimate BN statistics.
+    #[arg(long, default_value_t = 20)]
+    pub bn_batches: usize,
+    /// Batch size of BN re-estimation.
+    #[arg(long, default_value_t = 256)]
+    pub bn_batch: usize,
+}
+
+impl BnArgs {
+    fn spec(&self) -> Result<EvalSpec> {
+        Ok(EvalSpec { bn: self.bn.parse::<BnPolicy>()?, bn_batch: self.bn_batch, bn_batches: self.bn_batches, eval_batch: 1000 })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InterpolateArgs {
+    /// Checkpoint θA (λ = 0).
+    pub a: PathBuf,
+    /// Checkpoint θB (λ = 1).
+    pub b: PathBuf,
+    /// Output folder for interpolation.{csv,json,png,svg}.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// λ grid: START:END:COUNT or a comma list (0, 0.5 and 1 are always added).
+    #[arg(long, default_value = "-0.5:1.5:21", allow_hyphen_values = true)]
+    pub lambdas: String,
+    /// Splits to evaluate: test, train or test,train.
+    #[arg(long, default_value = "test", value_delimiter = ',')]
+    pub splits: Vec<String>,
+    #[command(flatten)]
+    pub bn: BnArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Architecture, for checkpoints without valley metadata.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Seed of the --train-limit/--test-limit subsets (use the training run's seed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SsrArgs {
+    /// Checkpoint θA.
+    pub a: PathBuf,
+    /// Checkpoint θB.
+    pub b: PathBuf,
+    /// The shared initialisation θI (adds SSR-IA and SSR-IB).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Output folder for ssr.{json,csv,png,svg}.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Architecture, for checkpoints without valley metadata.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SoupsArgs {
+    /// Output folder (checkpoints, soups.json, soups.csv, soups.png).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Architecture (see `valley train --help`).
+    #[arg(long, default_value = "cnn")]
+    pub model: String,
+    /// Width multiplier.
+    #[arg(long, default_value_t = 0.5)]
+    pub width: f64,
+    /// Epoch budget of each half; checkpoints at {1,2,3,5,10,20,30,50} up to it, plus the last.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Checkpoint epochs, comma separated (overrides the paper's list).
+    #[arg(long, value_delimiter = ',')]
+    pub checkpoints: Option<Vec<usize>>,
+    /// Epochs of the pre-training task.
+    #[arg(long, default_value_t = 5)]
+    pub pretrain_epochs: usize,
+    /// Fraction of the loaded training samples held out for pre-training.
+    #[arg(long, default_value_t = 0.5)]
+    pub pretrain_fraction: f64,
+    /// Classes of the pre-training task, comma separated (default: the first half).
+    #[arg(long, value_delimiter = ',')]
+    pub pretrain_classes: Option<Vec<i64>>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0.03)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// cosine, constant or step:EVERY:GAMMA (over the budget).
+    #[arg(long, default_value = "cosine")]
+    pub schedule: String,
+    /// λ grid of each interpolation curve (0, 0.5 and 1 are always added).
+    #[arg(long, default_value = "0:1:5", allow_hyphen_values = true)]
+    pub lambdas: String,
+    #[command(flatten)]
+    pub bn: BnArgs,
+    /// The verdict's threshold on Spearman ρ(gap, SSR-AB).
+    #[arg(long, default_value_t = 0.5)]
+    pub min_spearman: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Checkpoints to merge (same architecture).
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// uniform, greedy, task-arithmetic or ties.
+    #[arg(long, default_value = "uniform")]
+    pub method: String,
+    /// Output checkpoint (a merge.json with statistics is written beside it).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Weights of the uniform soup, comma separated (normalised to sum 1).
+    #[arg(long, value_delimiter = ',')]
+    pub weights: Option<Vec<f64>>,
+    /// The shared base θ for task vectors θi − base (required by task-arithmetic and ties).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Scale λ of the summed (task arithmetic) or merged (TIES) task vector.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub lambda: f64,
+    /// TIES: fraction of each task vector kept by magnitude.
+    #[arg(long, default_value_t = 0.2)]
+    pub keep: f64,
+    /// BN statistics of the result: average (of the inputs') or recompute (needs the dataset).
+    #[arg(long, default_value = "average")]
+    pub bn: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Loads the data a checkpoint was trained with, and checks the model fits it.
+fn data_for(args: &DataArgs, seed: u64, ck: &Checkpoint, model: &Model, device: Device) -> Result<Prepared> {
+    let data = train::prepare(&args.config(DatasetKind::FashionMnist, seed)?, ck.normalisation().as_ref(), device)?;
+    if data.num_classes != model.config().num_classes || data.channels != model.config().in_channels {
+        bail!(
+            "{} expects {} channels and {} classes, dataset {} has {} and {}",
+            ck.path.display(),
+            model.config().in_channels,
+            model.config().num_classes,
+            data.name,
+            data.channels,
+            data.num_classes
+        );
+    }
+    Ok(data)
+}
+
+fn same_layout(a: &Path, ma: &Model, b: &Path, mb: &Model) -> Result<()> {
+    ma.check_same_layout(mb).map_err(|e| FusionError::Mismatch { a: a.into(), b: b.into(), detail: e.to_string() })?;
+    Ok(())
+}
+
+fn warn_normalisation(a: &Checkpoint, b: &Checkpoint) {
+    let (na, nb) = (serde_json::to_string(&a.normalisation()).ok(), serde_json::to_string(&b.normalisation()).ok());
+    if na != nb {
+        eprintln!(
+            "warning: {} and {} record different input normalisations; using {}'s",
+            a.path.display(),
+            b.path.display(),
+            a.path.display()
+        );
+    }
+}
+
+fn dataset_json(data: &Prepared, args: &DataArgs, seed: u64) -> serde_json::Value {
+    json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len(),
+            "train_limit": args.train_limit, "test_limit": args.test_limit, "subset_seed": seed })
+}
+
+pub fn interpolate(a: InterpolateArgs) -> Result<()> {
+    let device = a.device.resolve()?;
+    let lambdas = grid::parse_lambdas(&a.lambdas)?;
+    let grid = grid::with_anchors(&lambdas);
+    if grid.len() != lambdas.len() {
+        eprintln!("note: λ = 0, 0.5 and 1 added to the grid for the barrier and the gap");
+    }
+    let spec = a.bn.spec()?;
+    for s in &a.splits {
+        if s != "test" && s != "train" {
+            bail!("unknown split `{s}` (expected test or train)");
+        }
+    }
+    let (ck_a, ma) = load_checkpoint(&a.a, a.model.as_deref(), device)?;
+    let (ck_b, mb) = load_checkpoint(&a.b, a.model.as_deref(), device)?;
+    same_layout(&a.a, &ma, &a.b, &mb)?;
+    warn_normalisation(&ck_a, &ck_b);
+    let data = data_for(&a.data, a.seed, &ck_a, &ma, device)?;
+    let work = Model::new(ma.config(), device)?;
+    let splits: Vec<(&str, &valley::tensors::TensorSet)> =
+        a.splits.iter().map(|s| (s.as_str(), if s == "train" { &data.train } else { &data.test })).collect();
+    let pb = crate::progress::bar(grid.len() as u64, "interpolate");
+    let points = interpolate::curve(&ma, &mb, &work, &grid, &spec, &data.train, &splits, |i, _| pb.set_position(i as u64 + 1))?;
+    pb.finish_and_clear();
+    let summaries = a.splits.iter().map(|s| interpolate::summarise(&points, s)).collect::<valley_fusion::Result<Vec<_>>>()?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    report::write_interpolation(
+        &a.out,
+        &CheckpointId::of(&a.a)?,
+        &CheckpointId::of(&a.b)?,
+        dataset_json(&data, &a.data, a.seed),
+        &spec,
+        &grid,
+        &points,
+        &summaries,
+    )?;
+    for s in &summaries {
+        println!(
+            "{}: acc A {:.2}%  B {:.2}%  ½A+½B {:.2}%  gap {:+.2} pts  loss barrier {:.4}",
+            s.split,
+            s.accuracy_a * 100.0,
+            s.accuracy_b * 100.0,
+            s.accuracy_mid * 100.0,
+            s.gap * 100.0,
+            s.barrier
+        );
+    }
+    println!("wrote {}/interpolation.{{csv,json,png,svg}}", a.out.display());
+    Ok(())
+}
+
+pub fn ssr(a: SsrArgs) -> Result<()> {
+    let device = Device::Cpu;
+    let (_, ma) = load_checkpoint(&a.a, a.model.as_deref(), device)?;
+    let (_, mb) = load_checkpoint(&a.b, a.model.as_deref(), device)?;
+    same_layout(&a.a, &ma, &a.b, &mb)?;
+    let init = match &a.init {
+        Some(p) => {
+            let (_, mi) = load_checkpoint(p, a.model.as_deref(), device)?;
+            same_layout(&a.a, &ma, p, &mi)?;
+            Some(Params::of(&mi))
+        }
+        None => None,
+    };
+    let groups = valley_fusion::ssr_report(&ma, &Params::of(&ma), &Params::of(&mb), init.as_ref())?;
+    let mut ids = vec![("a", CheckpointId::of(&a.a)?), ("b", CheckpointId::of(&a.b)?)];
+    if let Some(p) = &a.init {
+        ids.push(("init", CheckpointId::of(p)?));
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    report::write_ssr(&a.out, &ids, &groups)?;
+    let opt = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into());
+    print!("{}", report::ssr_table(&groups, &|x| format!("{x:.4}"), &opt).to_markdown());
+    println!("wrote {}/ssr.{{json,csv,png,svg}}", a.out.display());
+    Ok(())
+}
+
+pub fn soups(a: SoupsArgs) -> Result<()> {
+    let device = a.device.resolve()?;
+    let data = train::prepare(&a.data.config(DatasetKind::FashionMnist, a.seed)?, None, device)?;
+    let mut model = ModelConfig::new(a.model.parse()?, data.channels, data.image_size, data.num_classes);
+    model.width = a.width;
+    let optim = OptimConfig { lr: a.lr, momentum: a.momentum, weight_decay: a.weight_decay, ..OptimConfig::default() };
+    let classes = data.num_classes;
+    let pretrain_classes = a.pretrain_classes.clone().unwrap_or_else(|| (0..(classes + 1) / 2).collect());
+    if let Some(c) = pretrain_classes.iter().find(|&&c| c < 0 || c >= classes) {
+        bail!("--pretrain-classes: class {c} does not exist ({} has {classes} classes)", data.name);
+    }
+    let cfg = SoupsConfig {
+        model,
+        optim,
+        schedule: a.schedule.parse()?,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        checkpoints: a.checkpoints.clone().unwrap_or_else(|| soups::checkpoint_epochs(a.epochs)),
+        pretrain_fraction: a.pretrain_fraction,
+        pretrain_classes,
+        pretrain_epochs: a.pretrain_epochs,
+        lambdas: grid::parse_lambdas(&a.lambdas)?,
+        eval: a.bn.spec()?,
+        min_spearman: a.min_spearman,
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let sd = SoupsData { train: &data.train, train_images: data.train_images.as_ref(), test: &data.test, normalisation: &data.normalisation };
+    let t0 = std::time::Instant::now();
+    let mut on_event = |e: SoupsEvent| match e {
+        SoupsEvent::Phase(p) => eprintln!("[{:>6.1}s] {p}", t0.elapsed().as_secs_f64()),
+        SoupsEvent::Epoch { who, epoch, train, test } => eprintln!(
+            "  {who:<14} epoch {epoch:>3}  train loss {:.4} acc {:.2}%  test acc {:.2}%",
+            train.loss,
+            train.accuracy * 100.0,
+            test.accuracy * 100.0
+        ),
+        SoupsEvent::Point(p) => eprintln!(
+            "  {:<10} epoch {:>3}  acc A {:.2}% B {:.2}% mid {:.2}%  gap {:+.2} pts  barrier {:.4}  SSR-IA {:.4} IB {:.4} AB {:.4}",
+            p.start.name(),
+            p.epoch,
+            p.test.accuracy_a * 100.0,
+            p.test.accuracy_b * 100.0,
+            p.test.accuracy_mid * 100.0,
+            p.test.gap * 100.0,
+            p.test.barrier,
+            p.ssr_ia,
+            p.ssr_ib,
+            p.ssr_ab
+        ),
+    };
+    let outcome = soups::run_soups(&cfg, &sd, &a.out, device, &mut on_event)?;
+    report::write_soups(&a.out, &outcome, dataset_json(&data, &a.data, a.seed))?;
+    let v = &outcome.verdict;
+    println!(
+        "Spearman ρ(gap, SSR-AB) = {:.3} (Pearson {:.3}, {} points); mean SSR-AB random {:.4} vs pre-trained {:.4}; mean gap random {:+.2} vs pre-trained {:+.2} pts",
+        v.spearman_gap_ssr_ab,
+        v.pearson_gap_ssr_ab,
+        v.points,
+        v.mean_ssr_ab_random,
+        v.mean_ssr_ab_pretrained,
+        v.mean_gap_random * 100.0,
+        v.mean_gap_pretrained * 100.0
+    );
+    println!("verdict: {} — wrote {}/soups.{{json,csv,png,svg}}", if v.pass { "PASS" } else { "FAIL" }, a.out.display());
+    Ok(())
+}
+
+pub fn merge(a: MergeArgs) -> Result<()> {
+    let device = a.device.resolve()?;
+    let mut cks = Vec::new();
+    let mut models = Vec::new();
+    for p in &a.models {
+        let (ck, m) = load_checkpoint(p, None, device)?;
+        if let Some(first) = models.first() {
+            same_layout(&a.models[0], first, p, &m)?;
+            warn_normalisation(&cks[0], &ck);
+        }
+        cks.push(ck);
+        models.push(m);
+    }
+    let base = match &a.base {
+        Some(p) => {
+            let (_, m) = load_checkpoint(p, None, device)?;
+            same_layout(&a.models[0], &models[0], p, &m)?;
+            Some(Params::of(&m))
+        }
+        None => None,
+    };
+    let bn = match a.bn.as_str() {
+        "average" => false,
+        "recompute" => true,
+        other => bail!("unknown --bn `{other}` (expected average or recompute)"),
+    };
+    let params: Vec<Params> = models.iter().map(Params::of).collect();
+    let refs: Vec<&Model> = models.iter().collect();
+    let uniform = merge::normalise_weights(models.len(), None)?;
+    let work = Model::new(models[0].config(), device)?;
+    let needs_data = bn || a.method == "greedy";
+    let data = if needs_data { Some(data_for(&a.data, a.seed, &cks[0], &models[0], device)?) } else { None };
+    let need_base = || base.as_ref().ok_or_else(|| anyhow::anyhow!("--method {} needs --base (the shared initialisation or pre-trained model)", a.method));
+    let mut extra = json!({});
+    let (merged, ties_stack) = match a.method.as_str() {
+        "uniform" => {
+            let w = merge::normalise_weights(models.len(), a.weights.as_deref())?;
+            extra = json!({ "weights": w });
+            (merge::weighted_average(&params, &w)?, None)
+        }
+        "task-arithmetic" => (merge::task_arithmetic(need_base()?, &params, a.lambda), None),
+        "ties" => {
+            let (m, st) = merge::ties(need_base()?, &params, &TiesConfig { keep: a.keep, lambda: a.lambda })?;
+            (m, Some(st))
+        }
+        "greedy" => {
+            let d = data.as_ref().expect("loaded for greedy");
+            let labels = Vec::<i64>::try_from(&d.test.y.to_device(Device::Cpu))?;
+            let (report_ix, held_ix) = valley_data::stratified_split(&labels, d.num_classes as usize, 0.5, a.seed)?;
+            let (held, rest) = (d.test.subset(&held_ix), d.test.subset(&report_ix));
+            let (soup, trace) = merge::greedy_soup(&params, |inc, theta| {
+                let srcs: Vec<&Model> = inc.iter().map(|&i| &models[i]).collect();
+                merge::write_merged(&work, theta, &srcs, &merge::normalise_weights(srcs.len(), None)?)?;
+                if bn {
+                    train::recompute_bn(&work, &d.train, 256, 20);
+                }
+                Ok(train::evaluate(&work, &held, 1000).accuracy)
+            })?;
+            let srcs: Vec<&Model> = trace.included.iter().map(|&i| &models[i]).collect();
+            merge::write_merged(&work, &soup, &srcs, &merge::normalise_weights(srcs.len(), None)?)?;
+            if bn {
+                train::recompute_bn(&work, &d.train, 256, 20);
+            }
+            let other = train::evaluate(&work, &rest, 1000).accuracy;
+            println!("greedy soup: {} of {} models (order {:?}); held-out accuracy {:.2}%, other half of the test split {:.2}%",
+                trace.included.len(), models.len(), trace.order, trace.soup_accuracy.last().unwrap_or(&f64::NAN) * 100.0, other * 100.0);
+            extra = json!({ "heldout": "a stratified half of the test split (seed --seed); the other half is reported", "trace": trace, "other_half_accuracy": other });
+            (soup, None)
+        }
+        other => bail!("unknown --method `{other}` (expected uniform, greedy, task-arithmetic or ties)"),
+    };
+    // BN buffers: the inputs' average (uniform weights unless the uniform soup has its own).
+    let bn_weights = match a.method.as_str() {
+        "uniform" => merge::normalise_weights(models.len(), a.weights.as_deref())?,
+        _ => uniform.clone(),
+    };
+    if a.method != "greedy" {
+        merge::write_merged(&work, &merged, &refs, &bn_weights)?;
+        if let Some(d) = &data {
+            train::recompute_bn(&work, &d.train, 256, 20);
+        }
+    }
+    // Sign statistics: over task vectors when a base is given, else over the models.
+    let (inputs, merged_vec) = match &base {
+        Some(b) => (merge::task_vectors(b, &params), merged.combine(1.0, b, -1.0)),
+        None => (params.iter().map(|p| p.clone()).collect(), merged.clone()),
+    };
+    let conflicts = merge::sign_conflicts(&models[0], &inputs, &merged_vec, ties_stack.as_ref());
+    let norm = cks[0].metadata.get("normalisation").cloned().unwrap_or_default();
+    let method_json = json!({ "method": a.method, "lambda": a.lambda, "keep": a.keep, "bn": a.bn }).to_string();
+    checkpoint::save_model(&work, &a.out, &[("normalisation", norm), ("merge", method_json), ("seed", a.seed.to_string())])?;
+    let inputs_ids = a.models.iter().map(|p| CheckpointId::of(p)).collect::<valley_fusion::Result<Vec<_>>>()?;
+    let record = json!({
+        "meta": { "valley_version": valley::VERSION },
+        "method": a.method, "lambda": a.lambda, "keep": a.keep, "bn": a.bn,
+        "inputs": inputs_ids, "base": a.base.as_deref().map(CheckpointId::of).transpose()?,
+        "output": CheckpointId::of(&a.out)?,
+        "sign_conflicts": conflicts, "details": extra,
+    });
+    let json_path = a.out.with_extension("json");
+    valley_report::atomic_write(&json_path, serde_json::to_string_pretty(&record)?.as_bytes())?;
+    let f = |x: f64| if x.is_nan() { "–".to_string() } else { format!("{x:.4}") };
+    let o = |x: Option<f64>| x.map(f).unwrap_or_else(|| "–".into());
+    let table = valley_report::Table {
+        header: ["group", "numel", "conflict before", "after trim", "after election", "overruled", "dropped by election"].map(String::from).to_vec(),
+        rows: conflicts
+            .iter()
+            .map(|c| vec![c.group.clone(), c.numel.to_string(), f(c.before), o(c.after_trim), f(c.after_election), f(c.overruled), o(c.dropped_by_election)])
+            .collect(),
+    };
+    print!("{}", table.to_markdown());
+    println!("wrote {} and {}", a.out.display(), json_path.display());
+    Ok(())
+}

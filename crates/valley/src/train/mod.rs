@@ -148,6 +148,57 @@ pub fn train_steps(
     Ok(EpochStats { loss: loss_sum / seen_f, accuracy: correct as f64 / seen_f, steps })
 }
 
+/// What [`train_epochs`] trains on and how: a subset of a prepared training set (for
+/// example one half of an IID split, or one client's samples), an optimiser, a schedule
+/// over `epochs` and a seed. Epoch `e`'s shuffle draws from the stream
+/// `(seed, [SHUFFLE, stream, e])`, so two trainees with different `stream` tags see
+/// independent orders and a rerun with the same plan is bit-identical.
+pub struct EpochPlan<'a> {
+    pub set: &'a TensorSet,
+    /// Host copy of the training images when augmentation is on (see [`Prepared`]).
+    pub images: Option<&'a valley_data::ImageSet>,
+    /// The samples to train on (`None` = all of `set`).
+    pub indices: Option<&'a [usize]>,
+    pub optim: &'a OptimConfig,
+    pub schedule: &'a Schedule,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Distinguishes the shuffle streams of several trainees sharing one seed.
+    pub stream: u64,
+}
+
+/// Trains `model` for `plan.epochs` epochs with a fresh optimiser: epoch `e` (0-based) uses
+/// `lr_e = schedule.lr(optim.lr, e, epochs)` and one pass over `plan.indices` in shuffled
+/// mini-batches. After each epoch `on_epoch(e + 1, &stats)` runs (save a checkpoint,
+/// evaluate, log); an error from it stops training and is returned.
+pub fn train_epochs(
+    model: &Model,
+    plan: &EpochPlan,
+    mut on_epoch: impl FnMut(usize, &EpochStats) -> Result<()>,
+) -> Result<Vec<EpochStats>> {
+    if plan.epochs == 0 || plan.batch_size == 0 {
+        return Err(Error::Config(format!(
+            "epochs and batch size must be ≥ 1 (got {} epochs, batch {})",
+            plan.epochs, plan.batch_size
+        )));
+    }
+    if plan.indices.is_some_and(|ix| ix.is_empty()) {
+        return Err(Error::Config("cannot train on an empty set of samples".into()));
+    }
+    let mut opt = Optimizer::new(model, plan.optim)?;
+    let mut all = Vec::with_capacity(plan.epochs);
+    for epoch in 0..plan.epochs {
+        let lr = plan.schedule.lr(plan.optim.lr, epoch, plan.epochs);
+        let stream = rng::stream(plan.seed, &[tag::SHUFFLE, plan.stream, epoch as u64]);
+        let batches = Batches::new(plan.set, plan.images, plan.indices, plan.batch_size, stream);
+        let stats = train_steps(model, &mut opt, batches, lr, usize::MAX, None, epoch + 1, |_, _| {})?;
+        on_epoch(epoch + 1, &stats)?;
+        all.push(stats);
+    }
+    Ok(all)
+}
+
 /// A complete training run's configuration; `run.json` stores it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -372,4 +423,82 @@ fn write_run_json(cfg: &TrainConfig, model: &ModelConfig, data: &Prepared, devic
     });
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     checkpoint::atomic_write(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Arch, ModelConfig};
+
+    /// Two linearly separable classes of 1×2×2 "images": class c has pixel mean ±1.
+    fn toy_set(n: i64) -> TensorSet {
+        tch::manual_seed(3);
+        let y = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2);
+        let sign = y.to_kind(Kind::Float) * 2.0 - 1.0;
+        let x = Tensor::randn([n, 1, 2, 2], (Kind::Float, Device::Cpu)) * 0.3 + sign.view([n, 1, 1, 1]);
+        TensorSet { x, y, num_classes: 2 }
+    }
+
+    fn toy_model() -> Model {
+        tch::manual_seed(1);
+        Model::new(&ModelConfig::new(Arch::Linear, 1, 2, 2), Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn train_epochs_calls_back_per_epoch_uses_only_the_indices_and_is_reproducible() {
+        let set = toy_set(64);
+        let indices: Vec<usize> = (0..20).collect();
+        let optim = OptimConfig { lr: 0.1, ..Default::default() };
+        let schedule = Schedule::Constant;
+        let plan = EpochPlan {
+            set: &set,
+            images: None,
+            indices: Some(&indices),
+            optim: &optim,
+            schedule: &schedule,
+            epochs: 3,
+            batch_size: 8,
+            seed: 5,
+            stream: 0,
+        };
+        let model = toy_model();
+        let before = evaluate(&model, &set, 64).loss;
+        let mut seen = Vec::new();
+        let stats = train_epochs(&model, &plan, |e, s| {
+            seen.push((e, s.steps));
+            Ok(())
+        })
+        .unwrap();
+        // 20 samples in batches of 8 → 3 steps per epoch.
+        assert_eq!(seen, vec![(1, 3), (2, 3), (3, 3)]);
+        assert_eq!(stats.len(), 3);
+        assert!(evaluate(&model, &set, 64).loss < before, "training must lower the loss");
+
+        let again = toy_model();
+        train_epochs(&again, &plan, |_, _| Ok(())).unwrap();
+        let (a, b) = (crate::params::Params::of(&model), crate::params::Params::of(&again));
+        assert!(a.tensors.iter().zip(&b.tensors).all(|(x, y)| x.equal(y)), "same plan, same θ");
+
+        let other = toy_model();
+        let plan_b = EpochPlan { stream: 1, ..plan };
+        train_epochs(&other, &plan_b, |_, _| Ok(())).unwrap();
+        let c = crate::params::Params::of(&other);
+        assert!(!a.tensors.iter().zip(&c.tensors).all(|(x, y)| x.equal(y)), "another stream, another order");
+    }
+
+    #[test]
+    fn train_epochs_stops_on_a_callback_error_and_rejects_empty_plans() {
+        let set = toy_set(16);
+        let (optim, schedule) = (OptimConfig::default(), Schedule::Cosine);
+        let empty: Vec<usize> = Vec::new();
+        let plan = EpochPlan { set: &set, images: None, indices: Some(&empty), optim: &optim, schedule: &schedule, epochs: 2, batch_size: 4, seed: 0, stream: 0 };
+        assert!(train_epochs(&toy_model(), &plan, |_, _| Ok(())).is_err());
+        let plan = EpochPlan { indices: None, ..plan };
+        let mut calls = 0;
+        let r = train_epochs(&toy_model(), &plan, |_, _| {
+            calls += 1;
+            Err(Error::Config("stop".into()))
+        });
+        assert!(r.is_err() && calls == 1);
+    }
 }

@@ -1,0 +1,410 @@
+//! The model-soups study (paper §4, Figure 11): two models trained from a shared θI on the
+//! IID halves of a training set, measured at checkpoints; from a random and from a
+//! pre-trained θI. The claim: the performance gap tracks SSR-AB, and a pre-trained start
+//! keeps SSR-AB high and fuses better.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use valley::checkpoint::{self, Checkpoint};
+use valley::params::{ssr, Params};
+use valley::rng::{self, tag};
+use valley::tensors::TensorSet;
+use valley::train::{self, EpochPlan, EpochStats, Eval, OptimConfig, Schedule};
+use valley::{Device, Model, ModelConfig};
+use valley_data::{Normalisation, Partition};
+
+use crate::grid::with_anchors;
+use crate::interpolate::{self, CurvePoint, CurveSummary, EvalSpec};
+use crate::ssr::{ssr_report, GroupSsr};
+use crate::{FusionError, Result};
+
+/// The paper's checkpoint epochs.
+pub const PAPER_EPOCHS: [usize; 8] = [1, 2, 3, 5, 10, 20, 30, 50];
+
+/// The paper's epochs that fit in a budget of `epochs`, plus the last epoch [choice: so the
+/// end of training is always measured].
+pub fn checkpoint_epochs(epochs: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = PAPER_EPOCHS.iter().copied().filter(|&e| e <= epochs).collect();
+    if epochs > 0 && !out.contains(&epochs) {
+        out.push(epochs);
+    }
+    out
+}
+
+/// Everything a soups study needs; `soups.json` stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SoupsConfig {
+    /// Architecture, with the dataset's channels, image size and classes filled in.
+    pub model: ModelConfig,
+    pub optim: OptimConfig,
+    pub schedule: Schedule,
+    /// Training budget of each half, in epochs.
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Epochs at which A and B are saved and measured.
+    pub checkpoints: Vec<usize>,
+    /// Fraction of the loaded training samples held out (stratified) for the pre-training
+    /// task; the rest is split IID into halves A and B.
+    pub pretrain_fraction: f64,
+    /// Classes of the pre-training task [choice: the first ⌈C/2⌉ classes, on samples disjoint
+    /// from the halves: a different label set on different data].
+    pub pretrain_classes: Vec<i64>,
+    pub pretrain_epochs: usize,
+    /// λ grid of the interpolation curves (0, ½ and 1 are always added).
+    pub lambdas: Vec<f64>,
+    pub eval: EvalSpec,
+    /// The verdict needs Spearman ρ(gap, SSR-AB) over all measured points ≥ this.
+    pub min_spearman: f64,
+}
+
+/// Which samples of the training set each part of the study uses (indices into it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SoupsSplit {
+    pub half_a: Vec<usize>,
+    pub half_b: Vec<usize>,
+    pub pretrain: Vec<usize>,
+}
+
+/// Stratified hold-out of `pretrain_fraction` of the samples (kept only for
+/// `pretrain_classes`), then an IID split of the rest into halves A and B. Deterministic by
+/// `seed`; the three index lists are disjoint.
+pub fn split_for_soups(labels: &[i64], num_classes: usize, pretrain_fraction: f64, pretrain_classes: &[i64], seed: u64) -> Result<SoupsSplit> {
+    let (pool, held) = valley_data::stratified_split(labels, num_classes, pretrain_fraction, rng::derive_seed(seed, &[tag::SUBSET, 2]))?;
+    let pool_labels: Vec<i64> = pool.iter().map(|&i| labels[i]).collect();
+    let halves = valley_data::partition(&pool_labels, num_classes, 2, &Partition::Iid, rng::derive_seed(seed, &[tag::PARTITION]))?;
+    let map = |h: &[usize]| h.iter().map(|&j| pool[j]).collect::<Vec<usize>>();
+    let pretrain: Vec<usize> = held.into_iter().filter(|&i| pretrain_classes.contains(&labels[i])).collect();
+    Ok(SoupsSplit { half_a: map(&halves[0]), half_b: map(&halves[1]), pretrain })
+}
+
+/// The two starting points of the study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Start {
+    Random,
+    Pretrained,
+}
+
+impl Start {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Start::Random => "random",
+            Start::Pretrained => "pretrained",
+        }
+    }
+}
+
+/// One measured checkpoint: both models at `epoch` from `start`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SoupsPoint {
+    pub start: Start,
+    pub epoch: usize,
+    /// Test split: accuracies of A, B and ½A + ½B, gap and loss barrier.
+    pub test: CurveSummary,
+    pub ssr_ia: f64,
+    pub ssr_ib: f64,
+    pub ssr_ab: f64,
+    /// Per-group SSRs (`ALL` first).
+    pub groups: Vec<GroupSsr>,
+    pub curve: Vec<CurvePoint>,
+}
+
+/// The verdict on the paper's claim.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub claim: String,
+    /// Over all (start, epoch) points.
+    pub points: usize,
+    pub spearman_gap_ssr_ab: f64,
+    pub pearson_gap_ssr_ab: f64,
+    pub min_spearman: f64,
+    pub mean_ssr_ab_random: f64,
+    pub mean_ssr_ab_pretrained: f64,
+    pub mean_gap_random: f64,
+    pub mean_gap_pretrained: f64,
+    pub gap_tracks_ssr_ab: bool,
+    pub pretrained_keeps_higher_ssr_ab: bool,
+    pub pretrained_has_better_gap: bool,
+    pub pass: bool,
+}
+
+/// Progress events for the caller to display.
+pub enum SoupsEvent<'a> {
+    Phase(String),
+    Epoch { who: &'a str, epoch: usize, train: &'a EpochStats, test: Eval },
+    Point(&'a SoupsPoint),
+}
+
+/// The study's data: the prepared training and test sets (and the host images when
+/// augmentation is on), and the normalisation recorded in every checkpoint.
+pub struct SoupsData<'a> {
+    pub train: &'a TensorSet,
+    pub train_images: Option<&'a valley_data::ImageSet>,
+    pub test: &'a TensorSet,
+    pub normalisation: &'a Normalisation,
+}
+
+/// Everything the study produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SoupsOutcome {
+    pub config: SoupsConfig,
+    pub sizes: SplitSizes,
+    pub pretrain_test_accuracy: f64,
+    pub points: Vec<SoupsPoint>,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SplitSizes {
+    pub half_a: usize,
+    pub half_b: usize,
+    pub pretrain: usize,
+}
+
+/// Runs the study into `out`: `init-random.safetensors`, `pretrained/init.safetensors`,
+/// `<start>/<a|b>/epoch-N.safetensors`, then measures every checkpoint pair.
+pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device, on_event: &mut dyn FnMut(SoupsEvent)) -> Result<SoupsOutcome> {
+    if cfg.checkpoints.is_empty() || cfg.pretrain_epochs == 0 {
+        return Err(FusionError::Config("the soups study needs at least one checkpoint epoch and one pre-training epoch".into()));
+    }
+    let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu)).map_err(valley::Error::from)?;
+    let split = split_for_soups(&labels, data.train.num_classes as usize, cfg.pretrain_fraction, &cfg.pretrain_classes, cfg.seed)?;
+    if split.pretrain.is_empty() || split.half_a.is_empty() || split.half_b.is_empty() {
+        return Err(FusionError::Config(format!(
+            "the training set of {} samples leaves halves of {} and {} and {} pre-training samples; raise --train-limit",
+            labels.len(),
+            split.half_a.len(),
+            split.half_b.len(),
+            split.pretrain.len()
+        )));
+    }
+    let norm_json = serde_json::to_string(data.normalisation).unwrap_or_default();
+    let meta = |what: &str, epoch: usize| {
+        vec![("seed", cfg.seed.to_string()), ("epoch", epoch.to_string()), ("normalisation", norm_json.clone()), ("soups", what.to_string())]
+    };
+
+    tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
+    let theta0 = Model::new(&cfg.model, device)?;
+    checkpoint::save_model(&theta0, &out.join("init-random.safetensors"), &meta("random init", 0))?;
+
+    on_event(SoupsEvent::Phase(format!(
+        "pre-training on classes {:?} ({} samples, {} epochs)",
+        cfg.pretrain_classes,
+        split.pretrain.len(),
+        cfg.pretrain_epochs
+    )));
+    let pre = Model::new(&cfg.model, device)?;
+    pre.copy_from(&theta0)?;
+    train::train_epochs(&pre, &plan(cfg, data, &split.pretrain, cfg.pretrain_epochs, 100), |e, s| {
+        let test = train::evaluate(&pre, data.test, cfg.eval.eval_batch);
+        on_event(SoupsEvent::Epoch { who: "pretrain", epoch: e, train: s, test });
+        Ok(())
+    })?;
+    let pretrain_test_accuracy = train::evaluate(&pre, data.test, cfg.eval.eval_batch).accuracy;
+    checkpoint::save_model(&pre, &out.join("pretrained").join("init.safetensors"), &meta("pretrained init", cfg.pretrain_epochs))?;
+
+    let last = *cfg.checkpoints.iter().max().unwrap_or(&cfg.epochs);
+    let epochs = cfg.epochs.min(last).max(1);
+    let starts = [(Start::Random, &theta0), (Start::Pretrained, &pre)];
+    for (si, (start, init)) in starts.iter().enumerate() {
+        for (hi, (half, idx)) in [("a", &split.half_a), ("b", &split.half_b)].into_iter().enumerate() {
+            let who = format!("{}/{half}", start.name());
+            on_event(SoupsEvent::Phase(format!("training {who} on {} samples", idx.len())));
+            let model = Model::new(&cfg.model, device)?;
+            model.copy_from(init)?;
+            let dir = out.join(start.name()).join(half);
+            train::train_epochs(&model, &plan(cfg, data, idx, epochs, 200 + 2 * si as u64 + hi as u64), |e, s| {
+                let test = train::evaluate(&model, data.test, cfg.eval.eval_batch);
+                on_event(SoupsEvent::Epoch { who: &who, epoch: e, train: s, test });
+                if cfg.checkpoints.contains(&e) {
+                    checkpoint::save_model(&model, &dir.join(format!("epoch-{e}.safetensors")), &meta(&who, e))?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    on_event(SoupsEvent::Phase("measuring interpolation curves and SSRs".into()));
+    let pool: Vec<usize> = {
+        use rand::seq::SliceRandom;
+        let mut p = [split.half_a.clone(), split.half_b.clone()].concat();
+        p.shuffle(&mut rng::stream(cfg.seed, &[tag::BN]));
+        p
+    };
+    let bn_data = data.train.subset(&pool);
+    let lambdas = with_anchors(&cfg.lambdas);
+    let (a, b, work) = (Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?);
+    let mut points = Vec::new();
+    for (start, init) in starts {
+        let theta_i = Params::of(init);
+        for &e in cfg.checkpoints.iter().filter(|&&e| e <= epochs) {
+            let load = |m: &Model, half: &str| -> Result<()> {
+                let path = out.join(start.name()).join(half).join(format!("epoch-{e}.safetensors"));
+                Ok(Checkpoint::read(&path)?.load_into(m)?)
+            };
+            load(&a, "a")?;
+            load(&b, "b")?;
+            let curve = interpolate::curve(&a, &b, &work, &lambdas, &cfg.eval, &bn_data, &[("test", data.test)], |_, _| {})?;
+            let test = interpolate::summarise(&curve, "test")?;
+            let (pa, pb) = (Params::of(&a), Params::of(&b));
+            let point = SoupsPoint {
+                start,
+                epoch: e,
+                test,
+                ssr_ia: ssr(&theta_i, &pa, None),
+                ssr_ib: ssr(&theta_i, &pb, None),
+                ssr_ab: ssr(&pa, &pb, None),
+                groups: ssr_report(&a, &pa, &pb, Some(&theta_i))?,
+                curve,
+            };
+            on_event(SoupsEvent::Point(&point));
+            points.push(point);
+        }
+    }
+    let verdict = verdict(&points, cfg.min_spearman);
+    Ok(SoupsOutcome {
+        config: cfg.clone(),
+        sizes: SplitSizes { half_a: split.half_a.len(), half_b: split.half_b.len(), pretrain: split.pretrain.len() },
+        pretrain_test_accuracy,
+        points,
+        verdict,
+    })
+}
+
+fn plan<'a>(cfg: &'a SoupsConfig, data: &SoupsData<'a>, indices: &'a [usize], epochs: usize, stream: u64) -> EpochPlan<'a> {
+    EpochPlan {
+        set: data.train,
+        images: data.train_images,
+        indices: Some(indices),
+        optim: &cfg.optim,
+        schedule: &cfg.schedule,
+        epochs,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+        stream,
+    }
+}
+
+/// The verdict: (1) Spearman ρ(gap, SSR-AB) over all points ≥ `min_spearman`; (2) the mean
+/// SSR-AB over checkpoints is higher from the pre-trained start; (3) so is the mean gap.
+pub fn verdict(points: &[SoupsPoint], min_spearman: f64) -> Verdict {
+    let gaps: Vec<f64> = points.iter().map(|p| p.test.gap).collect();
+    let ssrs: Vec<f64> = points.iter().map(|p| p.ssr_ab).collect();
+    let mean_of = |s: Start, f: &dyn Fn(&SoupsPoint) -> f64| mean(&points.iter().filter(|p| p.start == s).map(f).collect::<Vec<_>>());
+    let rho = spearman(&gaps, &ssrs);
+    let (sr, sp) = (mean_of(Start::Random, &|p| p.ssr_ab), mean_of(Start::Pretrained, &|p| p.ssr_ab));
+    let (gr, gp) = (mean_of(Start::Random, &|p| p.test.gap), mean_of(Start::Pretrained, &|p| p.test.gap));
+    let tracks = rho >= min_spearman;
+    let (higher, better) = (sp > sr, gp > gr);
+    Verdict {
+        claim: "the performance gap tracks SSR-AB across checkpoints; models fine-tuned from a pre-trained start keep a higher SSR-AB and fuse better".into(),
+        points: points.len(),
+        spearman_gap_ssr_ab: rho,
+        pearson_gap_ssr_ab: pearson(&gaps, &ssrs),
+        min_spearman,
+        mean_ssr_ab_random: sr,
+        mean_ssr_ab_pretrained: sp,
+        mean_gap_random: gr,
+        mean_gap_pretrained: gp,
+        gap_tracks_ssr_ab: tracks,
+        pretrained_keeps_higher_ssr_ab: higher,
+        pretrained_has_better_gap: better,
+        pass: tracks && higher && better,
+    }
+}
+
+fn mean(x: &[f64]) -> f64 {
+    if x.is_empty() {
+        f64::NAN
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+}
+
+/// Pearson correlation; NaN with fewer than 2 points or a constant series.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    if x.len() != y.len() || x.len() < 2 {
+        return f64::NAN;
+    }
+    let (mx, my) = (mean(x), mean(y));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx).powi(2);
+        syy += (b - my).powi(2);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        f64::NAN
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+/// Spearman rank correlation (Pearson of ranks, ties get their average rank).
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&ranks(x), &ranks(y))
+}
+
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Paths of a soups run's checkpoints (for the CLI and the docs).
+pub fn checkpoint_path(out: &Path, start: Start, half: &str, epoch: usize) -> PathBuf {
+    out.join(start.name()).join(half).join(format!("epoch-{epoch}.safetensors"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_are_clipped_to_the_budget() {
+        assert_eq!(checkpoint_epochs(4), vec![1, 2, 3, 4]);
+        assert_eq!(checkpoint_epochs(10), vec![1, 2, 3, 5, 10]);
+        assert_eq!(checkpoint_epochs(60), vec![1, 2, 3, 5, 10, 20, 30, 50, 60]);
+    }
+
+    #[test]
+    fn correlations_by_hand() {
+        assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 1.0).abs() < 1e-12);
+        assert!((pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // Monotone but not linear: Spearman 1, Pearson below 1.
+        let (x, y) = ([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 100.0]);
+        assert_eq!(spearman(&x, &y), 1.0);
+        assert!(pearson(&x, &y) < 0.9);
+        assert_eq!(ranks(&[3.0, 1.0, 3.0]), vec![2.5, 1.0, 2.5]);
+        assert!(pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
+    }
+
+    #[test]
+    fn split_is_disjoint_and_keeps_only_pretraining_classes() {
+        let labels: Vec<i64> = (0..200).map(|i| i % 4).collect();
+        let s = split_for_soups(&labels, 4, 0.5, &[0, 1], 3).unwrap();
+        assert_eq!(s.half_a.len() + s.half_b.len(), 100);
+        assert!((s.half_a.len() as i64 - s.half_b.len() as i64).abs() <= 1);
+        assert!(s.pretrain.iter().all(|&i| labels[i] < 2) && s.pretrain.len() == 50);
+        let mut all = [s.half_a.clone(), s.half_b.clone(), s.pretrain.clone()].concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 200 - 50, "the three parts must be disjoint");
+        assert_eq!(split_for_soups(&labels, 4, 0.5, &[0, 1], 3).unwrap(), s);
+    }
+}
