@@ -169,6 +169,10 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
     if cfg.checkpoints.is_empty() || cfg.pretrain_epochs == 0 {
         return Err(FusionError::Config("the soups study needs at least one checkpoint epoch and one pre-training epoch".into()));
     }
+    if let Some(e) = cfg.checkpoints.iter().find(|&&e| e == 0 || e > cfg.epochs) {
+        return Err(FusionError::Config(format!("checkpoint epoch {e} lies outside the budget of {} epochs", cfg.epochs)));
+    }
+    let epochs = cfg.epochs;
     let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu)).map_err(valley::Error::from)?;
     let split = split_for_soups(&labels, data.train.num_classes as usize, cfg.pretrain_fraction, &cfg.pretrain_classes, cfg.seed)?;
     if split.pretrain.is_empty() || split.half_a.is_empty() || split.half_b.is_empty() {
@@ -205,8 +209,6 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
     let pretrain_test_accuracy = train::evaluate(&pre, data.test, cfg.eval.eval_batch).accuracy;
     checkpoint::save_model(&pre, &out.join("pretrained").join("init.safetensors"), &meta("pretrained init", cfg.pretrain_epochs))?;
 
-    let last = *cfg.checkpoints.iter().max().unwrap_or(&cfg.epochs);
-    let epochs = cfg.epochs.min(last).max(1);
     let starts = [(Start::Random, &theta0), (Start::Pretrained, &pre)];
     for (si, (start, init)) in starts.iter().enumerate() {
         for (hi, (half, idx)) in [("a", &split.half_a), ("b", &split.half_b)].into_iter().enumerate() {
