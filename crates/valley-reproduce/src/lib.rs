@@ -5,6 +5,7 @@
 //! writes `verdict.json`, its figures and `report.html` into its own folder.
 
 mod cache;
+pub mod studies;
 pub mod theory;
 pub mod valleys;
 mod verdict;
@@ -105,9 +106,11 @@ pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {
         "special" => valleys::special(env, command),
         "groups" => valleys::groups(env, command),
         "bn-init" => valleys::bn_init(env, command),
+        "hparams" => studies::hparams(env, command),
+        "soups" => studies::soups(env, command),
+        "fedsign" => studies::fedsign(env, command),
         "softmax" => theory::softmax(env, command),
         "relu" => theory::relu(env, command),
-        other if NAMES.contains(&other) => Err(Error::Other(format!("reproduction `{other}` is not available in this build"))),
         other => Err(Error::Other(format!("unknown finding `{other}` (expected one of {}, all)", NAMES.join(", ")))),
     }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::json;
 use valley::checkpoint::Checkpoint;
-use valley::noise::{Norm, SignMode};
-use valley::params::{Group, Params};
+use valley::noise::SignMode;
+use valley::params::Params;
 use valley::train::{self, BnPolicy, OptimConfig, Schedule};
 use valley::{Arch, ModelConfig};
 use valley_data::{DatasetKind, Partition};
@@ -274,6 +274,3 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         &dir,
     )
 }
-
-#[allow(dead_code)]
-fn _norm_used(_: Norm, _: Group) {}

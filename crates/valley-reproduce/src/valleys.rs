@@ -58,7 +58,7 @@ fn sweep_settings(budget: Budget) -> Sweep {
 
 /// Runs the curves of `spec` on the model trained in `run` and returns their aggregates;
 /// figures go to `fig_dir`.
-fn valleys(env: &mut Env, run: &Path, cfg: &TrainConfig, mut spec: LandscapeSpec, fig_dir: &Path) -> Result<(Vec<Aggregate>, Vec<PathBuf>)> {
+pub(crate) fn valleys_of(env: &mut Env, run: &Path, cfg: &TrainConfig, mut spec: LandscapeSpec, fig_dir: &Path) -> Result<(Vec<Aggregate>, Vec<PathBuf>)> {
     let s = sweep_settings(env.budget);
     spec.lambdas = s.lambdas.clone();
     let ck = Checkpoint::read(&run.join("final.safetensors"))?;
@@ -88,6 +88,11 @@ fn lerr(e: valley_landscape::Error) -> crate::Error {
     crate::Error::Other(e.to_string())
 }
 
+/// Gaussian-style spec at scale 1, NS, all parameters.
+pub(crate) fn simple_spec(noises: &[&str], signs: Vec<SignMode>) -> LandscapeSpec {
+    spec(noises, signs, vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All])
+}
+
 fn spec(noises: &[&str], signs: Vec<SignMode>, scales: Vec<f64>, norm: Norm, groups: Vec<Group>) -> LandscapeSpec {
     LandscapeSpec {
         noises: noises.iter().map(|n| n.parse().expect("known noise")).collect(),
@@ -103,7 +108,7 @@ fn spec(noises: &[&str], signs: Vec<SignMode>, scales: Vec<f64>, norm: Norm, gro
 }
 
 /// A metric's mean over seeds.
-fn metric(a: &Aggregate, loss: bool, key: &str) -> f64 {
+pub(crate) fn metric(a: &Aggregate, loss: bool, key: &str) -> f64 {
     let m = if loss { &a.loss_metrics } else { &a.error_metrics };
     m.get(key).cloned().flatten().map(|i| i.mean).unwrap_or(f64::NAN)
 }
@@ -181,7 +186,7 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
     let (cfg, run) = trained_base(env, Arch::Cnn, "noise")?;
     let scales = env.budget.pick(vec![1.0], vec![0.2, 1.0, 2.0], vec![0.2, 1.0, 2.0]);
     let sp = spec(&Noise::ELEMENTWISE, vec![SignMode::AsSampled, SignMode::Consistent], scales, Norm::Ns { per_tensor: false }, vec![Group::All]);
-    let (aggs, figures) = valleys(env, &run, &cfg, sp, &dir)?;
+    let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
     let consistent: Vec<&Aggregate> = aggs.iter().filter(|a| a.sign == "consistent").collect();
     let failing: Vec<String> = consistent.iter().filter(|a| metric(a, false, "diff") <= 0.0).map(|a| format!("{} s={}", a.direction, a.scale)).collect();
     let (sym, asym) = (mean_abs_asym(&aggs, |a| a.sign == "as-sampled"), mean_abs_asym(&aggs, |a| a.sign == "consistent"));
@@ -204,7 +209,7 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     let (cfg, run) = trained_base(env, Arch::Cnn, "flip")?;
     let ratios: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
     let sp = spec(&["gaussian"], ratios.iter().map(|&r| SignMode::FlipRatio(r)).collect(), vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All]);
-    let (aggs, figures) = valleys(env, &run, &cfg, sp, &dir)?;
+    let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
     let plus: Vec<f64> = aggs.iter().map(|a| metric(a, false, "mean_plus")).collect();
     let minus: Vec<f64> = aggs.iter().map(|a| metric(a, false, "mean_minus")).collect();
     // Monotone up to evaluation noise: no step may go the wrong way by more than 0.005.
@@ -229,12 +234,12 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("special")?;
     let sp = || spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All]);
     let (cfg, run) = trained_base(env, Arch::Cnn, "special (BN)")?;
-    let (with_bn, mut figures) = valleys(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
+    let (with_bn, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
     let no_bn = env.budget.pick(Arch::Mlp, Arch::Vgg { depth: 11, bn: false }, Arch::Vgg { depth: 11, bn: false });
     let mut cfg_nobn = base_config(env.budget, no_bn);
     cfg_nobn.optim.lr = 0.01; // VGG without BN diverges at the BN networks' 0.03
     let run_nobn = crate::trained(env, &cfg_nobn, "special (no BN)")?;
-    let (without_bn, f2) = valleys(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
+    let (without_bn, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
     figures.extend(f2);
     let asym = |aggs: &[Aggregate], d: &str| aggs.iter().find(|a| a.direction == d).map(|a| metric(a, false, "asymmetry")).unwrap_or(f64::NAN);
     const CLEAR: f64 = 0.1;
@@ -264,7 +269,7 @@ pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
     let (cfg, run) = trained_base(env, Arch::Cnn, "groups")?;
     let gs: Vec<Group> = ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
     let sp = spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent], vec![1.0], Norm::Ns { per_tensor: false }, gs);
-    let (aggs, figures) = valleys(env, &run, &cfg, sp, &dir)?;
+    let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
     let failing: Vec<String> = aggs
         .iter()
         .filter(|a| a.sign == "consistent")
@@ -300,7 +305,7 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
         }
         for norm in [Norm::Ns { per_tensor: false }, Norm::Filter(OneDPolicy::Abs)] {
             let sp = spec(&["binary"], vec![SignMode::AsSampled], vec![1.0], norm, vec![Group::All]);
-            let (aggs, f) = valleys(env, &run, &cfg, sp, &dir.join(format!("{label}-{}", norm.label())))?;
+            let (aggs, f) = valleys_of(env, &run, &cfg, sp, &dir.join(format!("{label}-{}", norm.label())))?;
             figures.extend(f);
             results.push((label.clone(), norm.label(), aggs));
         }
