@@ -1,0 +1,45 @@
+//! `valley reproduce` at the smoke budget writes a verdict, figures and a report per finding,
+//! and `valley report` collects them.
+
+use std::process::Command;
+
+fn valley(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_valley")).args(args).env("CI", "1").output().expect("valley runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn smoke_reproductions_write_verdicts_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cache) = (dir.path().join("out"), dir.path().join("cache"));
+    let (o, c) = (out.to_str().unwrap(), cache.to_str().unwrap());
+    let (ok, log) = valley(&["reproduce", "noise,softmax,relu", "--budget", "smoke", "--out", o, "--cache", c]);
+    assert!(ok, "{log}");
+    for name in ["noise", "softmax", "relu"] {
+        let text = std::fs::read_to_string(out.join(name).join("verdict.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["pass"].is_boolean(), "{name}: {text}");
+        assert!(v["claim"].as_str().unwrap().len() > 20);
+        assert!(v["command"].as_str().unwrap().starts_with("valley reproduce"));
+        for f in v["figures"].as_array().unwrap() {
+            assert!(out.join(name).join(f.as_str().unwrap()).exists(), "{name}: missing figure {f}");
+        }
+        assert!(out.join(name).join("report.html").exists());
+    }
+    let noise: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("noise/verdict.json")).unwrap()).unwrap();
+    assert_eq!(noise["numbers"].as_array().unwrap().len(), 14, "7 noises × {{as sampled, consistent}}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Finding 1") && html.contains("Finding 7") && html.contains("data:image/png;base64,"));
+
+    // The cache makes a second run reuse the trained model.
+    let (ok, log) = valley(&["reproduce", "relu", "--budget", "smoke", "--out", o, "--cache", c]);
+    assert!(ok && log.contains("reusing"), "{log}");
+
+    let report = dir.path().join("all.html");
+    let (ok, log) = valley(&["report", o, "--out", report.to_str().unwrap()]);
+    assert!(ok && log.contains("3 findings"), "{log}");
+    assert!(std::fs::read_to_string(&report).unwrap().contains("Finding 8"));
+
+    let (ok, log) = valley(&["reproduce", "nosuch", "--out", o]);
+    assert!(!ok && log.contains("unknown finding `nosuch`"), "{log}");
+}
