@@ -10,8 +10,6 @@ pub enum FusionError {
     Data(#[from] valley_data::DataError),
     #[error(transparent)]
     Report(#[from] valley_report::ReportError),
-    #[error("bad λ grid `{spec}`: {detail} (expected START:END:COUNT such as -0.5:1.5:21, or a comma list such as 0,0.5,1)")]
-    Grid { spec: String, detail: String },
     #[error("{a} and {b} are not the same architecture: {detail}")]
     Mismatch { a: PathBuf, b: PathBuf, detail: String },
     #[error("invalid configuration: {0}")]

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod device;
 mod error;
+pub mod grid;
 pub mod models;
 pub mod noise;
 pub mod params;

@@ -1,0 +1,98 @@
+//! λ grids and numeric lists on the command line (shared by landscapes and interpolation).
+
+use crate::{Error, Result};
+
+/// Parses a λ grid: `start:end:count` (evenly spaced, both ends included, e.g. the paper's
+/// default `-1:1:21`, step 0.1) or a comma list `-1,-0.5,0,0.5,1`. The result is sorted
+/// ascending, finite and free of duplicates.
+pub fn parse_lambdas(s: &str) -> Result<Vec<f64>> {
+    let bad = |why: &str| Error::Config(format!("λ grid `{s}`: {why} (expected START:END:COUNT like -1:1:21, or a list like -1,0,1)"));
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(bad("empty"));
+    }
+    let mut values = if s.contains(':') {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [a, b, n] = parts[..] else { return Err(bad("a range needs exactly three fields")) };
+        let a: f64 = a.trim().parse().map_err(|_| bad(&format!("start `{a}` is not a number")))?;
+        let b: f64 = b.trim().parse().map_err(|_| bad(&format!("end `{b}` is not a number")))?;
+        let n: usize = n.trim().parse().map_err(|_| bad(&format!("count `{n}` is not a whole number")))?;
+        if n == 0 {
+            return Err(bad("count must be at least 1"));
+        }
+        if n == 1 {
+            return Ok(vec![a]);
+        }
+        if !(a < b) {
+            return Err(bad("start must be below end"));
+        }
+        // i/(n-1) exactly hits 0 for symmetric ranges with an odd count, so λ=0 is θf itself.
+        (0..n).map(|i| round12(a + (b - a) * i as f64 / (n - 1) as f64)).collect::<Vec<f64>>()
+    } else {
+        parse_f64_list(s, "λ").map_err(|_| bad("every entry must be a finite number"))?
+    };
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(bad("values must be finite"));
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let before = values.len();
+    values.dedup();
+    if values.len() != before {
+        return Err(bad("values repeat"));
+    }
+    Ok(values)
+}
+
+/// Parses a comma-separated list of numbers, naming `what` in errors.
+pub fn parse_f64_list(s: &str, what: &str) -> Result<Vec<f64>> {
+    s.split(',')
+        .map(|v| {
+            let v = v.trim();
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| Error::Config(format!("{what} list `{s}`: `{v}` is not a finite number")))
+        })
+        .collect()
+}
+
+/// Rounds away float noise (0.30000000000000004 → 0.3) so grids print and compare cleanly.
+fn round12(x: f64) -> f64 {
+    let r = (x * 1e12).round() / 1e12;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_grid_has_21_points_step_01_with_exact_zero() {
+        let g = parse_lambdas("-1:1:21").unwrap();
+        assert_eq!(g.len(), 21);
+        assert_eq!(g[0], -1.0);
+        assert_eq!(g[20], 1.0);
+        assert_eq!(g[10], 0.0);
+        assert_eq!(g[13], 0.3);
+        assert_eq!(parse_lambdas("-1:1:5").unwrap(), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn lists_are_sorted() {
+        assert_eq!(parse_lambdas("0.5, -1,0").unwrap(), vec![-1.0, 0.0, 0.5]);
+        assert_eq!(parse_lambdas("2").unwrap(), vec![2.0]);
+        assert_eq!(parse_lambdas("0.3:0.9:1").unwrap(), vec![0.3]);
+        let g = parse_lambdas("-0.5:1.5:21").unwrap();
+        for anchor in [0.0, 0.5, 1.0] {
+            assert!(g.contains(&anchor), "{anchor} missing from {g:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_grids_are_rejected_with_the_input_in_the_message() {
+        for bad in ["", "-1:1", "-1:1:0", "1:-1:5", "0:inf:3", "a:1:5", "-1:1:x", "-1:1:2.5", "0,0", "1,,2", "nan", "-1:1:5:7"] {
+            let e = parse_lambdas(bad).unwrap_err().to_string();
+            assert!(e.contains("λ grid"), "{bad}: {e}");
+        }
+    }
+}
