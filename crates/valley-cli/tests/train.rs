@@ -139,3 +139,18 @@ fn bad_inputs_give_clear_errors() {
     valley::checkpoint::save_tensors(&wrong, &tensors, meta).unwrap();
     fails(&["eval", wrong.to_str().unwrap()], "tensor `features.0.weight` has shape [64, 784], model cnn expects");
 }
+
+#[test]
+fn a_toml_config_sets_options_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(&cfg, "dataset = \"fashion-mnist\"\nmodel = \"mlp\"\nhidden = [32]\nepochs = 3\ntrain_limit = 500\ntest_limit = 100\nlr = 0.05\n").unwrap();
+    let run = dir.path().join("r");
+    ok(&["train", "--config", cfg.to_str().unwrap(), "--epochs", "1", "--out", run.to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["config"]["epochs"], 1, "the flag wins over the file");
+    assert_eq!(json["config"]["optim"]["lr"], 0.05, "the file sets what no flag gives");
+    assert_eq!(json["config"]["model"]["hidden"][0], 32);
+    std::fs::write(&cfg, "epochz = 3\n").unwrap();
+    fails(&["train", "--config", cfg.to_str().unwrap()], "epochz");
+}
