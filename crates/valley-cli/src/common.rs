@@ -90,3 +90,20 @@ fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: &str) -> Result<Model
     }
     Ok(cfg)
 }
+
+/// Loads the data a checkpoint was trained with, and checks the model fits it.
+pub fn data_for(args: &DataArgs, seed: u64, ck: &valley::checkpoint::Checkpoint, model: &Model, device: Device) -> Result<valley::train::Prepared> {
+    let data = valley::train::prepare(&args.config(DatasetKind::FashionMnist, seed)?, ck.normalisation().as_ref(), device)?;
+    if data.num_classes != model.config().num_classes || data.channels != model.config().in_channels {
+        anyhow::bail!(
+            "{} expects {} channels and {} classes, dataset {} has {} and {}",
+            ck.path.display(),
+            model.config().in_channels,
+            model.config().num_classes,
+            data.name,
+            data.channels,
+            data.num_classes
+        );
+    }
+    Ok(data)
+}

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 use valley::train::{self, BnPolicy};
-use valley_data::DatasetKind;
 
-use crate::common::{load_checkpoint, DataArgs, DeviceArgs};
+use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -34,18 +33,7 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> Result<()> {
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
-    let data = train::prepare(&a.data.config(DatasetKind::FashionMnist, a.seed)?, ck.normalisation().as_ref(), device)?;
-    if data.num_classes != model.config().num_classes || data.channels != model.config().in_channels {
-        bail!(
-            "{} expects {} channels and {} classes, dataset {} has {} and {}",
-            a.checkpoint.display(),
-            model.config().in_channels,
-            model.config().num_classes,
-            data.name,
-            data.channels,
-            data.num_classes
-        );
-    }
+    let data = data_for(&a.data, a.seed, &ck, &model, device)?;
     if a.bn.parse::<BnPolicy>()? == BnPolicy::Recompute {
         train::recompute_bn(&model, &data.train, 256, 20);
     }

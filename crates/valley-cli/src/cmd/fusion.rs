@@ -16,7 +16,7 @@ use valley_fusion::report::{self, CheckpointId};
 use valley_fusion::soups::{self, SoupsConfig, SoupsData, SoupsEvent};
 use valley_fusion::{grid, FusionError};
 
-use crate::common::{load_checkpoint, DataArgs, DeviceArgs};
+use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs};
 
 /// Options of BN re-estimation shared by the commands that evaluate fused models.
 #[derive(Args, Debug, Clone)]
@@ -171,22 +171,6 @@ pub struct MergeArgs {
     pub seed: u64,
 }
 
-/// Loads the data a checkpoint was trained with, and checks the model fits it.
-fn data_for(args: &DataArgs, seed: u64, ck: &Checkpoint, model: &Model, device: Device) -> Result<Prepared> {
-    let data = train::prepare(&args.config(DatasetKind::FashionMnist, seed)?, ck.normalisation().as_ref(), device)?;
-    if data.num_classes != model.config().num_classes || data.channels != model.config().in_channels {
-        bail!(
-            "{} expects {} channels and {} classes, dataset {} has {} and {}",
-            ck.path.display(),
-            model.config().in_channels,
-            model.config().num_classes,
-            data.name,
-            data.channels,
-            data.num_classes
-        );
-    }
-    Ok(data)
-}
 
 fn same_layout(a: &Path, ma: &Model, b: &Path, mb: &Model) -> Result<()> {
     ma.check_same_layout(mb).map_err(|e| FusionError::Mismatch { a: a.into(), b: b.into(), detail: e.to_string() })?;
