@@ -107,3 +107,28 @@ pub fn data_for(args: &DataArgs, seed: u64, ck: &valley::checkpoint::Checkpoint,
     }
     Ok(data)
 }
+
+/// BN re-estimation options shared by every command that evaluates changed weights.
+#[derive(Args, Debug, Clone)]
+pub struct BnArgs {
+    /// BN running statistics at each point: recompute (reset + cumulative re-estimation, the
+    /// paper) or keep.
+    #[arg(long, default_value = "recompute")]
+    pub bn: String,
+    /// Training batches used to re-estimate BN statistics.
+    #[arg(long, default_value_t = 20)]
+    pub bn_batches: usize,
+    /// Samples per BN re-estimation batch.
+    #[arg(long, default_value_t = 256)]
+    pub bn_batch: usize,
+}
+
+impl BnArgs {
+    /// The policy, after checking the batch counts.
+    pub fn policy(&self) -> Result<valley::train::BnPolicy> {
+        if self.bn_batch == 0 || self.bn_batches == 0 {
+            anyhow::bail!("--bn-batch and --bn-batches must be at least 1");
+        }
+        Ok(self.bn.parse()?)
+    }
+}

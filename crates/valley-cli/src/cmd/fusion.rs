@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 use valley::checkpoint::{self, Checkpoint};
 use valley::params::Params;
-use valley::train::{self, BnPolicy, OptimConfig, Prepared};
+use valley::train::{self, OptimConfig, Prepared};
 use valley::{Device, Model, ModelConfig};
 use valley_data::DatasetKind;
 use valley_fusion::interpolate::{self, EvalSpec};
@@ -16,25 +16,11 @@ use valley_fusion::report::{self, CheckpointId};
 use valley_fusion::soups::{self, SoupsConfig, SoupsData, SoupsEvent};
 use valley_fusion::{grid, FusionError};
 
-use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs};
-
-/// Options of BN re-estimation shared by the commands that evaluate fused models.
-#[derive(Args, Debug, Clone)]
-pub struct BnArgs {
-    /// BN statistics at each evaluated point: recompute (the paper) or keep (interpolated).
-    #[arg(long, default_value = "recompute")]
-    pub bn: String,
-    /// Training batches used to re-estimate BN statistics.
-    #[arg(long, default_value_t = 20)]
-    pub bn_batches: usize,
-    /// Batch size of BN re-estimation.
-    #[arg(long, default_value_t = 256)]
-    pub bn_batch: usize,
-}
+use crate::common::{data_for, load_checkpoint, BnArgs, DataArgs, DeviceArgs};
 
 impl BnArgs {
     fn spec(&self) -> Result<EvalSpec> {
-        Ok(EvalSpec { bn: self.bn.parse::<BnPolicy>()?, bn_batch: self.bn_batch, bn_batches: self.bn_batches, eval_batch: 1000 })
+        Ok(EvalSpec { bn: self.policy()?, bn_batch: self.bn_batch, bn_batches: self.bn_batches, eval_batch: 1000 })
     }
 }
 

@@ -8,12 +8,11 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use valley::noise::{self, Context, DirectionSpec, Norm};
 use valley::params::Group;
-use valley::train::BnPolicy;
 use valley_data::DatasetKind;
 use valley_landscape::run::{self, Event};
 use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, BnOptions, EvalData, Evaluator, LandscapeSpec, Split};
 
-use crate::common::{load_checkpoint, DataArgs, DeviceArgs};
+use crate::common::{load_checkpoint, BnArgs, DataArgs, DeviceArgs};
 use crate::progress;
 
 #[derive(Args, Debug)]
@@ -67,15 +66,8 @@ pub struct LandscapeArgs {
     /// Splits to evaluate: test, train or train,test.
     #[arg(long, default_value = "test", value_delimiter = ',')]
     pub splits: Vec<String>,
-    /// BN running statistics at each point: recompute (reset + cumulative re-estimation) or keep θf's.
-    #[arg(long, default_value = "recompute")]
-    pub bn: String,
-    /// Training batches for BN re-estimation.
-    #[arg(long, default_value_t = 20)]
-    pub bn_batches: usize,
-    /// Samples per BN re-estimation batch.
-    #[arg(long, default_value_t = 256)]
-    pub bn_batch: usize,
+    #[command(flatten)]
+    pub bn_args: BnArgs,
     /// Seed of the fixed choice of BN re-estimation samples.
     #[arg(long, default_value_t = 0)]
     pub bn_seed: u64,
@@ -130,10 +122,8 @@ impl LandscapeArgs {
     }
 
     fn bn(&self) -> Result<BnOptions> {
-        if self.bn_batch == 0 || self.bn_batches == 0 {
-            bail!("--bn-batch and --bn-batches must be at least 1");
-        }
-        Ok(BnOptions { policy: self.bn.parse::<BnPolicy>()?, batch: self.bn_batch, batches: self.bn_batches, seed: self.bn_seed })
+        let b = &self.bn_args;
+        Ok(BnOptions { policy: b.policy()?, batch: b.bn_batch, batches: b.bn_batches, seed: self.bn_seed })
     }
 }
 
