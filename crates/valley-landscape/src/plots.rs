@@ -60,14 +60,13 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
                     panels.push(panel);
                 }
             }
-            // One y range per figure, so the two sides of the comparison read on the same scale.
-            let ys = panels.iter().flat_map(|p| p.series.iter()).flat_map(|s| s.ys.iter().chain(s.band.iter().flat_map(|b| b.1.iter())));
-            let (lo, hi) = ys.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-            if lo < hi {
-                let pad = 0.05 * (hi - lo);
-                for p in &mut panels {
-                    p.y_range = Some(((lo - pad).max(if metric == Metric::Error { 0.0 } else { f64::NEG_INFINITY }), hi + pad));
-                }
+            // One y range per row (sign mode), so the panels of a row read on one scale; a
+            // figure-wide range let the as-sampled positive noises (loss ≈ 60) flatten the
+            // sign-consistent row.
+            // With a single direction the sign modes are laid out side by side: one range.
+            let per_row = if cols.len() == 1 { panels.len() } else { cols.len() };
+            for row in panels.chunks_mut(per_row.max(1)) {
+                share_y_range(row, metric == Metric::Error);
             }
             let ncols = if cols.len() == 1 { rows.len().min(4) } else { cols.len().min(7) };
             let stem = out.join(format!("valley-{split}-{}", metric.name()));
@@ -76,6 +75,20 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
         }
     }
     Ok(files)
+}
+
+/// Gives `panels` the y range of all their series and bands, padded by 5 %; error ranges
+/// start at 0 at the lowest.
+fn share_y_range(panels: &mut [Panel], nonnegative: bool) {
+    let ys = panels.iter().flat_map(|p| p.series.iter()).flat_map(|s| s.ys.iter().chain(s.band.iter().flat_map(|b| b.0.iter().chain(b.1.iter()))));
+    let (lo, hi) = ys.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if lo < hi {
+        let pad = 0.05 * (hi - lo);
+        let floor = if nonnegative { 0.0 } else { f64::NEG_INFINITY };
+        for p in panels.iter_mut() {
+            p.y_range = Some(((lo - pad).max(floor), hi + pad));
+        }
+    }
 }
 
 /// `ratio-sweep-<split>.{png,svg}` when the run has several flip ratios: mean test error on
