@@ -16,16 +16,11 @@ use valley_fusion::soups::{self, SoupsConfig, SoupsData};
 use valley_report::{line_figure, Panel, Series, Table};
 
 use crate::valleys::{self, hparam_configs};
-use crate::verdict::{fmt, Finding};
+use crate::verdict::{fmt, Finding, Outcome};
 use crate::{Budget, Env, Error, Result};
 
 fn other<E: std::fmt::Display>(e: E) -> Error {
     Error::Other(e.to_string())
-}
-
-fn write(mut f: Finding, dir: &Path) -> Result<Finding> {
-    f.write(dir)?;
-    Ok(f)
 }
 
 /// Finding 6: lr, batch size and weight decay change the width, not the symmetry under
@@ -42,7 +37,14 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
         let (aggs, f) = valleys::valleys_of(env, &run, &cfg, sp, &dir.join(name.replace('=', "-")))?;
         figures.extend(f);
         for a in &aggs {
-            rows.push((name.clone(), a.sign.clone(), valleys::metric(a, false, "asymmetry"), valleys::metric(a, false, "diff"), valleys::metric(a, true, "width_plus"), valleys::metric(a, true, "width_minus")));
+            rows.push((
+                name.clone(),
+                a.sign.clone(),
+                valleys::metric(a, false, "asymmetry"),
+                valleys::metric(a, false, "diff"),
+                valleys::metric(a, true, "width_plus"),
+                valleys::metric(a, true, "width_minus"),
+            ));
         }
         runs.push((name, cfg, run));
     }
@@ -67,22 +69,21 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     let mut table = Table { header: ["setting", "sign", "asym (err)", "err − minus +", "loss width +", "loss width −"].map(String::from).to_vec(), rows: vec![] };
     table.rows = rows.iter().map(|r| vec![r.0.clone(), r.1.clone(), fmt(r.2), fmt(r.3), fmt(r.4), fmt(r.5)]).collect();
     let claim = "Learning rate, batch size and weight decay change the valley's width but not its symmetry under G(0,1) noise, while sign-consistent noise gives an asymmetric valley in every case.";
-    write(
-        Finding {
-            name: "hparams".into(),
-            title: "Finding 6: hyperparameters".into(),
-            claim: claim.into(),
+    Finding::record(
+        env,
+        &dir,
+        "hparams",
+        "Finding 6: hyperparameters",
+        claim,
+        command,
+        Outcome {
             pass,
             detail,
             numbers: json!({ "valleys": rows.iter().map(|r| json!({"setting": r.0, "sign": r.1, "error_asymmetry": r.2, "error_diff": r.3, "loss_width_plus": r.4, "loss_width_minus": r.5})).collect::<Vec<_>>(),
                              "batch32_vs_batch2048": { "curve": interp, "groups": ssr_groups } }),
-            budget: env.budget.name().into(),
-            command: command.into(),
             figures,
-            table: Some(table),
-            dir: dir.clone(),
+            table,
         },
-        &dir,
     )
 }
 
@@ -113,10 +114,7 @@ fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConf
         &dir.join("batch-ssr"),
         "SSR with the difference vector, per group",
         &names,
-        &[
-            ("SSR(θ32, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_a_diff).collect()),
-            ("SSR(θ2048, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_b_diff).collect()),
-        ],
+        &[("SSR(θ32, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_a_diff).collect()), ("SSR(θ2048, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_b_diff).collect())],
         "SSR",
     )?);
     files.extend(valley_report::bar_figure(
@@ -172,27 +170,37 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
     let v = &outcome.verdict;
     let mut table = Table { header: ["start", "epoch", "acc A", "acc B", "acc ½A+½B", "gap", "barrier", "SSR-IA", "SSR-IB", "SSR-AB"].map(String::from).to_vec(), rows: vec![] };
     for p in &outcome.points {
-        table.rows.push(vec![p.start.name().into(), p.epoch.to_string(), fmt(p.test.accuracy_a), fmt(p.test.accuracy_b), fmt(p.test.accuracy_mid), fmt(p.test.gap), fmt(p.test.barrier), fmt(p.ssr_ia), fmt(p.ssr_ib), fmt(p.ssr_ab)]);
+        table.rows.push(vec![
+            p.start.name().into(),
+            p.epoch.to_string(),
+            fmt(p.test.accuracy_a),
+            fmt(p.test.accuracy_b),
+            fmt(p.test.accuracy_mid),
+            fmt(p.test.gap),
+            fmt(p.test.barrier),
+            fmt(p.ssr_ia),
+            fmt(p.ssr_ib),
+            fmt(p.ssr_ab),
+        ]);
     }
     let detail = format!(
         "Spearman ρ(gap, SSR-AB) = {:.3} over {} points (needs ≥ {}); mean SSR-AB random {:.4} vs pre-trained {:.4}; mean gap random {:+.4} vs pre-trained {:+.4}",
         v.spearman_gap_ssr_ab, v.points, v.min_spearman, v.mean_ssr_ab_random, v.mean_ssr_ab_pretrained, v.mean_gap_random, v.mean_gap_pretrained
     );
-    write(
-        Finding {
-            name: "soups".into(),
-            title: "Model soups: sign agreement predicts fusion".into(),
-            claim: v.claim.clone(),
+    Finding::record(
+        env,
+        &dir,
+        "soups",
+        "Model soups: sign agreement predicts fusion",
+        &v.claim,
+        command,
+        Outcome {
             pass: v.pass,
             detail,
             numbers: json!({ "verdict": v, "points": outcome.points.iter().map(|p| json!({"start": p.start.name(), "epoch": p.epoch, "test": p.test, "ssr_ia": p.ssr_ia, "ssr_ib": p.ssr_ib, "ssr_ab": p.ssr_ab})).collect::<Vec<_>>() }),
-            budget: b.name().into(),
-            command: command.into(),
             figures: figures.into_iter().map(|f| if f.is_absolute() || f.starts_with(&dir) { f } else { dir.join(f) }).collect(),
-            table: Some(table),
-            dir: dir.clone(),
+            table,
         },
-        &dir,
     )
 }
 
@@ -208,13 +216,7 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     model.hidden = vec![200, 200];
     // [choice] FedSign's term reduced by sum: with the mean over ~10⁵ parameters its gradient
     // (≈ γ·σ′/N per element) is too small to change anything at these budgets.
-    let algos = [
-        Algorithm::FedAvg,
-        Algorithm::FedProx { mu: 0.01 },
-        Algorithm::Moon { mu: 1.0, tau: 0.5 },
-        Algorithm::FedDyn { alpha: 0.01 },
-        Algorithm::FedSign { gamma: 0.01, reduce: Reduce::Sum },
-    ];
+    let algos = [Algorithm::FedAvg, Algorithm::FedProx { mu: 0.01 }, Algorithm::Moon { mu: 1.0, tau: 0.5 }, Algorithm::FedDyn { alpha: 0.01 }, Algorithm::FedSign { gamma: 0.01, reduce: Reduce::Sum }];
     let seeds: Vec<u64> = b.pick(vec![1], vec![1, 2, 3], vec![1, 2, 3, 4, 5]);
     let rounds = b.pick(2, 20, 200);
     let mut results = Vec::new();
@@ -257,20 +259,19 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     let mut table = Table { header: ["algorithm", "final accuracy (%)", "std", "seeds"].map(String::from).to_vec(), rows: vec![] };
     table.rows = results.iter().map(|r| vec![r.0.clone(), format!("{:.2}", r.1 * 100.0), format!("{:.2}", r.2 * 100.0), r.3.len().to_string()]).collect();
     valley_report::atomic_write(&dir.join("table.md"), table.to_markdown().as_bytes())?;
-    write(
-        Finding {
-            name: "fedsign".into(),
-            title: "FedSign against FedAvg, FedProx, MOON and FedDyn".into(),
-            claim: "Regularising clients to keep the global model's signs (FedSign) gives a better global model than FedAvg and the other baselines on non-IID (Dirichlet α = 0.5) data.".into(),
+    Finding::record(
+        env,
+        &dir,
+        "fedsign",
+        "FedSign against FedAvg, FedProx, MOON and FedDyn",
+        "Regularising clients to keep the global model's signs (FedSign) gives a better global model than FedAvg and the other baselines on non-IID (Dirichlet α = 0.5) data.",
+        command,
+        Outcome {
             pass,
             detail,
             numbers: json!({ "results": results.iter().map(|r| json!({"algorithm": r.0, "mean": r.1, "std": r.2, "finals": r.3})).collect::<Vec<_>>(), "rounds": rounds, "seeds": seeds, "fedsign_reduce": "sum", "gamma": 0.01 }),
-            budget: b.name().into(),
-            command: command.into(),
             figures,
-            table: Some(table),
-            dir: dir.clone(),
+            table,
         },
-        &dir,
     )
 }

@@ -13,7 +13,7 @@ use valley::{Kind, Model, ModelConfig, Tensor};
 use valley_data::DatasetKind;
 use valley_report::{line_figure, Panel, Series, Table};
 
-use crate::verdict::{fmt, Finding};
+use crate::verdict::{fmt, Finding, Outcome};
 use crate::{Env, Result};
 
 /// Quantities of the softmax model at one point W(λ), averaged over the data.
@@ -128,21 +128,21 @@ pub fn softmax(env: &mut Env, command: &str) -> Result<Finding> {
             table.rows.push(vec![label.clone(), fmt(l), fmt(p.error), fmt(p.loss), fmt(p.sum_p_one_minus_p), fmt(p.trace_h), fmt(p.first_order), fmt(p.second_order)]);
         }
     }
-    let mut finding = Finding {
-        name: "softmax".into(),
-        title: "Finding 7: softmax theory on the 8×8 digits".into(),
-        claim: "Along W + λ·|ε|⊙sign(W), error, loss, E[Σp(1−p)] and tr(H) of a linear softmax model are smaller at +a than at −a, while plain Gaussian noise gives a nearly symmetric curve.".into(),
-        pass,
-        detail,
-        numbers: json!({ "curves": curves.iter().map(|(l, p)| json!({"sign": l, "points": p})).collect::<Vec<_>>(), "trace_h_asymmetry": {"consistent": asym_cons, "gaussian": asym_gauss}, "epochs": epochs }),
-        budget: env.budget.name().into(),
-        command: command.into(),
-        figures,
-        table: Some(table),
-        dir: dir.clone(),
-    };
-    finding.write(&dir)?;
-    Ok(finding)
+    Finding::record(
+        env,
+        &dir,
+        "softmax",
+        "Finding 7: softmax theory on the 8×8 digits",
+        "Along W + λ·|ε|⊙sign(W), error, loss, E[Σp(1−p)] and tr(H) of a linear softmax model are smaller at +a than at −a, while plain Gaussian noise gives a nearly symmetric curve.",
+        command,
+        Outcome {
+            pass,
+            detail,
+            numbers: json!({ "curves": curves.iter().map(|(l, p)| json!({"sign": l, "points": p})).collect::<Vec<_>>(), "trace_h_asymmetry": {"consistent": asym_cons, "gaussian": asym_gauss}, "epochs": epochs }),
+            figures,
+            table,
+        },
+    )
 }
 
 fn softmax_figure(dir: &std::path::Path, curves: &[(String, Vec<SoftmaxPoint>)]) -> Result<Vec<std::path::PathBuf>> {
@@ -237,24 +237,10 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
     figures.extend(line_figure(&dir.join("relu-agreement"), "Activation confusion along ±a·|ε|⊙sign(θf)", &[panel], 1)?);
     let mut table = Table { header: ["a", "agree (+a)", "on→on (+a)", "off→off (+a)", "agree (−a)", "on→on (−a)", "off→off (−a)"].map(String::from).to_vec(), rows: vec![] };
     table.rows = rows.iter().map(|r| r.iter().map(|&v| fmt(v)).collect()).collect();
-    let mut finding = Finding {
-        name: "relu".into(),
-        title: "Finding 8: ReLU and sign-consistent noise".into(),
-        claim: "(w + λ·sign(w))ᵀh shifts right as λ grows, before and after ReLU, and a trained network's hidden units keep θf's activation states more often at θf + a·|ε|⊙sign(θf) than at θf − a·|ε|⊙sign(θf).".into(),
-        pass: monotone && network_holds,
-        detail: format!(
+    Finding::record(env, &dir, "relu", "Finding 8: ReLU and sign-consistent noise", "(w + λ·sign(w))ᵀh shifts right as λ grows, before and after ReLU, and a trained network's hidden units keep θf's activation states more often at θf + a·|ε|⊙sign(θf) than at θf − a·|ε|⊙sign(θf).", command, Outcome { pass: monotone && network_holds, detail: format!(
             "means of (w+λ·sign(w))ᵀh by λ {:?} (monotone: {monotone}); agreement higher on + side for every a: {network_holds}",
             synthetic.iter().map(|s| (s.0, (s.1 * 1000.0).round() / 1000.0)).collect::<Vec<_>>()
-        ),
-        numbers: json!({ "synthetic": synthetic.iter().map(|s| json!({"lambda": s.0, "mean": s.1, "mean_after_relu": s.2})).collect::<Vec<_>>(), "network": rows, "model_run": run }),
-        budget: env.budget.name().into(),
-        command: command.into(),
-        figures,
-        table: Some(table),
-        dir: dir.clone(),
-    };
-    finding.write(&dir)?;
-    Ok(finding)
+        ), numbers: json!({ "synthetic": synthetic.iter().map(|s| json!({"lambda": s.0, "mean": s.1, "mean_after_relu": s.2})).collect::<Vec<_>>(), "network": rows, "model_run": run }), figures, table })
 }
 
 fn relu_training(budget: crate::Budget) -> TrainConfig {

@@ -12,7 +12,7 @@ use valley_data::DatasetKind;
 use valley_landscape::{aggregate, Aggregate, BnOptions, EvalData, Evaluator, Interval, LandscapeSpec, Split};
 use valley_report::{HistPanel, Table};
 
-use crate::verdict::{fmt, Finding};
+use crate::verdict::{fmt, Finding, Outcome};
 use crate::{Budget, Env, Result};
 
 /// The paper's VGG/ResNet on CIFAR becomes, on a CPU budget, a narrow CNN with BN on
@@ -27,17 +27,7 @@ pub fn base_config(budget: Budget, arch: Arch) -> TrainConfig {
     data.test_limit = budget.pick(Some(300), None, None);
     let mut model = ModelConfig::new(arch, 1, 28, 10);
     model.width = budget.pick(0.25, 0.5, 1.0);
-    TrainConfig {
-        data,
-        model,
-        optim: OptimConfig::default(),
-        schedule: Schedule::Cosine,
-        epochs: budget.pick(2, 2, 200),
-        batch_size: 256,
-        seed: 0,
-        save_epochs: vec![],
-        eval_batch: 1000,
-    }
+    TrainConfig { data, model, optim: OptimConfig::default(), schedule: Schedule::Cosine, epochs: budget.pick(2, 2, 200), batch_size: 256, seed: 0, save_epochs: vec![], eval_batch: 1000 }
 }
 
 /// Grid and evaluation sizes per budget.
@@ -94,17 +84,7 @@ pub(crate) fn simple_spec(noises: &[&str], signs: Vec<SignMode>) -> LandscapeSpe
 }
 
 fn spec(noises: &[&str], signs: Vec<SignMode>, scales: Vec<f64>, norm: Norm, groups: Vec<Group>) -> LandscapeSpec {
-    LandscapeSpec {
-        noises: noises.iter().map(|n| n.parse().expect("known noise")).collect(),
-        signs,
-        scales,
-        norm,
-        groups,
-        seeds: vec![0],
-        lambdas: vec![],
-        error_delta: 0.05,
-        loss_ratio: 0.5,
-    }
+    LandscapeSpec { noises: noises.iter().map(|n| n.parse().expect("known noise")).collect(), signs, scales, norm, groups, seeds: vec![0], lambdas: vec![], error_delta: 0.05, loss_ratio: 0.5 }
 }
 
 /// A metric's mean over seeds.
@@ -145,25 +125,6 @@ fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
             "lambdas": a.lambdas, "error": a.error.iter().map(|i| i.mean).collect::<Vec<_>>(), "loss": a.loss.iter().map(|i| i.mean).collect::<Vec<_>>(),
         }))
         .collect::<Vec<_>>())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finding(env: &Env, name: &str, title: &str, claim: &str, pass: bool, detail: String, numbers: serde_json::Value, command: &str, figures: Vec<PathBuf>, table: Table, dir: &Path) -> Result<Finding> {
-    let mut f = Finding {
-        name: name.into(),
-        title: title.into(),
-        claim: claim.into(),
-        pass,
-        detail,
-        numbers,
-        budget: env.budget.name().into(),
-        command: command.into(),
-        figures,
-        table: Some(table),
-        dir: dir.to_path_buf(),
-    };
-    f.write(dir)?;
-    Ok(f)
 }
 
 /// Mean |asymmetry| of the curves selected by `keep`.
@@ -210,7 +171,15 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
         if failed.is_empty() { String::new() } else { format!("; not at {}", failed.join("; ")) },
     );
     let claim = "With NS noise the seven noise types give nearly symmetric valleys; made sign-consistent (|ε|⊙sign(θf)) every type at every scale gives an asymmetric valley, flat for λ > 0 and steep for λ < 0.";
-    finding(env, "noise", "Finding 1: seven noises, as sampled vs sign-consistent", claim, pass, detail, numbers(&aggs), command, figures, summary_table(&aggs), &dir)
+    Finding::record(
+        env,
+        &dir,
+        "noise",
+        "Finding 1: seven noises, as sampled vs sign-consistent",
+        claim,
+        command,
+        Outcome { pass, detail, numbers: numbers(&aggs), figures, table: summary_table(&aggs) },
+    )
 }
 
 /// Finding 2: the sign-change ratio r (Figure 4).
@@ -236,7 +205,7 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     );
     let claim = "As the sign-change ratio r grows from 0 to 1, mean test error over λ ∈ [0,1] falls and over λ ∈ [−1,0] rises, monotonically; at r = 0 the two sides are nearly equal.";
     let n = json!({ "ratios": ratios, "mean_error_plus": p, "mean_error_minus": m, "mean_error_plus_ci95": plus, "mean_error_minus_ci95": minus, "curves": numbers(&aggs) });
-    finding(env, "flip", "Finding 2: sign-change ratio", claim, pass, detail, n, command, figures, summary_table(&aggs), &dir)
+    Finding::record(env, &dir, "flip", "Finding 2: sign-change ratio", claim, command, Outcome { pass, detail, numbers: n, figures, table: summary_table(&aggs) })
 }
 
 /// The ratios r at which a side's mean error moves against its expected trend by more than
@@ -289,7 +258,7 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
         r
     }));
     let n = json!({ "with_bn": numbers(&with_bn), "without_bn": numbers(&without_bn), "no_bn_model": cfg_nobn.model.arch.name() });
-    finding(env, "special", "Finding 3: special directions, with and without BN", claim, pass, detail, n, command, figures, table, &dir)
+    Finding::record(env, &dir, "special", "Finding 3: special directions, with and without BN", claim, command, Outcome { pass, detail, numbers: n, figures, table })
 }
 
 /// Finding 4: parameter groups (Figure 6).
@@ -299,19 +268,11 @@ pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
     let gs: Vec<Group> = ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
     let sp = spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent], vec![1.0], Norm::Ns { per_tensor: false }, gs);
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let failing: Vec<String> = aggs
-        .iter()
-        .filter(|a| a.sign == "consistent")
-        .filter(|a| metric(a, false, "diff") <= 0.0 || metric(a, true, "diff") <= 0.0)
-        .map(|a| a.group.clone())
-        .collect();
+    let failing: Vec<String> = aggs.iter().filter(|a| a.sign == "consistent").filter(|a| metric(a, false, "diff") <= 0.0 || metric(a, true, "diff") <= 0.0).map(|a| a.group.clone()).collect();
     let pass = failing.is_empty();
-    let detail = format!(
-        "sign-consistent curves flatter on + in both loss and error for every group{}",
-        if pass { String::new() } else { format!(" except {}", failing.join(", ")) }
-    );
+    let detail = format!("sign-consistent curves flatter on + in both loss and error for every group{}", if pass { String::new() } else { format!(" except {}", failing.join(", ")) });
     let claim = "Sign-consistent noise gives an asymmetric valley in every parameter group (ALL, CLF, FEAT, LAYER1, CONV, BN), in both loss and error.";
-    finding(env, "groups", "Finding 4: parameter groups", claim, pass, detail, numbers(&aggs), command, figures, summary_table(&aggs), &dir)
+    Finding::record(env, &dir, "groups", "Finding 4: parameter groups", claim, command, Outcome { pass, detail, numbers: numbers(&aggs), figures, table: summary_table(&aggs) })
 }
 
 /// Finding 5: BN weight initialisation (Figure 7).
@@ -357,7 +318,7 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
         table.rows.push(vec![l.clone(), n.to_string(), fmt(metric(a, false, "mean_plus")), fmt(metric(a, false, "mean_minus")), fmt(metric(a, false, "asymmetry"))]);
     }
     let n = json!(results.iter().map(|(l, n, a)| json!({"bn_init": l, "norm": n, "curves": numbers(a)})).collect::<Vec<_>>());
-    finding(env, "bn-init", "Finding 5: BN weight initialisation", claim, pass, detail, n, command, figures, table, &dir)
+    Finding::record(env, &dir, "bn-init", "Finding 5: BN weight initialisation", claim, command, Outcome { pass, detail, numbers: n, figures, table })
 }
 
 /// Finding 6 (valleys part): one hyperparameter varied at a time around the base config.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use valley_report::{Section, Table};
 
-use crate::Result;
+use crate::{Env, Result};
 
 /// The outcome of one reproduction, written as `verdict.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,7 +31,36 @@ pub struct Finding {
     pub table: Option<Table>,
 }
 
+/// What a reproduction measured: the verdict and its evidence.
+pub(crate) struct Outcome {
+    pub pass: bool,
+    pub detail: String,
+    pub numbers: serde_json::Value,
+    pub figures: Vec<PathBuf>,
+    pub table: Table,
+}
+
 impl Finding {
+    /// The finding `name` with its measured `outcome`, written into `dir` as `verdict.json`
+    /// and `report.html`.
+    pub(crate) fn record(env: &Env, dir: &Path, name: &str, title: &str, claim: &str, command: &str, outcome: Outcome) -> Result<Finding> {
+        let mut f = Finding {
+            name: name.into(),
+            title: title.into(),
+            claim: claim.into(),
+            pass: outcome.pass,
+            detail: outcome.detail,
+            numbers: outcome.numbers,
+            budget: env.budget.name().into(),
+            command: command.into(),
+            figures: outcome.figures,
+            dir: dir.to_path_buf(),
+            table: Some(outcome.table),
+        };
+        f.write(dir)?;
+        Ok(f)
+    }
+
     /// Reads a `verdict.json`.
     pub fn from_json(text: &str, dir: &Path) -> std::result::Result<Self, serde_json::Error> {
         let mut f: Finding = serde_json::from_str(text)?;
