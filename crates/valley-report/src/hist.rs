@@ -4,10 +4,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{invalid, Result};
-use crate::line::{grid_areas, grid_size};
+use crate::line::{GridFigure, GridPanel};
 use crate::style::{
-    draw_legend, draw_note, fmt_tick, font, legend_height, padded_range, palette, render, titled,
-    DrawResult, Figure, LegendEntry, Swatch, CAPTION_FONT, DESC_FONT, TICK_FONT,
+    draw_legend, draw_note, fmt_tick, font, legend_height, padded_range, palette, render,
+    DrawResult, LegendEntry, Swatch, CAPTION_FONT, DESC_FONT, TICK_FONT,
 };
 
 /// One panel of overlapping histograms, e.g. the distribution of parameter values of two
@@ -59,7 +59,7 @@ pub fn histogram_figure(
     }
     render(
         stem,
-        &HistFigure {
+        &GridFigure {
             title,
             panels,
             cols: cols.clamp(1, panels.len()),
@@ -67,33 +67,15 @@ pub fn histogram_figure(
     )
 }
 
-struct HistFigure<'a> {
-    title: &'a str,
-    panels: &'a [HistPanel],
-    cols: usize,
-}
-
-impl Figure for HistFigure<'_> {
-    fn size(&self) -> (u32, u32) {
-        grid_size(self.title, self.panels.len(), self.cols)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+impl GridPanel for HistPanel {
+    fn draw_into<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
     where
         DB::ErrorType: 'static,
     {
-        let body = titled(root, self.title)?;
-        for (area, panel) in grid_areas(&body, self.panels.len(), self.cols)
-            .iter()
-            .zip(self.panels)
-        {
-            draw_hist(area, panel)?;
-        }
-        Ok(())
+        draw_hist(area, self)
     }
 }
 
-/// Counts of finite `values` in `bins` equal bins over `range` (the last bin is closed).
 fn counts(values: &[f64], range: &std::ops::Range<f64>, bins: usize) -> Vec<u64> {
     let mut c = vec![0u64; bins];
     let w = (range.end - range.start) / bins as f64;

@@ -136,7 +136,7 @@ pub fn line_figure(
     }
     render(
         stem,
-        &LineFigure {
+        &GridFigure {
             title,
             panels,
             cols: cols.clamp(1, panels.len()),
@@ -145,7 +145,7 @@ pub fn line_figure(
 }
 
 /// Grid geometry shared by line and histogram figures.
-pub(crate) fn grid_size(title: &str, n: usize, cols: usize) -> (u32, u32) {
+fn grid_size(title: &str, n: usize, cols: usize) -> (u32, u32) {
     let rows = n.div_ceil(cols);
     (
         PANEL_SIZE.0 * cols as u32,
@@ -154,7 +154,7 @@ pub(crate) fn grid_size(title: &str, n: usize, cols: usize) -> (u32, u32) {
 }
 
 /// Panel areas of a grid figure, row-major, the first `n` cells.
-pub(crate) fn grid_areas<DB: DrawingBackend>(
+fn grid_areas<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     n: usize,
     cols: usize,
@@ -166,13 +166,21 @@ pub(crate) fn grid_areas<DB: DrawingBackend>(
         .collect()
 }
 
-struct LineFigure<'a> {
-    title: &'a str,
-    panels: &'a [Panel],
-    cols: usize,
+/// A panel that draws itself into one cell of a grid figure.
+pub(crate) trait GridPanel {
+    fn draw_into<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static;
 }
 
-impl Figure for LineFigure<'_> {
+/// Panels of one kind in `cols` columns under one title (line and histogram figures).
+pub(crate) struct GridFigure<'a, P> {
+    pub title: &'a str,
+    pub panels: &'a [P],
+    pub cols: usize,
+}
+
+impl<P: GridPanel> Figure for GridFigure<'_, P> {
     fn size(&self) -> (u32, u32) {
         grid_size(self.title, self.panels.len(), self.cols)
     }
@@ -186,9 +194,18 @@ impl Figure for LineFigure<'_> {
             .iter()
             .zip(self.panels)
         {
-            draw_panel(area, panel)?;
+            panel.draw_into(area)?;
         }
         Ok(())
+    }
+}
+
+impl GridPanel for Panel {
+    fn draw_into<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_panel(area, self)
     }
 }
 
