@@ -152,6 +152,7 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
     let (sym, asym) = (mean_abs_asym(&aggs, |a| a.sign == "as-sampled"), mean_abs_asym(&aggs, |a| a.sign == "consistent"));
     // Where the claim holds: the scales at which every sign-consistent curve is flatter on +.
     let mut scales: Vec<f64> = consistent.iter().map(|a| a.scale).collect();
+    scales.sort_by(f64::total_cmp);
     scales.dedup();
     let (mut held, mut failed) = (Vec::new(), Vec::new());
     for &s in &scales {
@@ -245,8 +246,10 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let symmetric: Vec<bool> = ["sgp", "sgp-centered"].iter().map(|d| asym(&with_bn, d).abs() <= CLEAR).collect();
     let init_nobn_sym = asym(&without_bn, "init").abs() <= CLEAR;
     let pass = asymmetric.iter().all(|&b| b) && symmetric.iter().all(|&b| b) && init_nobn_sym;
+    // θ0 can only look like sign(θf) if training kept θ0's signs: short training does.
+    let (ssr_bn, ssr_nobn) = (init_final_ssr(&run, env.device)?, init_final_ssr(&run_nobn, env.device)?);
     let detail = format!(
-        "error asymmetry index with BN: {}; without BN ({}): {}; asymmetric means index > {CLEAR}",
+        "error asymmetry index with BN: {}; without BN ({}): {}; asymmetric means index > {CLEAR}; SSR(θ0, θf) = {ssr_bn:.3} with BN, {ssr_nobn:.3} without",
         with_bn.iter().map(|a| format!("{} {:.3}", a.direction, metric(a, false, "asymmetry"))).collect::<Vec<_>>().join(", "),
         cfg_nobn.model.arch,
         without_bn.iter().map(|a| format!("{} {:.3}", a.direction, metric(a, false, "asymmetry"))).collect::<Vec<_>>().join(", "),
@@ -257,8 +260,14 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
         r[3] = format!("{} (no BN)", r[3]);
         r
     }));
-    let n = json!({ "with_bn": numbers(&with_bn), "without_bn": numbers(&without_bn), "no_bn_model": cfg_nobn.model.arch.name() });
+    let n = json!({ "with_bn": numbers(&with_bn), "without_bn": numbers(&without_bn), "no_bn_model": cfg_nobn.model.arch.name(), "ssr_init_final": { "with_bn": ssr_bn, "without_bn": ssr_nobn } });
     Finding::record(env, &dir, "special", "Finding 3: special directions, with and without BN", claim, command, Outcome { pass, detail, numbers: n, figures, table })
+}
+
+/// The sign-same ratio between a run's θ0 and θf over all parameters.
+fn init_final_ssr(run: &Path, device: valley::Device) -> Result<f64> {
+    let load = |f: &str| -> Result<valley::params::Params> { Ok(valley::params::Params::of(&Checkpoint::read(&run.join(f))?.to_model(None, device)?)) };
+    Ok(valley::params::ssr(&load("init.safetensors")?, &load("final.safetensors")?, None))
 }
 
 /// Finding 4: parameter groups (Figure 6).
