@@ -287,8 +287,12 @@ pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
 /// Finding 5: BN weight initialisation (Figure 7).
 pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("bn-init")?;
+    // At s = 1 the {0,1} valleys of these small networks saturate at chance error beyond
+    // |λ| ≈ 0.4 on both sides, which hides any asymmetry; a smaller scale resolves it.
+    let scales = env.budget.pick(vec![1.0], vec![0.2, 0.5, 1.0], vec![0.2, 0.5, 1.0]);
     let mut results = Vec::new();
     let mut figures = Vec::new();
+    let mut positive = Vec::new();
     let mut hist_init = HistPanel::new("BN weights at initialisation", "γ", 40);
     let mut hist_final = HistPanel::new("BN weights at convergence", "γ", 40);
     for init in [BnInit::Ones, BnInit::Uniform, BnInit::Gauss] {
@@ -297,37 +301,65 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
         let label = format!("{init:?}").to_lowercase();
         let run = crate::trained(env, &cfg, &format!("bn-init {label}"))?;
         for (file, panel) in [("init.safetensors", &mut hist_init), ("final.safetensors", &mut hist_final)] {
-            let model = Checkpoint::read(&run.join(file))?.to_model(None, valley::Device::Cpu)?;
-            let p = valley::params::Params::of(&model);
-            let mask = Group::BnWeight.mask(&model)?;
-            *panel = std::mem::take(panel).with_sample(label.clone(), valley::tensors::to_vec_f32(&p.flat(Some(&mask))).into_iter().map(f64::from).collect::<Vec<_>>());
+            let gammas = bn_weights(&run.join(file))?;
+            if file == "final.safetensors" {
+                positive.push((label.clone(), gammas.iter().filter(|&&g| g > 0.0).count() as f64 / gammas.len().max(1) as f64));
+            }
+            *panel = std::mem::take(panel).with_sample(label.clone(), gammas);
         }
         for norm in [Norm::Ns { per_tensor: false }, Norm::Filter(OneDPolicy::Abs)] {
-            let sp = spec(&["binary"], vec![SignMode::AsSampled], vec![1.0], norm, vec![Group::All]);
+            let sp = spec(&["binary"], vec![SignMode::AsSampled], scales.clone(), norm, vec![Group::All]);
             let (aggs, f) = valleys_of(env, &run, &cfg, sp, &dir.join(format!("{label}-{}", norm.label())))?;
             figures.extend(f);
             results.push((label.clone(), norm.label(), aggs));
         }
     }
     figures.extend(valley_report::histogram_figure(&dir.join("bn-weights"), "BN weights γ by initialisation", &[hist_init, hist_final], 2)?);
-    let asym = |l: &str, n: &str| results.iter().find(|r| r.0 == l && r.1 == n).map(|r| metric(&r.2[0], false, "asymmetry")).unwrap_or(f64::NAN);
-    let checks: Vec<(String, bool)> = ["ns", "filter"]
-        .iter()
-        .map(|n| {
-            let (o, u, g) = (asym("ones", n), asym("uniform", n), asym("gauss", n));
-            (format!("{n}: ones {o:.3}, uniform {u:.3}, gauss {g:.3}"), o > 0.1 && u > 0.1 && g.abs() < 0.5 * o.min(u))
-        })
-        .collect();
-    let pass = checks.iter().all(|c| c.1);
-    let detail = format!("error asymmetry index with {{0,1}} noise — {}", checks.iter().map(|c| c.0.clone()).collect::<Vec<_>>().join("; "));
-    let claim = "With {0,1} noise, BN weights initialised to 1 or U(0,1) (which stay positive) give a clearly asymmetric valley, while G(0, 0.1) (which converges symmetric around 0) gives an almost symmetric one, under NS and filter NS.";
-    let mut table = Table { header: ["BN init", "norm", "err λ>0", "err λ<0", "asym (err)"].map(String::from).to_vec(), rows: vec![] };
-    for (l, n, aggs) in &results {
-        let a = &aggs[0];
-        table.rows.push(vec![l.clone(), n.to_string(), fmt(metric(a, false, "mean_plus")), fmt(metric(a, false, "mean_minus")), fmt(metric(a, false, "asymmetry"))]);
+    let asym = |l: &str, n: &str, s: f64| {
+        let curves = results.iter().find(|r| r.0 == l && r.1 == n).map(|r| &r.2);
+        curves.and_then(|c| c.iter().find(|a| a.scale == s)).map(|a| metric(a, false, "asymmetry")).unwrap_or(f64::NAN)
+    };
+    let (mut held, mut numbers_by_scale) = (Vec::new(), Vec::new());
+    for &s in &scales {
+        let checks: Vec<(String, bool)> = ["ns", "filter"]
+            .iter()
+            .map(|n| {
+                let (o, u, g) = (asym("ones", n, s), asym("uniform", n, s), asym("gauss", n, s));
+                (format!("{n} ones {o:.3}, uniform {u:.3}, gauss {g:.3}"), o > 0.1 && u > 0.1 && g.abs() < 0.5 * o.min(u))
+            })
+            .collect();
+        if checks.iter().all(|c| c.1) {
+            held.push(format!("s={s}"));
+        }
+        numbers_by_scale.push(format!("s={s}: {}", checks.iter().map(|c| c.0.clone()).collect::<Vec<_>>().join(", ")));
     }
-    let n = json!(results.iter().map(|(l, n, a)| json!({"bn_init": l, "norm": n, "curves": numbers(a)})).collect::<Vec<_>>());
+    let pass = held.len() == scales.len();
+    let detail = format!(
+        "claim holds at {}; error asymmetry index with {{0,1}} noise — {}; share of BN weights > 0 at convergence: {}",
+        if held.is_empty() { "no scale".to_string() } else { held.join(", ") },
+        numbers_by_scale.join("; "),
+        positive.iter().map(|(l, f)| format!("{l} {f:.3}")).collect::<Vec<_>>().join(", ")
+    );
+    let claim = "With {0,1} noise, BN weights initialised to 1 or U(0,1) (which stay positive) give a clearly asymmetric valley, while G(0, 0.1) (which converges symmetric around 0) gives an almost symmetric one, under NS and filter NS.";
+    let mut table = Table { header: ["BN init", "norm", "scale", "err λ>0", "err λ<0", "asym (err)"].map(String::from).to_vec(), rows: vec![] };
+    for (l, n, aggs) in &results {
+        for a in aggs {
+            table.rows.push(vec![l.clone(), n.to_string(), fmt(a.scale), fmt(metric(a, false, "mean_plus")), fmt(metric(a, false, "mean_minus")), fmt(metric(a, false, "asymmetry"))]);
+        }
+    }
+    let n = json!({
+        "valleys": results.iter().map(|(l, n, a)| json!({"bn_init": l, "norm": n, "curves": numbers(a)})).collect::<Vec<_>>(),
+        "bn_weights_positive_share": positive.iter().map(|(l, f)| json!({"bn_init": l, "share": f})).collect::<Vec<_>>(),
+    });
     Finding::record(env, &dir, "bn-init", "Finding 5: BN weight initialisation", claim, command, Outcome { pass, detail, numbers: n, figures, table })
+}
+
+/// The BN weights γ of a checkpoint, flattened.
+fn bn_weights(file: &Path) -> Result<Vec<f64>> {
+    let model = Checkpoint::read(file)?.to_model(None, valley::Device::Cpu)?;
+    let mask = Group::BnWeight.mask(&model)?;
+    let flat = valley::params::Params::of(&model).flat(Some(&mask));
+    Ok(valley::tensors::to_vec_f32(&flat).into_iter().map(f64::from).collect())
 }
 
 /// Finding 6 (valleys part): one hyperparameter varied at a time around the base config.
