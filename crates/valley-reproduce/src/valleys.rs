@@ -200,9 +200,12 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     let gap0 = (m[0] - p[0]).abs();
     let gap1 = m[10] - p[10];
     let pass = against_plus.is_empty() && against_minus.is_empty() && p[10] < p[0] && m[10] > m[0] && gap0 < 0.25 * gap1;
+    // The largest raw step against the trend, whether or not it is resolvable.
+    let worst_plus = p.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    let worst_minus = m.windows(2).map(|w| w[0] - w[1]).fold(0.0, f64::max);
     let detail = format!(
-        "mean error λ>0 from {:.4} (r=0) to {:.4} (r=1), λ<0 from {:.4} to {:.4} ({} directions per r); steps significantly against the trend: + side at r={against_plus:?}, − side at r={against_minus:?}; |gap| at r=0 {gap0:.4} vs gap at r=1 {gap1:.4}",
-        p[0], p[10], m[0], m[10], plus[0].n
+        "mean error λ>0 from {:.4} (r=0) to {:.4} (r=1), λ<0 from {:.4} to {:.4} ({} directions per r); steps significantly against the trend: + side at r={against_plus:?}, − side at r={against_minus:?}; largest raw step against the trend: + side {worst_plus:+.4}, − side {:+.4}; |gap| at r=0 {gap0:.4} vs gap at r=1 {gap1:.4}",
+        p[0], p[10], m[0], m[10], plus[0].n, -worst_minus
     );
     let claim = "As the sign-change ratio r grows from 0 to 1, mean test error over λ ∈ [0,1] falls and over λ ∈ [−1,0] rises, monotonically; at r = 0 the two sides are nearly equal.";
     let n = json!({ "ratios": ratios, "mean_error_plus": p, "mean_error_minus": m, "mean_error_plus_ci95": plus, "mean_error_minus_ci95": minus, "curves": numbers(&aggs) });
