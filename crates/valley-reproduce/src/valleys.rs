@@ -243,19 +243,25 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let run_nobn = crate::trained(env, &cfg_nobn, "special (no BN)")?;
     let (without_bn, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
     figures.extend(f2);
-    let asym = |aggs: &[Aggregate], d: &str| aggs.iter().find(|a| a.direction == d).map(|a| metric(a, false, "asymmetry")).unwrap_or(f64::NAN);
+    // "Flat on +" needs both curves: sgp's error index is positive only because its − side
+    // saturates at chance, while its loss is steeper on the + side (both sides are steep).
     const CLEAR: f64 = 0.1;
-    let asymmetric: Vec<bool> = ["init", "theta", "sign", "sign-centered"].iter().map(|d| asym(&with_bn, d) > CLEAR).collect();
-    let symmetric: Vec<bool> = ["sgp", "sgp-centered"].iter().map(|d| asym(&with_bn, d).abs() <= CLEAR).collect();
-    let init_nobn_sym = asym(&without_bn, "init").abs() <= CLEAR;
-    let pass = asymmetric.iter().all(|&b| b) && symmetric.iter().all(|&b| b) && init_nobn_sym;
+    let index = |aggs: &[Aggregate], d: &str, loss: bool| aggs.iter().find(|a| a.direction == d).map(|a| metric(a, loss, "asymmetry")).unwrap_or(f64::NAN);
+    let flat_on_plus = |aggs: &[Aggregate], d: &str| index(aggs, d, false) > CLEAR && index(aggs, d, true) > CLEAR;
+    let asymmetric = ["init", "theta", "sign", "sign-centered"].iter().all(|d| flat_on_plus(&with_bn, d));
+    let not_asymmetric = ["sgp", "sgp-centered"].iter().all(|d| !flat_on_plus(&with_bn, d));
+    let pass = asymmetric && not_asymmetric && !flat_on_plus(&without_bn, "init");
     // θ0 can only look like sign(θf) if training kept θ0's signs: short training does.
     let (ssr_bn, ssr_nobn) = (init_final_ssr(&run, env.device)?, init_final_ssr(&run_nobn, env.device)?);
+    let list = |aggs: &[Aggregate]| {
+        let one = |a: &Aggregate| format!("{} {:.3}/{:.3}{}", a.direction, metric(a, false, "asymmetry"), metric(a, true, "asymmetry"), if flat_on_plus(aggs, &a.direction) { " (flat on +)" } else { "" });
+        aggs.iter().map(one).collect::<Vec<_>>().join(", ")
+    };
     let detail = format!(
-        "error asymmetry index with BN: {}; without BN ({}): {}; asymmetric means index > {CLEAR}; SSR(θ0, θf) = {ssr_bn:.3} with BN, {ssr_nobn:.3} without",
-        with_bn.iter().map(|a| format!("{} {:.3}", a.direction, metric(a, false, "asymmetry"))).collect::<Vec<_>>().join(", "),
+        "asymmetry index of error/loss with BN: {}; without BN ({}): {}; flat on + means both indices > {CLEAR}; SSR(θ0, θf) = {ssr_bn:.3} with BN, {ssr_nobn:.3} without",
+        list(&with_bn),
         cfg_nobn.model.arch,
-        without_bn.iter().map(|a| format!("{} {:.3}", a.direction, metric(a, false, "asymmetry"))).collect::<Vec<_>>().join(", "),
+        list(&without_bn),
     );
     let claim = "ε1 = θ0, ε2 = θf, ε3 = sign(θf) and ε4 = sign(θf − μ) give asymmetric valleys (flat on +), ε5 = sgp(θf) and ε6 = sgp(θf − μ) do not; θ0 is asymmetric only with BN.";
     let mut table = summary_table(&with_bn);
