@@ -184,6 +184,7 @@ fn main() -> Result<()> {
             .filter(|p| p.extension().is_some_and(|e| e == "png"))
             .cloned()
             .collect(),
+        figure_root: Some(dir.to_path_buf()),
         table: Some(Table {
             header: vec!["direction".into(), "mean +λ".into(), "mean −λ".into()],
             rows: vec![vec!["Gaussian".into(), "0.55".into(), "1.38".into()]],

@@ -63,6 +63,9 @@ pub struct Section {
     pub paragraphs: Vec<String>,
     /// PNG (or SVG) files embedded as data URIs.
     pub figures: Vec<PathBuf>,
+    /// Captions are figure paths relative to this folder (so `ones-ns/valley.png` and
+    /// `gauss-ns/valley.png` stay apart); without it, the file name.
+    pub figure_root: Option<PathBuf>,
     pub table: Option<Table>,
     /// Exact command to rerun this section, shown in a `<pre>` block.
     pub command: Option<String>,
@@ -74,6 +77,16 @@ impl Section {
             title: title.into(),
             ..Default::default()
         }
+    }
+}
+
+fn caption(figure: &Path, root: Option<&Path>) -> String {
+    match root.and_then(|r| figure.strip_prefix(r).ok()) {
+        Some(rel) => rel.to_string_lossy().into_owned(),
+        None => figure
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -155,11 +168,7 @@ impl HtmlReport {
                     Some("jpg") | Some("jpeg") => "image/jpeg",
                     _ => "image/png",
                 };
-                let name = escape(
-                    &f.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                );
+                let name = escape(&caption(f, s.figure_root.as_deref()));
                 let _ = writeln!(
                     h,
                     "<figure><img alt=\"{name}\" src=\"data:{mime};base64,{}\"><figcaption>{name}</figcaption></figure>",
@@ -292,6 +301,7 @@ mod tests {
             verdict_detail: Some("mean +λ 0.12 < mean −λ 0.31".into()),
             paragraphs: vec!["<script>alert(1)</script>".into()],
             figures: vec![fig[0].clone()],
+            figure_root: None,
             table: Some(Table {
                 header: vec!["k".into(), "v".into()],
                 rows: vec![vec!["x|y".into(), "1".into()]],
@@ -320,6 +330,20 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(names.iter().all(|n| !n.to_string_lossy().ends_with(".tmp")));
+    }
+
+    #[test]
+    fn captions_are_relative_to_the_figure_root() {
+        let fig = Path::new("/runs/bn-init/ones-ns/valley-test-error.png");
+        assert_eq!(
+            caption(fig, Some(Path::new("/runs/bn-init"))),
+            "ones-ns/valley-test-error.png"
+        );
+        assert_eq!(caption(fig, None), "valley-test-error.png");
+        assert_eq!(
+            caption(fig, Some(Path::new("/elsewhere"))),
+            "valley-test-error.png"
+        );
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Finding {
         s.verdict = Some(self.pass);
         s.verdict_detail = Some(self.detail.clone());
         s.figures = self.figures.iter().filter(|f| f.extension().is_some_and(|e| e == "png")).map(|f| self.dir.join(f)).collect();
+        s.figure_root = Some(self.dir.clone());
         s.table = self.table.clone();
         s.command = Some(self.command.clone());
         s.paragraphs = vec![format!("Budget: {}.", self.budget)];

@@ -80,6 +80,8 @@ pub fn report(a: ReportArgs) -> Result<()> {
     if findings.is_empty() {
         bail!("no verdict.json found in {:?}", a.runs);
     }
+    // The paper's order, whatever order the folders were listed in.
+    findings.sort_by_key(|f| NAMES.iter().position(|n| *n == f.name).unwrap_or(NAMES.len()));
     valley_reproduce::write_report(&findings, &a.out, "valley: findings")?;
     println!("report: {} ({} findings)", a.out.display(), findings.len());
     Ok(())
