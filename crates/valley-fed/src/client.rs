@@ -127,7 +127,6 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         loss_sum += stats.loss * stats.steps as f64;
         steps += stats.steps;
     }
-    drop(reg);
 
     let weights = Weights::of(&ws.model, &ws.layout);
     if let Algorithm::FedDyn { alpha } = local.algorithm {

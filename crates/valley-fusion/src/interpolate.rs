@@ -47,11 +47,11 @@ pub fn set_interpolated(work: &Model, a: &Model, b: &Model, lambda: f64) -> Resu
         for ((w, x), y) in work.entries().iter().zip(a.entries()).zip(b.entries()) {
             let mut dst = w.tensor.shallow_clone();
             if lambda == 0.0 || (w.role == Role::BnBatchCount && lambda < 0.5) {
-                let _ = dst.copy_(&x.tensor);
+                dst.copy_(&x.tensor);
             } else if lambda == 1.0 || w.role == Role::BnBatchCount {
-                let _ = dst.copy_(&y.tensor);
+                dst.copy_(&y.tensor);
             } else {
-                let _ = dst.copy_(&(&x.tensor * (1.0 - lambda) + &y.tensor * lambda));
+                dst.copy_(&(&x.tensor * (1.0 - lambda) + &y.tensor * lambda));
             }
         }
     });

@@ -261,7 +261,7 @@ pub fn write_merged(work: &Model, params: &Params, sources: &[&Model], weights: 
                     for (s, &w) in sources.iter().zip(weights) {
                         acc += &s.entries()[i].tensor * w;
                     }
-                    let _ = dst.copy_(&acc);
+                    dst.copy_(&acc);
                 }
                 Role::BnBatchCount => {
                     let max = sources.iter().map(|s| s.entries()[i].tensor.int64_value(&[])).max().unwrap_or(0);

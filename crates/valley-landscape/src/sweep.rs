@@ -240,7 +240,7 @@ impl<'a> Evaluator<'a> {
     fn restore_buffers(&self) {
         tch::no_grad(|| {
             for (e, b) in self.model.entries().iter().filter(|e| !e.role.is_learnable()).zip(&self.buffers) {
-                let _ = e.tensor.shallow_clone().copy_(b);
+                e.tensor.shallow_clone().copy_(b);
             }
         });
     }

@@ -111,7 +111,7 @@ pub(crate) fn fmt_tick(v: f64, span: f64) -> String {
     if a < step * 1e-6 {
         return "0".into();
     }
-    if a >= 1e5 || a < 1e-3 {
+    if !(1e-3..1e5).contains(&a) {
         return format!("{v:.1e}");
     }
     let decimals = (-step.log10()).ceil().clamp(0.0, 6.0) as usize + 1;
@@ -137,7 +137,7 @@ pub(crate) fn fmt_value(v: f64) -> String {
         return format!("{v:.0}");
     }
     let a = v.abs();
-    if a >= 1e4 || a < 1e-2 {
+    if !(1e-2..1e4).contains(&a) {
         format!("{v:.1e}")
     } else if a >= 100.0 {
         format!("{v:.0}")

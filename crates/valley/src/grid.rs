@@ -23,7 +23,8 @@ pub fn parse_lambdas(s: &str) -> Result<Vec<f64>> {
         if n == 1 {
             return Ok(vec![a]);
         }
-        if !(a < b) {
+        // Written so that NaN ends ("nan" parses as f64) are refused too.
+        if a.partial_cmp(&b) != Some(std::cmp::Ordering::Less) {
             return Err(bad("start must be below end"));
         }
         // i/(n-1) exactly hits 0 for symmetric ranges with an odd count, so λ=0 is θf itself.

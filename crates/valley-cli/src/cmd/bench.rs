@@ -38,7 +38,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let x = Tensor::randn([a.batch, c, s, s], (valley::Kind::Float, valley::Device::Cpu));
         let y = Tensor::randint(10, [a.batch], (valley::Kind::Int64, valley::Device::Cpu));
         let batches = std::iter::repeat_with(|| (x.shallow_clone(), y.shallow_clone()));
-        valley::train::train_steps(&model, &mut opt, batches.clone().take(5), 0.01, 5, None, 0, |_, _| {})?;
+        valley::train::train_steps(&model, &mut opt, batches.take(5), 0.01, 5, None, 0, |_, _| {})?;
         let t0 = Instant::now();
         valley::train::train_steps(&model, &mut opt, batches.take(a.steps), 0.01, a.steps, None, 0, |_, _| {})?;
         let rate = a.steps as f64 / t0.elapsed().as_secs_f64();

@@ -410,7 +410,7 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     // Sign statistics: over task vectors when a base is given, else over the models.
     let (inputs, merged_vec) = match &base {
         Some(b) => (merge::task_vectors(b, &params), merged.combine(1.0, b, -1.0)),
-        None => (params.iter().map(|p| p.clone()).collect(), merged.clone()),
+        None => (params.to_vec(), merged.clone()),
     };
     let conflicts = merge::sign_conflicts(&models[0], &inputs, &merged_vec, ties_stack.as_ref());
     let norm = cks[0].metadata.get("normalisation").cloned().unwrap_or_default();
