@@ -70,7 +70,11 @@ impl DeviceArgs {
 }
 
 /// Loads a checkpoint as a model; `arch` helps with files that lack valley's metadata.
-pub fn load_checkpoint(path: &std::path::Path, arch: Option<&str>, device: Device) -> Result<(valley::checkpoint::Checkpoint, Model)> {
+pub fn load_checkpoint(
+    path: &std::path::Path,
+    arch: Option<&str>,
+    device: Device,
+) -> Result<(valley::checkpoint::Checkpoint, Model)> {
     let ck = valley::checkpoint::Checkpoint::read(path)?;
     let fallback = match (ck.model_config()?, arch) {
         (None, Some(a)) => Some(infer_config(&ck, a)?),
@@ -92,8 +96,15 @@ fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: &str) -> Result<Model
 }
 
 /// Loads the data a checkpoint was trained with, and checks the model fits it.
-pub fn data_for(args: &DataArgs, seed: u64, ck: &valley::checkpoint::Checkpoint, model: &Model, device: Device) -> Result<valley::train::Prepared> {
-    let data = valley::train::prepare(&args.config(DatasetKind::FashionMnist, seed)?, ck.normalisation().as_ref(), device)?;
+pub fn data_for(
+    args: &DataArgs,
+    seed: u64,
+    ck: &valley::checkpoint::Checkpoint,
+    model: &Model,
+    device: Device,
+) -> Result<valley::train::Prepared> {
+    let data =
+        valley::train::prepare(&args.config(DatasetKind::FashionMnist, seed)?, ck.normalisation().as_ref(), device)?;
     if data.num_classes != model.config().num_classes || data.channels != model.config().in_channels {
         anyhow::bail!(
             "{} expects {} channels and {} classes, dataset {} has {} and {}",

@@ -19,8 +19,29 @@ fn have_data() -> bool {
 /// The contract command with small numbers.
 fn fed(algo: &str, out: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<String> = [
-        "fed", "--algo", algo, "--dataset", "fashion-mnist", "--model", "mlp", "--clients", "10", "--participation", "0.5",
-        "--rounds", "2", "--local-epochs", "1", "--alpha", "0.5", "--train-limit", "1000", "--test-limit", "300", "--seed", "1",
+        "fed",
+        "--algo",
+        algo,
+        "--dataset",
+        "fashion-mnist",
+        "--model",
+        "mlp",
+        "--clients",
+        "10",
+        "--participation",
+        "0.5",
+        "--rounds",
+        "2",
+        "--local-epochs",
+        "1",
+        "--alpha",
+        "0.5",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "300",
+        "--seed",
+        "1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -32,7 +53,12 @@ fn fed(algo: &str, out: &Path, extra: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) {
-    assert!(o.status.success(), "valley failed:\nstdout {}\nstderr {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "valley failed:\nstdout {}\nstderr {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn bytes(p: PathBuf) -> Vec<u8> {
@@ -98,7 +124,10 @@ fn resumed_run_matches_an_uninterrupted_one() {
     ok(&fed("feddyn", &full, &["--rounds", "3"]));
     ok(&fed("feddyn", &split, &["--rounds", "1"]));
     ok(&fed("feddyn", &split, &["--rounds", "3", "--resume"]));
-    assert!(bytes(full.join("global.safetensors")) == bytes(split.join("global.safetensors")), "resume changed the result");
+    assert!(
+        bytes(full.join("global.safetensors")) == bytes(split.join("global.safetensors")),
+        "resume changed the result"
+    );
     assert_eq!(rounds_without_seconds(&full), rounds_without_seconds(&split));
     // Without --resume an existing run is not overwritten.
     let again = fed("feddyn", &split, &[]);

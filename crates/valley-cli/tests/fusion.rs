@@ -15,7 +15,9 @@ fn ok(args: &[&str]) -> String {
 }
 
 fn have_data() -> bool {
-    let dir = std::env::var_os("VALLEY_FASHION_MNIST_DIR").map(PathBuf::from).unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
+    let dir = std::env::var_os("VALLEY_FASHION_MNIST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
     let found = dir.exists();
     if !found {
         eprintln!("skipping: Fashion-MNIST not found in {}", dir.display());
@@ -30,7 +32,25 @@ fn json(path: &Path) -> serde_json::Value {
 fn train(dir: &Path, name: &str, model: &str, seed: &str) -> PathBuf {
     let out = dir.join(name);
     let s = out.to_str().unwrap();
-    ok(&["train", "--model", model, "--width", "0.25", "--dataset", "fashion-mnist", "--train-limit", "500", "--test-limit", "200", "--epochs", "1", "--seed", seed, "--out", s]);
+    ok(&[
+        "train",
+        "--model",
+        model,
+        "--width",
+        "0.25",
+        "--dataset",
+        "fashion-mnist",
+        "--train-limit",
+        "500",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "1",
+        "--seed",
+        seed,
+        "--out",
+        s,
+    ]);
     out
 }
 
@@ -62,20 +82,52 @@ fn ssr_interpolate_merge_eval_and_errors() {
     }
 
     let int_dir = tmp.path().join("interp");
-    ok(&["interpolate", p(&fa), p(&fb), "--dataset", "fashion-mnist", "--train-limit", "500", "--test-limit", "200", "--seed", "1", "--lambdas", "0,0.5,1", "--splits", "test,train", "--out", p(&int_dir)]);
+    ok(&[
+        "interpolate",
+        p(&fa),
+        p(&fb),
+        "--dataset",
+        "fashion-mnist",
+        "--train-limit",
+        "500",
+        "--test-limit",
+        "200",
+        "--seed",
+        "1",
+        "--lambdas",
+        "0,0.5,1",
+        "--splits",
+        "test,train",
+        "--out",
+        p(&int_dir),
+    ]);
     let csv = std::fs::read_to_string(int_dir.join("interpolation.csv")).unwrap();
     assert!(csv.starts_with("lambda,split,loss,accuracy"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 3 * 2);
     let j = json(&int_dir.join("interpolation.json"));
     assert!(j["barrier"].is_f64() && j["gap"].is_f64() && j["spec"]["eval"]["bn"] == "recompute");
     // λ = 0 reproduces A: `valley eval` of A on the same data gives the same accuracy.
-    let eval = ok(&["eval", p(&fa), "--dataset", "fashion-mnist", "--train-limit", "500", "--test-limit", "200", "--seed", "1", "--bn", "recompute"]);
+    let eval = ok(&[
+        "eval",
+        p(&fa),
+        "--dataset",
+        "fashion-mnist",
+        "--train-limit",
+        "500",
+        "--test-limit",
+        "200",
+        "--seed",
+        "1",
+        "--bn",
+        "recompute",
+    ]);
     let acc_a = j["endpoints"]["a"]["test"]["accuracy"].as_f64().unwrap();
     assert!(eval.contains(&format!("accuracy {:.2}%", acc_a * 100.0)), "eval says {eval}, curve says {acc_a}");
     assert!(int_dir.join("interpolation.png").exists() && int_dir.join("interpolation.svg").exists());
 
     let merged = tmp.path().join("merged.safetensors");
-    let t = ok(&["merge", p(&fa), p(&fb), "--method", "ties", "--base", p(&init), "--keep", "0.5", "--out", p(&merged)]);
+    let t =
+        ok(&["merge", p(&fa), p(&fb), "--method", "ties", "--base", p(&init), "--keep", "0.5", "--out", p(&merged)]);
     assert!(t.contains("conflict before"), "{t}");
     let m = json(&merged.with_extension("json"));
     assert!(m["sign_conflicts"][0]["before"].as_f64().unwrap() > 0.0);
@@ -85,13 +137,24 @@ fn ssr_interpolate_merge_eval_and_errors() {
 
     // Bad input names the file or the grid.
     let c = train(tmp.path(), "c", "cnn", "3");
-    let err = String::from_utf8_lossy(&valley(&["ssr", p(&fa), p(&c.join("final.safetensors")), "--out", p(&ssr_dir)]).stderr).into_owned();
+    let err = String::from_utf8_lossy(
+        &valley(&["ssr", p(&fa), p(&c.join("final.safetensors")), "--out", p(&ssr_dir)]).stderr,
+    )
+    .into_owned();
     assert!(err.contains("not the same architecture") && err.contains("c/final.safetensors"), "{err}");
-    let err = String::from_utf8_lossy(&valley(&["interpolate", p(&fa), "/nonexistent/x.safetensors", "--out", p(&int_dir)]).stderr).into_owned();
+    let err = String::from_utf8_lossy(
+        &valley(&["interpolate", p(&fa), "/nonexistent/x.safetensors", "--out", p(&int_dir)]).stderr,
+    )
+    .into_owned();
     assert!(err.contains("/nonexistent/x.safetensors"), "{err}");
-    let err = String::from_utf8_lossy(&valley(&["interpolate", p(&fa), p(&fb), "--lambdas", "0:1", "--out", p(&int_dir)]).stderr).into_owned();
+    let err = String::from_utf8_lossy(
+        &valley(&["interpolate", p(&fa), p(&fb), "--lambdas", "0:1", "--out", p(&int_dir)]).stderr,
+    )
+    .into_owned();
     assert!(err.contains("λ grid `0:1`"), "{err}");
-    let err = String::from_utf8_lossy(&valley(&["merge", p(&fa), p(&fb), "--method", "ties", "--out", p(&merged)]).stderr).into_owned();
+    let err =
+        String::from_utf8_lossy(&valley(&["merge", p(&fa), p(&fb), "--method", "ties", "--out", p(&merged)]).stderr)
+            .into_owned();
     assert!(err.contains("--base"), "{err}");
 }
 
@@ -102,7 +165,25 @@ fn soups_smoke_run_writes_the_verdict() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("soups");
-    ok(&["soups", "--model", "mlp", "--width", "0.25", "--train-limit", "600", "--test-limit", "200", "--epochs", "2", "--pretrain-epochs", "1", "--lambdas", "0,1", "--out", p(&out)]);
+    ok(&[
+        "soups",
+        "--model",
+        "mlp",
+        "--width",
+        "0.25",
+        "--train-limit",
+        "600",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "2",
+        "--pretrain-epochs",
+        "1",
+        "--lambdas",
+        "0,1",
+        "--out",
+        p(&out),
+    ]);
     let j = json(&out.join("soups.json"));
     let v = &j["verdict"];
     assert!(v["pass"].is_boolean() && v["points"] == 4, "{v}");
@@ -112,7 +193,13 @@ fn soups_smoke_run_writes_the_verdict() {
     let csv = std::fs::read_to_string(out.join("soups.csv")).unwrap();
     assert!(csv.starts_with("start,epoch,acc_a,acc_b,acc_mid,gap,barrier,ssr_ia,ssr_ib,ssr_ab"));
     assert_eq!(csv.lines().count(), 5);
-    for f in ["soups.png", "soups.svg", "random/a/epoch-2.safetensors", "pretrained/b/epoch-1.safetensors", "pretrained/init.safetensors"] {
+    for f in [
+        "soups.png",
+        "soups.svg",
+        "random/a/epoch-2.safetensors",
+        "pretrained/b/epoch-1.safetensors",
+        "pretrained/init.safetensors",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
 }

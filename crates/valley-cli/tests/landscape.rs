@@ -19,8 +19,21 @@ fn landscape_contract_command_writes_curves_summary_and_directions() {
     assert!(o.status.success(), "train failed: {}", String::from_utf8_lossy(&o.stderr));
 
     let mut land = vec![
-        "landscape", "--checkpoint", "runs/a/final.safetensors", "--directions", "gaussian", "--sign", "both", "--scale", "1",
-        "--lambdas=-1:1:5", "--seed", "3", "--save-direction", "--out", "out/land",
+        "landscape",
+        "--checkpoint",
+        "runs/a/final.safetensors",
+        "--directions",
+        "gaussian",
+        "--sign",
+        "both",
+        "--scale",
+        "1",
+        "--lambdas=-1:1:5",
+        "--seed",
+        "3",
+        "--save-direction",
+        "--out",
+        "out/land",
     ];
     land.extend(&data[2..]);
     let o = valley(&land, d);
@@ -44,7 +57,8 @@ fn landscape_contract_command_writes_curves_summary_and_directions() {
     // λ = 0 is θf for every direction.
     assert_eq!(rows[2][col("loss")], rows[7][col("loss")]);
 
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     for key in ["valley_version", "checkpoint", "spec", "bn", "curves", "aggregated", "dataset"] {
         assert!(summary.get(key).is_some(), "summary.json lacks `{key}`");
     }
@@ -54,7 +68,12 @@ fn landscape_contract_command_writes_curves_summary_and_directions() {
     for m in ["mean_plus", "mean_minus", "diff", "asymmetry", "width_plus", "curvature_minus"] {
         assert!(summary["curves"][0]["error"].get(m).is_some(), "curve metrics lack {m}");
     }
-    for f in ["direction-gaussian-as-sampled-s1.safetensors", "direction-gaussian-consistent-s1.safetensors", "valley-test-error.png", "valley-test-loss.svg"] {
+    for f in [
+        "direction-gaussian-as-sampled-s1.safetensors",
+        "direction-gaussian-consistent-s1.safetensors",
+        "valley-test-error.png",
+        "valley-test-loss.svg",
+    ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
 

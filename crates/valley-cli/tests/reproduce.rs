@@ -26,7 +26,8 @@ fn smoke_reproductions_write_verdicts_and_reports() {
         }
         assert!(out.join(name).join("report.html").exists());
     }
-    let noise: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("noise/verdict.json")).unwrap()).unwrap();
+    let noise: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("noise/verdict.json")).unwrap()).unwrap();
     assert_eq!(noise["numbers"].as_array().unwrap().len(), 14, "7 noises × {{as sampled, consistent}}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Finding 1") && html.contains("Finding 7") && html.contains("data:image/png;base64,"));

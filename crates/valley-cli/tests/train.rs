@@ -25,7 +25,19 @@ fn fails(args: &[&str], needle: &str) {
 
 fn train(out: &Path, extra: &[&str]) -> String {
     let o = out.to_str().unwrap();
-    let mut args = vec!["train", "--dataset", "fashion-mnist", "--hidden", "64", "--train-limit", "1000", "--test-limit", "300", "--out", o];
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--hidden",
+        "64",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "300",
+        "--out",
+        o,
+    ];
     // Defaults that `extra` may override.
     for (flag, value) in [("--model", "mlp"), ("--seed", "7")] {
         if !extra.contains(&flag) {
@@ -47,7 +59,8 @@ fn train_writes_a_complete_run_folder() {
     }
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
     let acc = json["test_accuracy"].as_f64().unwrap();
     assert!(acc > 0.5 && acc <= 1.0, "an MLP learns Fashion-MNIST beyond chance: {acc}");
     assert_eq!(json["mean"].as_array().unwrap().len(), 1);
@@ -56,7 +69,8 @@ fn train_writes_a_complete_run_folder() {
 
     // eval reproduces the accuracy recorded at the end of training.
     let final_ = run.join("final.safetensors");
-    let eval = ok(&["eval", final_.to_str().unwrap(), "--dataset", "fashion-mnist", "--test-limit", "300", "--seed", "7"]);
+    let eval =
+        ok(&["eval", final_.to_str().unwrap(), "--dataset", "fashion-mnist", "--test-limit", "300", "--seed", "7"]);
     assert!(eval.contains(&format!("accuracy {:.2}%", acc * 100.0)), "eval: {eval} vs run.json {acc}");
     let info = ok(&["info", final_.to_str().unwrap()]);
     assert!(info.contains("mlp") && info.contains("CLF"), "{info}");
@@ -84,8 +98,33 @@ fn resume_after_kill_gives_the_uninterrupted_result() {
 
     // Start the same run, kill -9 it once a checkpoint exists, then resume.
     let cut = dir.path().join("cut");
-    let args = ["train", "--dataset", "fashion-mnist", "--model", "cnn", "--width", "0.25", "--hidden", "64", "--train-limit", "1000", "--test-limit", "300", "--seed", "7", "--epochs", "4", "--out", cut.to_str().unwrap()];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_valley")).args(args).env("CI", "1").stderr(std::process::Stdio::null()).spawn().unwrap();
+    let args = [
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--model",
+        "cnn",
+        "--width",
+        "0.25",
+        "--hidden",
+        "64",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "300",
+        "--seed",
+        "7",
+        "--epochs",
+        "4",
+        "--out",
+        cut.to_str().unwrap(),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_valley"))
+        .args(args)
+        .env("CI", "1")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     while !cut.join("checkpoint.safetensors").exists() {
         if child.try_wait().unwrap().is_some() {
             break;
@@ -118,23 +157,51 @@ fn bad_inputs_give_clear_errors() {
     fails(&["train", "--no-such-flag"], "--no-such-flag");
     let empty = dir.path().join("empty-data");
     std::fs::create_dir_all(&empty).unwrap();
-    fails(&["train", "--dataset", "mnist", "--data-dir", empty.to_str().unwrap(), "--out", dir.path().join("z").to_str().unwrap()], "empty-data");
+    fails(
+        &[
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            empty.to_str().unwrap(),
+            "--out",
+            dir.path().join("z").to_str().unwrap(),
+        ],
+        "empty-data",
+    );
     // A truncated IDX file names the file.
     let trunc = dir.path().join("trunc");
     std::fs::create_dir_all(&trunc).unwrap();
-    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
         std::fs::copy(Path::new("/usr/share/datasets/fashion-mnist").join(f), trunc.join(f)).unwrap();
     }
     let raw = std::fs::read(trunc.join("t10k-labels-idx1-ubyte.gz")).unwrap();
     std::fs::write(trunc.join("t10k-labels-idx1-ubyte.gz"), &raw[..raw.len() / 2]).unwrap();
-    fails(&["train", "--dataset", "mnist", "--data-dir", trunc.to_str().unwrap(), "--out", dir.path().join("w").to_str().unwrap()], "t10k-labels");
+    fails(
+        &[
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            trunc.to_str().unwrap(),
+            "--out",
+            dir.path().join("w").to_str().unwrap(),
+        ],
+        "t10k-labels",
+    );
     // A checkpoint of another architecture is rejected by name.
     let run = dir.path().join("m");
     train(&run, &["--epochs", "1"]);
     let ck = valley::checkpoint::Checkpoint::read(&run.join("final.safetensors")).unwrap();
     let mut meta = ck.metadata.clone();
     meta.insert("model".into(), meta["model"].replace("\"mlp\"", "\"cnn\""));
-    let tensors: Vec<(String, valley::Tensor)> = ck.names.iter().map(|n| (n.clone(), ck.tensors[n].shallow_clone())).collect();
+    let tensors: Vec<(String, valley::Tensor)> =
+        ck.names.iter().map(|n| (n.clone(), ck.tensors[n].shallow_clone())).collect();
     let wrong = dir.path().join("wrong.safetensors");
     valley::checkpoint::save_tensors(&wrong, &tensors, meta).unwrap();
     fails(&["eval", wrong.to_str().unwrap()], "tensor `features.0.weight` has shape [64, 784], model cnn expects");
@@ -147,7 +214,8 @@ fn a_toml_config_sets_options_and_flags_override_it() {
     std::fs::write(&cfg, "dataset = \"fashion-mnist\"\nmodel = \"mlp\"\nhidden = [32]\nepochs = 3\ntrain_limit = 500\ntest_limit = 100\nlr = 0.05\n").unwrap();
     let run = dir.path().join("r");
     ok(&["train", "--config", cfg.to_str().unwrap(), "--epochs", "1", "--out", run.to_str().unwrap()]);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
     assert_eq!(json["config"]["epochs"], 1, "the flag wins over the file");
     assert_eq!(json["config"]["optim"]["lr"], 0.05, "the file sets what no flag gives");
     assert_eq!(json["config"]["model"]["hidden"][0], 32);

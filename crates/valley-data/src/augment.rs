@@ -14,14 +14,7 @@ pub const CROP_PADDING: usize = 4;
 /// deterministic given the state of `rng`.
 ///
 /// Panics if `batch.len() != n·c·h·w` (a caller bug, not a data problem).
-pub fn augment_crop_flip(
-    batch: &mut [f32],
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    rng: &mut impl Rng,
-) {
+pub fn augment_crop_flip(batch: &mut [f32], n: usize, c: usize, h: usize, w: usize, rng: &mut impl Rng) {
     assert_eq!(batch.len(), n * c * h * w, "batch length must be n*c*h*w");
     let mut scratch = vec![0f32; c * h * w];
     for sample in batch.chunks_exact_mut((c * h * w).max(1)).take(n) {
@@ -34,16 +27,7 @@ pub fn augment_crop_flip(
 
 /// Shifts one CHW sample by (`dy`, `dx`) with zero fill, optionally mirrored.
 #[allow(clippy::too_many_arguments)]
-fn crop_flip(
-    sample: &mut [f32],
-    scratch: &mut [f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    dy: isize,
-    dx: isize,
-    flip: bool,
-) {
+fn crop_flip(sample: &mut [f32], scratch: &mut [f32], c: usize, h: usize, w: usize, dy: isize, dx: isize, flip: bool) {
     scratch.copy_from_slice(sample);
     for ch in 0..c {
         for y in 0..h {
@@ -52,11 +36,8 @@ fn crop_flip(
                 let xx = if flip { w - 1 - x } else { x };
                 let sx = xx as isize + dx;
                 let inside = (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx);
-                sample[(ch * h + y) * w + x] = if inside {
-                    scratch[(ch * h + sy as usize) * w + sx as usize]
-                } else {
-                    0.0
-                };
+                sample[(ch * h + y) * w + x] =
+                    if inside { scratch[(ch * h + sy as usize) * w + sx as usize] } else { 0.0 };
             }
         }
     }
@@ -102,9 +83,6 @@ mod tests {
             assert!(out.iter().filter(|v| **v != 0.0).count() >= (h - 4) * (w - 4));
             changed += (out != src) as usize;
         }
-        assert!(
-            changed > n * c / 2,
-            "most samples should be moved or flipped"
-        );
+        assert!(changed > n * c / 2, "most samples should be moved or flipped");
     }
 }

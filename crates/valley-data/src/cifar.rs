@@ -24,15 +24,9 @@ pub struct RecordLayout {
     pub label_used: usize,
 }
 
-pub const CIFAR10: RecordLayout = RecordLayout {
-    label_ranges: &[10],
-    label_used: 0,
-};
+pub const CIFAR10: RecordLayout = RecordLayout { label_ranges: &[10], label_used: 0 };
 /// Coarse label (20 classes) then fine label (100 classes); the fine label is used.
-pub const CIFAR100: RecordLayout = RecordLayout {
-    label_ranges: &[20, 100],
-    label_used: 1,
-};
+pub const CIFAR100: RecordLayout = RecordLayout { label_ranges: &[20, 100], label_used: 1 };
 
 impl RecordLayout {
     pub fn record_bytes(&self) -> usize {
@@ -45,10 +39,7 @@ impl RecordLayout {
 }
 
 /// Reads the given files (concatenated in order) into one [`ImageSet`].
-pub fn read_files(
-    paths: &[PathBuf],
-    layout: RecordLayout,
-) -> Result<(ImageSet, Vec<FileIdentity>)> {
+pub fn read_files(paths: &[PathBuf], layout: RecordLayout) -> Result<(ImageSet, Vec<FileIdentity>)> {
     let rec = layout.record_bytes();
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
@@ -74,22 +65,11 @@ pub fn read_files(
                 }
             }
             labels.push(r[layout.label_used] as i64);
-            pixels.extend(
-                r[layout.label_ranges.len()..]
-                    .iter()
-                    .map(|&v| v as f32 / 255.0),
-            );
+            pixels.extend(r[layout.label_ranges.len()..].iter().map(|&v| v as f32 / 255.0));
         }
         ids.push(id);
     }
-    let set = ImageSet {
-        channels: 3,
-        height: SIDE,
-        width: SIDE,
-        pixels,
-        labels,
-        num_classes: layout.num_classes(),
-    };
+    let set = ImageSet { channels: 3, height: SIDE, width: SIDE, pixels, labels, num_classes: layout.num_classes() };
     Ok((set, ids))
 }
 
@@ -126,26 +106,14 @@ fn existing(base: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
 /// Loads CIFAR-10 (pixel_max 255).
 pub fn load_cifar10(dir: &Path) -> Result<Dataset> {
     let base = base_dir(dir, "cifar-10-batches-bin");
-    let train_names = [
-        "data_batch_1.bin",
-        "data_batch_2.bin",
-        "data_batch_3.bin",
-        "data_batch_4.bin",
-        "data_batch_5.bin",
-    ];
+    let train_names =
+        ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
     let train_paths = existing(&base, &train_names)?;
     let test_paths = existing(&base, &["test_batch.bin"])?;
     let (train, mut files) = read_files(&train_paths, CIFAR10)?;
     let (test, f2) = read_files(&test_paths, CIFAR10)?;
     files.extend(f2);
-    Ok(Dataset {
-        name: String::new(),
-        train,
-        test,
-        pixel_max: 255.0,
-        files,
-        class_names: None,
-    })
+    Ok(Dataset { name: String::new(), train, test, pixel_max: 255.0, files, class_names: None })
 }
 
 /// Loads CIFAR-100 with fine labels (pixel_max 255); class names come from
@@ -157,25 +125,11 @@ pub fn load_cifar100(dir: &Path) -> Result<Dataset> {
     let (train, mut files) = read_files(&train_paths, CIFAR100)?;
     let (test, f2) = read_files(&test_paths, CIFAR100)?;
     files.extend(f2);
-    let class_names = std::fs::read_to_string(base.join("fine_label_names.txt"))
-        .ok()
-        .and_then(|s| {
-            let names: Vec<String> = s
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect();
-            (names.len() == 100).then_some(names)
-        });
-    Ok(Dataset {
-        name: String::new(),
-        train,
-        test,
-        pixel_max: 255.0,
-        files,
-        class_names,
-    })
+    let class_names = std::fs::read_to_string(base.join("fine_label_names.txt")).ok().and_then(|s| {
+        let names: Vec<String> = s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        (names.len() == 100).then_some(names)
+    });
+    Ok(Dataset { name: String::new(), train, test, pixel_max: 255.0, files, class_names })
 }
 
 #[cfg(test)]
@@ -204,12 +158,7 @@ mod tests {
         assert_eq!(ds.train.labels, vec![1, 9, 2, 9, 3, 9, 4, 9, 5, 9]);
         assert_eq!(ds.test.labels, vec![3]);
         let want = record(&[3], 42);
-        let back: Vec<u8> = ds
-            .test
-            .pixels
-            .iter()
-            .map(|&v| (v * 255.0).round() as u8)
-            .collect();
+        let back: Vec<u8> = ds.test.pixels.iter().map(|&v| (v * 255.0).round() as u8).collect();
         assert_eq!(back, want[1..]);
         // CHW: the second channel starts at offset 1024 of the image bytes
         assert_eq!(ds.test.pixels[1024], want[1 + 1024] as f32 / 255.0);
@@ -233,41 +182,14 @@ mod tests {
         // a CIFAR-10 record in a CIFAR-100 file: wrong record size
         std::fs::write(d.join("test.bin"), record(&[3], 3)).unwrap();
         let e = load_cifar100(d).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::RecordSize {
-                    record_bytes: 3074,
-                    found_bytes: 3073,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::RecordSize { record_bytes: 3074, found_bytes: 3073, .. }), "{e}");
         assert!(e.to_string().contains("test.bin"));
 
         std::fs::write(d.join("test.bin"), record(&[3, 100], 3)).unwrap();
         let e = load_cifar100(d).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::BadLabel {
-                    label: 100,
-                    num_classes: 100,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::BadLabel { label: 100, num_classes: 100, .. }), "{e}");
         std::fs::write(d.join("test.bin"), record(&[20, 1], 3)).unwrap();
-        assert!(matches!(
-            load_cifar100(d).unwrap_err(),
-            DataError::BadLabel {
-                label: 20,
-                num_classes: 20,
-                ..
-            }
-        ));
+        assert!(matches!(load_cifar100(d).unwrap_err(), DataError::BadLabel { label: 20, num_classes: 20, .. }));
     }
 
     #[test]
@@ -279,39 +201,20 @@ mod tests {
         }
         std::fs::write(d.join("test_batch.bin"), record(&[0], 0)).unwrap();
         let e = load_cifar10(d).unwrap_err();
-        assert!(
-            matches!(e, DataError::NotFound { .. }) && e.to_string().contains("data_batch_5.bin"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::NotFound { .. }) && e.to_string().contains("data_batch_5.bin"), "{e}");
 
         let mut trunc = record(&[1], 5);
         trunc.extend(&record(&[1], 5)[..100]);
         std::fs::write(d.join("data_batch_5.bin"), trunc).unwrap();
         let e = load_cifar10(d).unwrap_err();
-        assert!(
-            matches!(e, DataError::RecordSize { .. }) && e.to_string().contains("data_batch_5.bin"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::RecordSize { .. }) && e.to_string().contains("data_batch_5.bin"), "{e}");
 
         let mut bad = record(&[1], 5);
         bad.extend(record(&[10], 5));
         std::fs::write(d.join("data_batch_5.bin"), bad).unwrap();
         let e = load_cifar10(d).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::BadLabel {
-                    index: 1,
-                    label: 10,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::BadLabel { index: 1, label: 10, .. }), "{e}");
         std::fs::write(d.join("data_batch_5.bin"), b"").unwrap();
-        assert!(matches!(
-            load_cifar10(d).unwrap_err(),
-            DataError::RecordSize { found_bytes: 0, .. }
-        ));
+        assert!(matches!(load_cifar10(d).unwrap_err(), DataError::RecordSize { found_bytes: 0, .. }));
     }
 }

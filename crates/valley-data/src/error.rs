@@ -15,43 +15,17 @@ pub enum DataError {
         source: std::io::Error,
     },
     #[error("{} is not the expected file type: magic {found}, expected {expected}", .path.display())]
-    BadMagic {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    BadMagic { path: PathBuf, expected: String, found: String },
     #[error("{} is truncated: expected {expected_bytes} bytes, found {found_bytes} (re-download the file)", .path.display())]
-    Truncated {
-        path: PathBuf,
-        expected_bytes: u64,
-        found_bytes: u64,
-    },
+    Truncated { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
     #[error("{} has trailing data: header describes {expected_bytes} bytes, file has {found_bytes} (wrong or corrupted file)", .path.display())]
-    TrailingData {
-        path: PathBuf,
-        expected_bytes: u64,
-        found_bytes: u64,
-    },
+    TrailingData { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
     #[error("{} has {found_bytes} bytes, not a multiple of the {record_bytes}-byte record size (truncated or wrong dataset variant)", .path.display())]
-    RecordSize {
-        path: PathBuf,
-        record_bytes: u64,
-        found_bytes: u64,
-    },
+    RecordSize { path: PathBuf, record_bytes: u64, found_bytes: u64 },
     #[error("{} holds {image_count} images but {} holds {label_count} labels (files from different splits?)", .images.display(), .labels.display())]
-    CountMismatch {
-        images: PathBuf,
-        image_count: usize,
-        labels: PathBuf,
-        label_count: usize,
-    },
+    CountMismatch { images: PathBuf, image_count: usize, labels: PathBuf, label_count: usize },
     #[error("{}: sample {index} has label {label}, outside 0..{num_classes}", .path.display())]
-    BadLabel {
-        path: PathBuf,
-        index: usize,
-        label: i64,
-        num_classes: usize,
-    },
+    BadLabel { path: PathBuf, index: usize, label: i64, num_classes: usize },
     #[error("{}: unexpected shape: {detail}", .path.display())]
     Shape { path: PathBuf, detail: String },
     #[error("{}: malformed: {detail}", .path.display())]
@@ -64,23 +38,14 @@ pub enum DataError {
 
 impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.into(),
-            source,
-        }
+        DataError::Io { path: path.into(), source }
     }
 
     pub(crate) fn format(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        DataError::Format {
-            path: path.into(),
-            detail: detail.into(),
-        }
+        DataError::Format { path: path.into(), detail: detail.into() }
     }
 
     pub(crate) fn shape(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        DataError::Shape {
-            path: path.into(),
-            detail: detail.into(),
-        }
+        DataError::Shape { path: path.into(), detail: detail.into() }
     }
 }

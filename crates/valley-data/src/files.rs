@@ -39,14 +39,9 @@ pub fn read_maybe_gzip(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
     let (bytes, identity) = read_hashed(path)?;
     if bytes.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                DataError::format(
-                    path,
-                    format!("corrupt or truncated gzip stream ({e}); re-download the file"),
-                )
-            })?;
+        flate2::read::MultiGzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|e| {
+            DataError::format(path, format!("corrupt or truncated gzip stream ({e}); re-download the file"))
+        })?;
         Ok((out, identity))
     } else {
         Ok((bytes, identity))
@@ -55,10 +50,7 @@ pub fn read_maybe_gzip(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
 
 fn open_error(path: &Path, e: std::io::Error) -> DataError {
     if e.kind() == std::io::ErrorKind::NotFound {
-        DataError::NotFound {
-            path: path.to_path_buf(),
-            hint: "the file does not exist".into(),
-        }
+        DataError::NotFound { path: path.to_path_buf(), hint: "the file does not exist".into() }
     } else {
         DataError::io(path, e)
     }
@@ -66,18 +58,10 @@ fn open_error(path: &Path, e: std::io::Error) -> DataError {
 
 /// The first of `names` that exists in `dir`, or a [`DataError::NotFound`] listing them.
 pub fn first_existing(dir: &Path, names: &[String], what: &str) -> Result<PathBuf> {
-    names
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| DataError::NotFound {
-            path: dir.join(&names[0]),
-            hint: format!(
-                "{what}: looked in {} for any of {}",
-                dir.display(),
-                names.join(", ")
-            ),
-        })
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| DataError::NotFound {
+        path: dir.join(&names[0]),
+        hint: format!("{what}: looked in {} for any of {}", dir.display(), names.join(", ")),
+    })
 }
 
 #[cfg(test)]
@@ -93,10 +77,7 @@ mod tests {
         let (bytes, id) = read_maybe_gzip(&plain).unwrap();
         assert_eq!(bytes, b"abc");
         assert_eq!(id.bytes, 3);
-        assert_eq!(
-            id.sha256,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(id.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 
         let gz = dir.path().join("b.raw"); // gzip without the extension
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

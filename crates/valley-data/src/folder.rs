@@ -46,15 +46,7 @@ fn class_dirs(split: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(sorted_entries(split)?
         .into_iter()
         .filter(|p| p.is_dir())
-        .map(|p| {
-            (
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                p,
-            )
-        })
+        .map(|p| (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), p))
         .collect())
 }
 
@@ -73,17 +65,11 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
         let label = classes.iter().position(|c| *c == name).ok_or_else(|| {
             DataError::shape(
                 &dir,
-                format!(
-                    "class `{name}` does not exist in the training split ({})",
-                    classes.join(", ")
-                ),
+                format!("class `{name}` does not exist in the training split ({})", classes.join(", ")),
             )
         })?;
         for path in sorted_entries(&dir)? {
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
+            let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
             if !path.is_file() || !EXTENSIONS.contains(&ext.as_str()) {
                 continue;
             }
@@ -93,36 +79,20 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
             let rel = path.strip_prefix(split).unwrap_or(&path);
             manifest.update(format!("{}\t{}\n", rel.display(), id.sha256).as_bytes());
             total += id.bytes;
-            decoded.push(Decoded {
-                path,
-                image,
-                label: label as i64,
-            });
+            decoded.push(Decoded { path, image, label: label as i64 });
         }
     }
     if decoded.is_empty() {
         return Err(DataError::NotFound {
             path: split.into(),
-            hint: format!(
-                "no .png/.jpg/.jpeg images in the class directories of {}",
-                split.display()
-            ),
+            hint: format!("no .png/.jpg/.jpeg images in the class directories of {}", split.display()),
         });
     }
-    let id = FileIdentity {
-        path: split.display().to_string(),
-        bytes: total,
-        sha256: hex::encode(manifest.finalize()),
-    };
+    let id = FileIdentity { path: split.display().to_string(), bytes: total, sha256: hex::encode(manifest.finalize()) };
     Ok((decoded, id))
 }
 
-fn to_set(
-    decoded: &[Decoded],
-    channels: usize,
-    size: (u32, u32),
-    num_classes: usize,
-) -> Result<ImageSet> {
+fn to_set(decoded: &[Decoded], channels: usize, size: (u32, u32), num_classes: usize) -> Result<ImageSet> {
     let (w, h) = size;
     let plane = (w * h) as usize;
     let mut pixels = Vec::with_capacity(decoded.len() * channels * plane);
@@ -138,13 +108,7 @@ fn to_set(
             ));
         }
         if channels == 1 {
-            pixels.extend(
-                d.image
-                    .to_luma8()
-                    .as_raw()
-                    .iter()
-                    .map(|&v| v as f32 / 255.0),
-            );
+            pixels.extend(d.image.to_luma8().as_raw().iter().map(|&v| v as f32 / 255.0));
         } else {
             let rgb = d.image.to_rgb8();
             let raw = rgb.as_raw();
@@ -165,27 +129,13 @@ fn to_set(
 
 /// Loads `root/train` and `root/test` (pixel_max 255; 16-bit images are reduced to 8 bits).
 pub fn load_dir(root: &Path) -> Result<Dataset> {
-    let classes: Vec<String> = class_dirs(&root.join("train"))?
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let classes: Vec<String> = class_dirs(&root.join("train"))?.into_iter().map(|(n, _)| n).collect();
     if classes.is_empty() {
-        return Err(DataError::NotFound {
-            path: root.join("train"),
-            hint: "no class sub-directories".into(),
-        });
+        return Err(DataError::NotFound { path: root.join("train"), hint: "no class sub-directories".into() });
     }
     let (train, train_id) = read_split(&root.join("train"), &classes)?;
     let (test, test_id) = read_split(&root.join("test"), &classes)?;
-    let channels = if train
-        .iter()
-        .chain(&test)
-        .any(|d| d.image.color().has_color())
-    {
-        3
-    } else {
-        1
-    };
+    let channels = if train.iter().chain(&test).any(|d| d.image.color().has_color()) { 3 } else { 1 };
     let size = (train[0].image.width(), train[0].image.height());
     let train = to_set(&train, channels, size, classes.len())?;
     let test = to_set(&test, channels, size, classes.len())?;
@@ -206,13 +156,8 @@ mod tests {
 
     fn gray(dir: &Path, name: &str, w: u32, h: u32, seed: u8) -> Vec<u8> {
         std::fs::create_dir_all(dir).unwrap();
-        let px: Vec<u8> = (0..w * h)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect();
-        GrayImage::from_raw(w, h, px.clone())
-            .unwrap()
-            .save(dir.join(name))
-            .unwrap();
+        let px: Vec<u8> = (0..w * h).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        GrayImage::from_raw(w, h, px.clone()).unwrap().save(dir.join(name)).unwrap();
         px
     }
 
@@ -226,22 +171,11 @@ mod tests {
         std::fs::write(r.join("train/ant/notes.txt"), "ignored").unwrap();
         let c0 = gray(&r.join("test/cat"), "z.png", 3, 2, 4);
         let ds = load_dir(r).unwrap();
-        assert_eq!(
-            ds.class_names,
-            Some(vec!["ant".to_string(), "cat".to_string()])
-        );
-        assert_eq!(
-            (ds.train.channels, ds.train.height, ds.train.width),
-            (1, 2, 3)
-        );
+        assert_eq!(ds.class_names, Some(vec!["ant".to_string(), "cat".to_string()]));
+        assert_eq!((ds.train.channels, ds.train.height, ds.train.width), (1, 2, 3));
         assert_eq!(ds.train.labels, vec![0, 1, 1]);
         assert_eq!(ds.test.labels, vec![1]);
-        let back: Vec<u8> = ds
-            .train
-            .pixels
-            .iter()
-            .map(|&v| (v * 255.0).round() as u8)
-            .collect();
+        let back: Vec<u8> = ds.train.pixels.iter().map(|&v| (v * 255.0).round() as u8).collect();
         assert_eq!(back, [b0, a1, a0].concat()); // sorted: ant/x, cat/a, cat/b
         assert_eq!(ds.test.pixels[5], c0[5] as f32 / 255.0);
         assert_eq!(ds.files.len(), 2);
@@ -260,12 +194,7 @@ mod tests {
         gray(&r.join("test/a"), "g.png", 2, 1, 0);
         let ds = load_dir(r).unwrap();
         assert_eq!(ds.train.channels, 3);
-        let back: Vec<u8> = ds
-            .train
-            .pixels
-            .iter()
-            .map(|&v| (v * 255.0).round() as u8)
-            .collect();
+        let back: Vec<u8> = ds.train.pixels.iter().map(|&v| (v * 255.0).round() as u8).collect();
         assert_eq!(back, vec![10, 40, 20, 50, 30, 60]);
         assert_eq!(ds.test.channels, 3);
         assert_eq!(ds.test.pixels[0..2], ds.test.pixels[2..4]); // gray replicated
@@ -278,30 +207,18 @@ mod tests {
         gray(&r.join("train/a"), "1.png", 3, 3, 0);
         gray(&r.join("test/b"), "2.png", 3, 3, 0);
         let e = load_dir(r).unwrap_err();
-        assert!(
-            matches!(e, DataError::Shape { .. }) && e.to_string().contains("`b`"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Shape { .. }) && e.to_string().contains("`b`"), "{e}");
 
         std::fs::remove_dir_all(r.join("test/b")).unwrap();
         gray(&r.join("test/a"), "odd.png", 4, 3, 0);
         let e = load_dir(r).unwrap_err();
-        assert!(
-            matches!(e, DataError::Shape { .. }) && e.to_string().contains("odd.png"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Shape { .. }) && e.to_string().contains("odd.png"), "{e}");
 
         std::fs::write(r.join("test/a/odd.png"), b"not a png").unwrap();
         let e = load_dir(r).unwrap_err();
-        assert!(
-            matches!(e, DataError::Format { .. }) && e.to_string().contains("odd.png"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Format { .. }) && e.to_string().contains("odd.png"), "{e}");
 
         std::fs::remove_dir_all(r.join("test")).unwrap();
-        assert!(matches!(
-            load_dir(r).unwrap_err(),
-            DataError::NotFound { .. }
-        ));
+        assert!(matches!(load_dir(r).unwrap_err(), DataError::NotFound { .. }));
     }
 }

@@ -28,17 +28,9 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 
 fn check_len(path: &Path, expected: u64, found: u64) -> Result<()> {
     if found < expected {
-        Err(DataError::Truncated {
-            path: path.into(),
-            expected_bytes: expected,
-            found_bytes: found,
-        })
+        Err(DataError::Truncated { path: path.into(), expected_bytes: expected, found_bytes: found })
     } else if found > expected {
-        Err(DataError::TrailingData {
-            path: path.into(),
-            expected_bytes: expected,
-            found_bytes: found,
-        })
+        Err(DataError::TrailingData { path: path.into(), expected_bytes: expected, found_bytes: found })
     } else {
         Ok(())
     }
@@ -73,26 +65,14 @@ fn check_magic(path: &Path, bytes: &[u8], header: u64, magic: u32) -> Result<()>
 /// Parses an IDX image file already in memory (decompressed).
 pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
     check_magic(path, bytes, 16, IMAGES_MAGIC)?;
-    let (count, rows, cols) = (
-        be_u32(bytes, 4) as u64,
-        be_u32(bytes, 8) as u64,
-        be_u32(bytes, 12) as u64,
-    );
+    let (count, rows, cols) = (be_u32(bytes, 4) as u64, be_u32(bytes, 8) as u64, be_u32(bytes, 12) as u64);
     if rows == 0 || cols == 0 {
-        return Err(DataError::shape(
-            path,
-            format!("image size {rows}x{cols} has a zero side"),
-        ));
+        return Err(DataError::shape(path, format!("image size {rows}x{cols} has a zero side")));
     }
     // u128: three 32-bit factors can overflow u64; such a header is simply truncated.
     let expected = (16 + count as u128 * rows as u128 * cols as u128).min(u64::MAX as u128) as u64;
     check_len(path, expected, bytes.len() as u64)?;
-    Ok(IdxImages {
-        count: count as usize,
-        rows: rows as usize,
-        cols: cols as usize,
-        data: bytes[16..].to_vec(),
-    })
+    Ok(IdxImages { count: count as usize, rows: rows as usize, cols: cols as usize, data: bytes[16..].to_vec() })
 }
 
 /// Parses an IDX label file already in memory; every label must be below 10.
@@ -107,12 +87,7 @@ pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<i64>> {
             if (l as usize) < NUM_CLASSES {
                 Ok(l as i64)
             } else {
-                Err(DataError::BadLabel {
-                    path: path.into(),
-                    index,
-                    label: l as i64,
-                    num_classes: NUM_CLASSES,
-                })
+                Err(DataError::BadLabel { path: path.into(), index, label: l as i64, num_classes: NUM_CLASSES })
             }
         })
         .collect()
@@ -184,14 +159,7 @@ pub fn load_dir(dir: &Path) -> Result<Dataset> {
             ),
         ));
     }
-    Ok(Dataset {
-        name: String::new(),
-        train,
-        test,
-        pixel_max: 255.0,
-        files,
-        class_names: None,
-    })
+    Ok(Dataset { name: String::new(), train, test, pixel_max: 255.0, files, class_names: None })
 }
 
 #[cfg(test)]
@@ -228,21 +196,9 @@ pub(crate) mod tests {
     fn write_valid(dir: &Path) -> (Vec<u8>, Vec<u8>) {
         let train_px: Vec<u8> = (0..18).map(|i| (i * 14) as u8).collect();
         let test_px: Vec<u8> = vec![255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-        std::fs::write(
-            dir.join("train-images-idx3-ubyte.gz"),
-            gz(&images_bytes(3, 2, 3, &train_px)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("train-labels-idx1-ubyte.gz"),
-            gz(&labels_bytes(&[9, 0, 4])),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("t10k-images.idx3-ubyte"),
-            images_bytes(2, 2, 3, &test_px),
-        )
-        .unwrap();
+        std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gz(&images_bytes(3, 2, 3, &train_px))).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), gz(&labels_bytes(&[9, 0, 4]))).unwrap();
+        std::fs::write(dir.join("t10k-images.idx3-ubyte"), images_bytes(2, 2, 3, &test_px)).unwrap();
         std::fs::write(dir.join("t10k-labels.idx1-ubyte"), labels_bytes(&[1, 2])).unwrap();
         (train_px, test_px)
     }
@@ -253,18 +209,10 @@ pub(crate) mod tests {
         let (train_px, test_px) = write_valid(dir.path());
         let ds = load_dir(dir.path()).unwrap();
         assert_eq!((ds.train.len(), ds.test.len()), (3, 2));
-        assert_eq!(
-            (ds.train.channels, ds.train.height, ds.train.width),
-            (1, 2, 3)
-        );
+        assert_eq!((ds.train.channels, ds.train.height, ds.train.width), (1, 2, 3));
         assert_eq!(ds.train.labels, vec![9, 0, 4]);
         assert_eq!(ds.test.labels, vec![1, 2]);
-        let back: Vec<u8> = ds
-            .train
-            .pixels
-            .iter()
-            .map(|&v| (v * 255.0).round() as u8)
-            .collect();
+        let back: Vec<u8> = ds.train.pixels.iter().map(|&v| (v * 255.0).round() as u8).collect();
         assert_eq!(back, train_px);
         assert_eq!(ds.test.pixels[0], 1.0);
         assert_eq!(ds.test.pixels[3], test_px[3] as f32 / 255.0);
@@ -276,10 +224,7 @@ pub(crate) mod tests {
     fn expect_err(dir: &Path, file: &str, bytes: Vec<u8>) -> DataError {
         std::fs::write(dir.join(file), bytes).unwrap();
         let err = load_dir(dir).unwrap_err();
-        assert!(
-            err.to_string().contains(file),
-            "message should name {file}: {err}"
-        );
+        assert!(err.to_string().contains(file), "message should name {file}: {err}");
         err
     }
 
@@ -293,36 +238,14 @@ pub(crate) mod tests {
 
         let mut bad = images_bytes(2, 2, 3, &test_px);
         bad[3] = 0x01;
-        assert!(matches!(
-            expect_err(d, img, bad),
-            DataError::BadMagic { .. }
-        ));
+        assert!(matches!(expect_err(d, img, bad), DataError::BadMagic { .. }));
         let e = expect_err(d, img, images_bytes(2, 2, 3, &test_px[..11]));
-        assert!(
-            matches!(
-                e,
-                DataError::Truncated {
-                    expected_bytes: 28,
-                    found_bytes: 27,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Truncated { expected_bytes: 28, found_bytes: 27, .. }), "{e}");
         let mut long = test_px.clone();
         long.push(0);
-        assert!(matches!(
-            expect_err(d, img, images_bytes(2, 2, 3, &long)),
-            DataError::TrailingData { .. }
-        ));
-        assert!(matches!(
-            expect_err(d, img, vec![0, 0, 8]),
-            DataError::Truncated { .. }
-        ));
-        assert!(matches!(
-            expect_err(d, img, images_bytes(0, 0, 3, &[])),
-            DataError::Shape { .. }
-        ));
+        assert!(matches!(expect_err(d, img, images_bytes(2, 2, 3, &long)), DataError::TrailingData { .. }));
+        assert!(matches!(expect_err(d, img, vec![0, 0, 8]), DataError::Truncated { .. }));
+        assert!(matches!(expect_err(d, img, images_bytes(0, 0, 3, &[])), DataError::Shape { .. }));
         // a huge claimed count must not overflow or allocate
         assert!(matches!(
             expect_err(d, img, images_bytes(u32::MAX, u32::MAX, u32::MAX, &[])),
@@ -331,43 +254,16 @@ pub(crate) mod tests {
         std::fs::write(d.join(img), images_bytes(2, 2, 3, &test_px)).unwrap();
 
         let e = expect_err(d, lab, labels_bytes(&[1, 10]));
-        assert!(
-            matches!(
-                e,
-                DataError::BadLabel {
-                    index: 1,
-                    label: 10,
-                    num_classes: 10,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::BadLabel { index: 1, label: 10, num_classes: 10, .. }), "{e}");
         let e = expect_err(d, lab, labels_bytes(&[1, 2, 3]));
-        assert!(
-            matches!(
-                e,
-                DataError::CountMismatch {
-                    image_count: 2,
-                    label_count: 3,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::CountMismatch { image_count: 2, label_count: 3, .. }), "{e}");
         assert!(e.to_string().contains(img));
         let mut short = labels_bytes(&[1, 2]);
         short.pop();
-        assert!(matches!(
-            expect_err(d, lab, short),
-            DataError::Truncated { .. }
-        ));
+        assert!(matches!(expect_err(d, lab, short), DataError::Truncated { .. }));
         let mut wrong = labels_bytes(&[1, 2]);
         wrong[3] = 0x03;
-        assert!(matches!(
-            expect_err(d, lab, wrong),
-            DataError::BadMagic { .. }
-        ));
+        assert!(matches!(expect_err(d, lab, wrong), DataError::BadMagic { .. }));
     }
 
     #[test]
@@ -387,10 +283,7 @@ pub(crate) mod tests {
         }
         let ds = crate::load(crate::DatasetKind::FashionMnist, Some(dir)).unwrap();
         assert_eq!((ds.train.len(), ds.test.len()), (60000, 10000));
-        assert_eq!(
-            (ds.train.channels, ds.train.height, ds.train.width),
-            (1, 28, 28)
-        );
+        assert_eq!((ds.train.channels, ds.train.height, ds.train.width), (1, 28, 28));
         assert_eq!(ds.train.class_counts(), vec![6000; 10]);
         assert_eq!(ds.test.class_counts(), vec![1000; 10]);
         assert_eq!(ds.files.len(), 4);

@@ -140,17 +140,10 @@ impl std::str::FromStr for DatasetKind {
     type Err = DataError;
 
     fn from_str(s: &str) -> Result<Self> {
-        ALL_KINDS
-            .iter()
-            .copied()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ALL_KINDS.iter().map(|k| k.name()).collect();
-                DataError::Invalid(format!(
-                    "unknown dataset `{s}`; valid names: {}",
-                    names.join(", ")
-                ))
-            })
+        ALL_KINDS.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL_KINDS.iter().map(|k| k.name()).collect();
+            DataError::Invalid(format!("unknown dataset `{s}`; valid names: {}", names.join(", ")))
+        })
     }
 }
 
@@ -180,9 +173,7 @@ impl DatasetKind {
     /// `data/digits` of this workspace for digits, none for `image-folder` and `csv`.
     pub fn default_dir(&self) -> Option<PathBuf> {
         match self {
-            DatasetKind::Digits => {
-                Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits"))
-            }
+            DatasetKind::Digits => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits")),
             DatasetKind::ImageFolder | DatasetKind::Csv => None,
             k => Some(Path::new("/usr/share/datasets").join(k.name())),
         }
@@ -191,10 +182,7 @@ impl DatasetKind {
     /// The environment variable that overrides the default directory, e.g.
     /// `VALLEY_FASHION_MNIST_DIR`, `VALLEY_CIFAR10_DIR`.
     pub fn env_var(&self) -> String {
-        format!(
-            "VALLEY_{}_DIR",
-            self.name().to_uppercase().replace('-', "_")
-        )
+        format!("VALLEY_{}_DIR", self.name().to_uppercase().replace('-', "_"))
     }
 
     fn class_names(&self) -> Option<Vec<String>> {
@@ -214,18 +202,9 @@ impl DatasetKind {
             DatasetKind::Mnist | DatasetKind::Svhn | DatasetKind::Digits => {
                 &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
             }
-            DatasetKind::Cifar10 => &[
-                "airplane",
-                "automobile",
-                "bird",
-                "cat",
-                "deer",
-                "dog",
-                "frog",
-                "horse",
-                "ship",
-                "truck",
-            ],
+            DatasetKind::Cifar10 => {
+                &["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            }
             _ => return None,
         };
         Some(names.iter().map(|s| s.to_string()).collect())
@@ -235,18 +214,10 @@ impl DatasetKind {
 /// The directory to load `kind` from: `dir` if given, else `$VALLEY_<NAME>_DIR`, else
 /// `$VALLEY_DATA_DIR/<name>`, else [`DatasetKind::default_dir`].
 pub fn resolve_dir(kind: DatasetKind, dir: Option<&Path>) -> Result<PathBuf> {
-    resolve_dir_with(kind, dir, |k| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
+    resolve_dir_with(kind, dir, |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from))
 }
 
-fn resolve_dir_with(
-    kind: DatasetKind,
-    dir: Option<&Path>,
-    env: impl Fn(&str) -> Option<PathBuf>,
-) -> Result<PathBuf> {
+fn resolve_dir_with(kind: DatasetKind, dir: Option<&Path>, env: impl Fn(&str) -> Option<PathBuf>) -> Result<PathBuf> {
     if let Some(d) = dir {
         return Ok(d.to_path_buf());
     }
@@ -316,14 +287,8 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", k.name()));
         }
         let err = "cifar-10".parse::<DatasetKind>().unwrap_err().to_string();
-        assert!(
-            err.contains("cifar-10") && err.contains("fashion-mnist") && err.contains("digits"),
-            "{err}"
-        );
-        assert_eq!(
-            DatasetKind::FashionMnist.env_var(),
-            "VALLEY_FASHION_MNIST_DIR"
-        );
+        assert!(err.contains("cifar-10") && err.contains("fashion-mnist") && err.contains("digits"), "{err}");
+        assert_eq!(DatasetKind::FashionMnist.env_var(), "VALLEY_FASHION_MNIST_DIR");
         assert_eq!(DatasetKind::Cifar10.env_var(), "VALLEY_CIFAR10_DIR");
     }
 
@@ -335,18 +300,9 @@ mod tests {
             _ => None,
         };
         let k = DatasetKind::Cifar10;
-        assert_eq!(
-            resolve_dir_with(k, Some(Path::new("/x")), env).unwrap(),
-            PathBuf::from("/x")
-        );
-        assert_eq!(
-            resolve_dir_with(k, None, env).unwrap(),
-            PathBuf::from("/own")
-        );
-        assert_eq!(
-            resolve_dir_with(DatasetKind::Svhn, None, env).unwrap(),
-            PathBuf::from("/all/svhn")
-        );
+        assert_eq!(resolve_dir_with(k, Some(Path::new("/x")), env).unwrap(), PathBuf::from("/x"));
+        assert_eq!(resolve_dir_with(k, None, env).unwrap(), PathBuf::from("/own"));
+        assert_eq!(resolve_dir_with(DatasetKind::Svhn, None, env).unwrap(), PathBuf::from("/all/svhn"));
         assert_eq!(
             resolve_dir_with(DatasetKind::FashionMnist, None, |_| None).unwrap(),
             PathBuf::from("/usr/share/datasets/fashion-mnist")
@@ -374,11 +330,7 @@ mod tests {
 
     #[test]
     fn load_missing_dir_is_not_found() {
-        let err = load(
-            DatasetKind::Mnist,
-            Some(Path::new("/nonexistent/valley-mnist")),
-        )
-        .unwrap_err();
+        let err = load(DatasetKind::Mnist, Some(Path::new("/nonexistent/valley-mnist"))).unwrap_err();
         assert!(matches!(err, DataError::NotFound { .. }));
         assert!(err.to_string().contains("valley-mnist"));
     }
@@ -388,10 +340,7 @@ mod tests {
         let ds = load(DatasetKind::Digits, None).unwrap();
         assert_eq!(ds.train.len() + ds.test.len(), 1797);
         assert_eq!(ds.test.len(), 359);
-        assert_eq!(
-            (ds.train.channels, ds.train.height, ds.train.width),
-            (1, 8, 8)
-        );
+        assert_eq!((ds.train.channels, ds.train.height, ds.train.width), (1, 8, 8));
         assert_eq!(ds.pixel_max, 16.0);
         assert_eq!(ds.train.num_classes, 10);
         // stratified: every class is ~20% test
@@ -402,9 +351,9 @@ mod tests {
         }
         // first row of the file: 0,0,5,13,9,1,0,0,... label 0, lands in one of the splits
         let first = [0.0, 0.0, 5.0, 13.0, 9.0, 1.0, 0.0, 0.0].map(|v: f32| v / 16.0);
-        let found = [&ds.train, &ds.test].iter().any(|s| {
-            (0..s.len()).any(|i| s.pixels[i * 64..i * 64 + 8] == first && s.labels[i] == 0)
-        });
+        let found = [&ds.train, &ds.test]
+            .iter()
+            .any(|s| (0..s.len()).any(|i| s.pixels[i * 64..i * 64 + 8] == first && s.labels[i] == 0));
         assert!(found);
         assert!(ds.train.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
         assert_eq!(ds.files.len(), 1);

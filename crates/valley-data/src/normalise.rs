@@ -44,18 +44,12 @@ impl Normalisation {
                 }
             })
             .collect();
-        Normalisation {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            std,
-        }
+        Normalisation { mean: mean.iter().map(|&m| m as f32).collect(), std }
     }
 
     /// μ = 0, σ = 1: applying it changes nothing.
     pub fn identity(channels: usize) -> Normalisation {
-        Normalisation {
-            mean: vec![0.0; channels],
-            std: vec![1.0; channels],
-        }
+        Normalisation { mean: vec![0.0; channels], std: vec![1.0; channels] }
     }
 
     /// Replaces every pixel x of channel c by (x − μ_c)/σ_c.

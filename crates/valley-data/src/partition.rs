@@ -27,20 +27,16 @@ impl std::str::FromStr for Partition {
     /// `iid`, `dirichlet:<alpha>` or `shards:<per_client>`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
-            DataError::Invalid(format!(
-                "partition `{s}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>"
-            ))
+            DataError::Invalid(format!("partition `{s}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>"))
         };
         let p = match s.split_once(':') {
             None if s == "iid" => Partition::Iid,
-            Some(("dirichlet", a)) => Partition::Dirichlet {
-                alpha: a.parse().map_err(|_| bad("alpha is not a number"))?,
-            },
-            Some(("shards", n)) => Partition::Shards {
-                per_client: n
-                    .parse()
-                    .map_err(|_| bad("shard count is not an integer"))?,
-            },
+            Some(("dirichlet", a)) => {
+                Partition::Dirichlet { alpha: a.parse().map_err(|_| bad("alpha is not a number"))? }
+            }
+            Some(("shards", n)) => {
+                Partition::Shards { per_client: n.parse().map_err(|_| bad("shard count is not an integer"))? }
+            }
             _ => return Err(bad("unknown scheme")),
         };
         p.validate()?;
@@ -61,12 +57,12 @@ impl std::fmt::Display for Partition {
 impl Partition {
     fn validate(&self) -> Result<()> {
         match *self {
-            Partition::Dirichlet { alpha } if !(alpha.is_finite() && alpha > 0.0) => Err(
-                DataError::Invalid(format!("Dirichlet α must be finite and > 0, got {alpha}")),
-            ),
-            Partition::Shards { per_client: 0 } => Err(DataError::Invalid(
-                "shards per client must be at least 1".into(),
-            )),
+            Partition::Dirichlet { alpha } if !(alpha.is_finite() && alpha > 0.0) => {
+                Err(DataError::Invalid(format!("Dirichlet α must be finite and > 0, got {alpha}")))
+            }
+            Partition::Shards { per_client: 0 } => {
+                Err(DataError::Invalid("shards per client must be at least 1".into()))
+            }
             _ => Ok(()),
         }
     }
@@ -103,15 +99,11 @@ pub fn partition(
 ) -> Result<Vec<Vec<usize>>> {
     scheme.validate()?;
     if clients == 0 {
-        return Err(DataError::Invalid(
-            "number of clients must be at least 1".into(),
-        ));
+        return Err(DataError::Invalid("number of clients must be at least 1".into()));
     }
     let n = labels.len();
     if clients > n {
-        return Err(DataError::Invalid(format!(
-            "{clients} clients but only {n} samples"
-        )));
+        return Err(DataError::Invalid(format!("{clients} clients but only {n} samples")));
     }
     let by_class = indices_by_class(labels, num_classes)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -123,14 +115,9 @@ pub fn partition(
         }
         Partition::Dirichlet { alpha } => dirichlet(&by_class, clients, alpha, &mut rng)?,
         Partition::Shards { per_client } => {
-            let shards = clients
-                .checked_mul(per_client)
-                .filter(|&s| s <= n)
-                .ok_or_else(|| {
-                    DataError::Invalid(format!(
-                        "{clients} clients × {per_client} shards exceeds the {n} samples"
-                    ))
-                })?;
+            let shards = clients.checked_mul(per_client).filter(|&s| s <= n).ok_or_else(|| {
+                DataError::Invalid(format!("{clients} clients × {per_client} shards exceeds the {n} samples"))
+            })?;
             let sorted: Vec<usize> = by_class.concat();
             let mut pieces = chunks(&sorted, shards);
             pieces.shuffle(&mut rng);
@@ -154,15 +141,9 @@ fn chunks(idx: &[usize], k: usize) -> Vec<Vec<usize>> {
     out
 }
 
-fn dirichlet(
-    by_class: &[Vec<usize>],
-    clients: usize,
-    alpha: f64,
-    rng: &mut ChaCha8Rng,
-) -> Result<Vec<Vec<usize>>> {
+fn dirichlet(by_class: &[Vec<usize>], clients: usize, alpha: f64, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<usize>>> {
     let classes = by_class.len();
-    let gamma = Gamma::new(alpha, 1.0)
-        .map_err(|e| DataError::Invalid(format!("Gamma({alpha}, 1): {e}")))?;
+    let gamma = Gamma::new(alpha, 1.0).map_err(|e| DataError::Invalid(format!("Gamma({alpha}, 1): {e}")))?;
     let mut p = vec![vec![0f64; classes]; clients];
     for row in p.iter_mut() {
         row.iter_mut().for_each(|v| *v = gamma.sample(rng));
@@ -191,11 +172,7 @@ fn dirichlet(
 
 /// Samples per client and class: `m[k][c]` = number of client k's samples with label c
 /// (labels outside `0..num_classes` are not counted).
-pub fn client_class_matrix(
-    parts: &[Vec<usize>],
-    labels: &[i64],
-    num_classes: usize,
-) -> Vec<Vec<usize>> {
+pub fn client_class_matrix(parts: &[Vec<usize>], labels: &[i64], num_classes: usize) -> Vec<Vec<usize>> {
     parts
         .iter()
         .map(|p| {
@@ -247,29 +224,12 @@ mod tests {
     #[test]
     fn parse_and_display() {
         assert_eq!("iid".parse::<Partition>().unwrap(), Partition::Iid);
-        assert_eq!(
-            "dirichlet:0.5".parse::<Partition>().unwrap(),
-            Partition::Dirichlet { alpha: 0.5 }
-        );
-        assert_eq!(
-            "shards:2".parse::<Partition>().unwrap(),
-            Partition::Shards { per_client: 2 }
-        );
-        for bad in [
-            "dirichlet:0",
-            "dirichlet:-1",
-            "dirichlet:nan",
-            "dirichlet:inf",
-            "shards:0",
-            "shards:x",
-            "zipf",
-        ] {
+        assert_eq!("dirichlet:0.5".parse::<Partition>().unwrap(), Partition::Dirichlet { alpha: 0.5 });
+        assert_eq!("shards:2".parse::<Partition>().unwrap(), Partition::Shards { per_client: 2 });
+        for bad in ["dirichlet:0", "dirichlet:-1", "dirichlet:nan", "dirichlet:inf", "shards:0", "shards:x", "zipf"] {
             assert!(bad.parse::<Partition>().is_err(), "{bad}");
         }
-        assert_eq!(
-            Partition::Dirichlet { alpha: 0.5 }.to_string(),
-            "dirichlet:0.5"
-        );
+        assert_eq!(Partition::Dirichlet { alpha: 0.5 }.to_string(), "dirichlet:0.5");
     }
 
     #[test]
@@ -291,10 +251,7 @@ mod tests {
         assert!(iid.iter().all(|p| p.len() == 142 || p.len() == 143));
         let shards = partition(&l, 10, 20, &Partition::Shards { per_client: 2 }, 0).unwrap();
         let m = client_class_matrix(&shards, &l, 10);
-        assert!(
-            m.iter().all(|r| r.iter().filter(|&&c| c > 0).count() <= 4),
-            "sorted shards span few classes"
-        );
+        assert!(m.iter().all(|r| r.iter().filter(|&&c| c > 0).count() <= 4), "sorted shards span few classes");
     }
 
     #[test]
@@ -320,10 +277,7 @@ mod tests {
         assert!(partition(&l, 2, 3, &Partition::Dirichlet { alpha: 0.0 }, 0).is_err());
         assert!(partition(&l, 2, 3, &Partition::Dirichlet { alpha: f64::NAN }, 0).is_err());
         assert!(partition(&l, 2, 6, &Partition::Shards { per_client: 2 }, 0).is_err());
-        assert!(
-            partition(&l, 1, 2, &Partition::Iid, 0).is_err(),
-            "label 1 outside 0..1"
-        );
+        assert!(partition(&l, 1, 2, &Partition::Iid, 0).is_err(), "label 1 outside 0..1");
         let one = partition(&l, 2, 10, &Partition::Iid, 0).unwrap();
         assert!(one.iter().all(|p| p.len() == 1));
     }

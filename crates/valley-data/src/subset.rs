@@ -16,14 +16,8 @@ pub(crate) fn apportion_counts(total: usize, counts: &[usize]) -> Vec<usize> {
     if n == 0 {
         return vec![0; counts.len()];
     }
-    let mut parts: Vec<usize> = counts
-        .iter()
-        .map(|&c| (total as u128 * c as u128 / n) as usize)
-        .collect();
-    let rem: Vec<u128> = counts
-        .iter()
-        .map(|&c| total as u128 * c as u128 % n)
-        .collect();
+    let mut parts: Vec<usize> = counts.iter().map(|&c| (total as u128 * c as u128 / n) as usize).collect();
+    let rem: Vec<u128> = counts.iter().map(|&c| total as u128 * c as u128 % n).collect();
     distribute(&mut parts, total, |a, b| rem[b].cmp(&rem[a]));
     parts
 }
@@ -42,9 +36,7 @@ pub(crate) fn apportion_weights(total: usize, weights: &[f64]) -> Vec<usize> {
     while parts.iter().sum::<usize>() > total {
         let i = (0..parts.len())
             .filter(|&i| parts[i] > 0)
-            .min_by(|&a, &b| {
-                (exact[a] - exact[a].floor()).total_cmp(&(exact[b] - exact[b].floor()))
-            })
+            .min_by(|&a, &b| (exact[a] - exact[a].floor()).total_cmp(&(exact[b] - exact[b].floor())))
             .unwrap_or(0);
         parts[i] -= 1;
     }
@@ -53,11 +45,7 @@ pub(crate) fn apportion_weights(total: usize, weights: &[f64]) -> Vec<usize> {
     parts
 }
 
-fn distribute(
-    parts: &mut [usize],
-    total: usize,
-    order: impl Fn(usize, usize) -> std::cmp::Ordering,
-) {
+fn distribute(parts: &mut [usize], total: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) {
     let left = total - parts.iter().sum::<usize>();
     let mut idx: Vec<usize> = (0..parts.len()).collect();
     idx.sort_by(|&a, &b| order(a, b).then(a.cmp(&b)));
@@ -71,9 +59,7 @@ pub(crate) fn indices_by_class(labels: &[i64], num_classes: usize) -> Result<Vec
     let mut by_class = vec![Vec::new(); num_classes];
     for (i, &l) in labels.iter().enumerate() {
         if l < 0 || l as usize >= num_classes {
-            return Err(DataError::Invalid(format!(
-                "sample {i} has label {l}, outside 0..{num_classes}"
-            )));
+            return Err(DataError::Invalid(format!("sample {i} has label {l}, outside 0..{num_classes}")));
         }
         by_class[l as usize].push(i);
     }
@@ -120,9 +106,7 @@ pub fn stratified_split(
     seed: u64,
 ) -> Result<(Vec<usize>, Vec<usize>)> {
     if !(0.0..=1.0).contains(&test_fraction) {
-        return Err(DataError::Invalid(format!(
-            "test fraction {test_fraction} must lie in [0, 1]"
-        )));
+        return Err(DataError::Invalid(format!("test fraction {test_fraction} must lie in [0, 1]")));
     }
     let by_class = indices_by_class(labels, num_classes)?;
     let counts: Vec<usize> = by_class.iter().map(Vec::len).collect();
@@ -145,11 +129,7 @@ mod tests {
     use super::*;
 
     fn set_with(counts: &[usize]) -> ImageSet {
-        let labels: Vec<i64> = counts
-            .iter()
-            .enumerate()
-            .flat_map(|(c, &n)| vec![c as i64; n])
-            .collect();
+        let labels: Vec<i64> = counts.iter().enumerate().flat_map(|(c, &n)| vec![c as i64; n]).collect();
         ImageSet {
             channels: 1,
             height: 1,
@@ -168,12 +148,7 @@ mod tests {
         assert_eq!(apportion_counts(2, &[1, 1, 1]), vec![1, 1, 0]);
         assert_eq!(apportion_weights(7, &[0.5, 0.3, 0.2]), vec![4, 2, 1]);
         assert_eq!(apportion_weights(3, &[0.0, 0.0]), vec![2, 1]);
-        assert_eq!(
-            apportion_weights(1000, &[1.0 / 3.0; 3])
-                .iter()
-                .sum::<usize>(),
-            1000
-        );
+        assert_eq!(apportion_weights(1000, &[1.0 / 3.0; 3]).iter().sum::<usize>(), 1000);
     }
 
     #[test]

@@ -46,56 +46,34 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
         return Err(bad_magic(path, bytes));
     }
     if bytes.starts_with(b"MATLAB 7.3") {
-        return Err(DataError::format(
-            path,
-            "MATLAB v7.3 (HDF5) files are not supported; re-save with `save -v7`",
-        ));
+        return Err(DataError::format(path, "MATLAB v7.3 (HDF5) files are not supported; re-save with `save -v7`"));
     }
-    let mat = MatFile::parse(bytes)
-        .map_err(|e| DataError::format(path, format!("cannot parse MAT file: {e}")))?;
+    let mat = MatFile::parse(bytes).map_err(|e| DataError::format(path, format!("cannot parse MAT file: {e}")))?;
     let missing = |name: &str| {
-        DataError::format(
-            path,
-            format!("no numeric array `{name}` (file truncated, or not an SVHN .mat file)"),
-        )
+        DataError::format(path, format!("no numeric array `{name}` (file truncated, or not an SVHN .mat file)"))
     };
     let x = mat.find_by_name("X").ok_or_else(|| missing("X"))?;
     let y = mat.find_by_name("y").ok_or_else(|| missing("y"))?;
     let dims = x.size().clone();
     if dims.len() != 4 || !(dims[2] == 1 || dims[2] == 3) || dims[0] == 0 || dims[1] == 0 {
-        return Err(DataError::shape(
-            path,
-            format!("X has size {dims:?}, expected H×W×C×N with C 1 or 3"),
-        ));
+        return Err(DataError::shape(path, format!("X has size {dims:?}, expected H×W×C×N with C 1 or 3")));
     }
     let (h, w, c, n) = (dims[0], dims[1], dims[2], dims[3]);
     let xv = numeric_as_f64(x.data());
     if xv.len() != h * w * c * n {
-        return Err(DataError::shape(
-            path,
-            format!("X has {} values but size {dims:?}", xv.len()),
-        ));
+        return Err(DataError::shape(path, format!("X has {} values but size {dims:?}", xv.len())));
     }
     let yv = numeric_as_f64(y.data());
     if yv.len() != n || y.size().iter().product::<usize>() != n {
         return Err(DataError::Shape {
             path: path.into(),
-            detail: format!(
-                "y has size {:?} ({} values) but X holds {n} images",
-                y.size(),
-                yv.len()
-            ),
+            detail: format!("y has size {:?} ({} values) but X holds {n} images", y.size(), yv.len()),
         });
     }
     let mut labels = Vec::with_capacity(n);
     for (index, &l) in yv.iter().enumerate() {
         if l.fract() != 0.0 || !(1.0..=10.0).contains(&l) {
-            return Err(DataError::BadLabel {
-                path: path.into(),
-                index,
-                label: l as i64,
-                num_classes: 10,
-            });
+            return Err(DataError::BadLabel { path: path.into(), index, label: l as i64, num_classes: 10 });
         }
         labels.push(if l == 10.0 { 0 } else { l as i64 });
     }
@@ -106,34 +84,21 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
                 for wi in 0..w {
                     let v = xv[hi + h * (wi + w * (ci + c * ni))];
                     if !(0.0..=255.0).contains(&v) {
-                        return Err(DataError::format(
-                            path,
-                            format!("pixel value {v} outside 0..=255"),
-                        ));
+                        return Err(DataError::format(path, format!("pixel value {v} outside 0..=255")));
                     }
                     pixels[((ni * c + ci) * h + hi) * w + wi] = v as f32 / 255.0;
                 }
             }
         }
     }
-    Ok(ImageSet {
-        channels: c,
-        height: h,
-        width: w,
-        pixels,
-        labels,
-        num_classes: 10,
-    })
+    Ok(ImageSet { channels: c, height: h, width: w, pixels, labels, num_classes: 10 })
 }
 
 fn bad_magic(path: &Path, bytes: &[u8]) -> DataError {
     DataError::BadMagic {
         path: path.into(),
         expected: "\"MATLAB 5.0 MAT-file\" header".into(),
-        found: format!(
-            "{:?}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(10)])
-        ),
+        found: format!("{:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(10)])),
     }
 }
 
@@ -147,14 +112,7 @@ pub fn read_mat(path: &Path) -> Result<(ImageSet, FileIdentity)> {
 pub fn load_dir(dir: &Path) -> Result<Dataset> {
     let (train, a) = read_mat(&dir.join("train_32x32.mat"))?;
     let (test, b) = read_mat(&dir.join("test_32x32.mat"))?;
-    Ok(Dataset {
-        name: String::new(),
-        train,
-        test,
-        pixel_max: 255.0,
-        files: vec![a, b],
-        class_names: None,
-    })
+    Ok(Dataset { name: String::new(), train, test, pixel_max: 255.0, files: vec![a, b], class_names: None })
 }
 
 #[cfg(test)]
@@ -166,21 +124,14 @@ mod tests {
 
     /// See testdata/make_svhn_fixtures.py: X[h,w,c,n] = (h + 2w + 7c + 13n) % 256, 4×5×3×6.
     fn check_fixture(set: &ImageSet) {
-        assert_eq!(
-            (set.len(), set.channels, set.height, set.width),
-            (6, 3, 4, 5)
-        );
+        assert_eq!((set.len(), set.channels, set.height, set.width), (6, 3, 4, 5));
         assert_eq!(set.labels, vec![0, 1, 2, 9, 0, 5]);
         for n in 0..6 {
             for c in 0..3 {
                 for h in 0..4 {
                     for w in 0..5 {
                         let want = ((h + 2 * w + 7 * c + 13 * n) % 256) as f32 / 255.0;
-                        assert_eq!(
-                            set.pixels[((n * 3 + c) * 4 + h) * 5 + w],
-                            want,
-                            "n{n} c{c} h{h} w{w}"
-                        );
+                        assert_eq!(set.pixels[((n * 3 + c) * 4 + h) * 5 + w], want, "n{n} c{c} h{h} w{w}");
                     }
                 }
             }
@@ -208,14 +159,8 @@ mod tests {
     fn corrupt_files_are_errors_not_panics() {
         let p = Path::new("train_32x32.mat");
         let e = parse_mat(p, b"PK\x03\x04 not a mat file at all").unwrap_err();
-        assert!(
-            matches!(e, DataError::BadMagic { .. }) && e.to_string().contains("train_32x32.mat"),
-            "{e}"
-        );
-        assert!(matches!(
-            parse_mat(p, &PLAIN[..100]).unwrap_err(),
-            DataError::Truncated { .. }
-        ));
+        assert!(matches!(e, DataError::BadMagic { .. }) && e.to_string().contains("train_32x32.mat"), "{e}");
+        assert!(matches!(parse_mat(p, &PLAIN[..100]).unwrap_err(), DataError::Truncated { .. }));
         for src in [PLAIN, COMPRESSED] {
             for cut in (HEADER_BYTES..src.len()).step_by(7) {
                 let e = parse_mat(p, &src[..cut]).expect_err("truncated file must not parse");
@@ -224,10 +169,7 @@ mod tests {
         }
         let mut v73 = PLAIN.to_vec();
         v73[7..10].copy_from_slice(b"7.3");
-        assert!(matches!(
-            parse_mat(p, &v73).unwrap_err(),
-            DataError::Format { .. }
-        ));
+        assert!(matches!(parse_mat(p, &v73).unwrap_err(), DataError::Format { .. }));
     }
 
     #[test]
@@ -239,16 +181,6 @@ mod tests {
         let mut bad = PLAIN.to_vec();
         bad[pos..pos + 8].copy_from_slice(&11.0f64.to_le_bytes());
         let e = parse_mat(Path::new("test_32x32.mat"), &bad).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::BadLabel {
-                    index: 5,
-                    label: 11,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::BadLabel { index: 5, label: 11, .. }), "{e}");
     }
 }

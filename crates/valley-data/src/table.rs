@@ -29,11 +29,8 @@ pub struct CsvTable {
 /// must be finite and non-negative, labels non-negative integers.
 pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
     let (bytes, identity) = read_maybe_gzip(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes.as_slice());
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut width = None;
@@ -43,22 +40,13 @@ pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
         let nums = match nums {
             Ok(n) => n,
             Err(_) if row == 0 => continue, // header
-            Err(e) => {
-                return Err(DataError::format(
-                    path,
-                    format!("row {}: non-numeric field ({e})", row + 1),
-                ))
-            }
+            Err(e) => return Err(DataError::format(path, format!("row {}: non-numeric field ({e})", row + 1))),
         };
         let w = *width.get_or_insert(nums.len());
         if nums.len() != w || w < 2 {
             return Err(DataError::shape(
                 path,
-                format!(
-                    "row {} has {} columns, expected {w} (at least 2)",
-                    row + 1,
-                    nums.len()
-                ),
+                format!("row {} has {} columns, expected {w} (at least 2)", row + 1, nums.len()),
             ));
         }
         let (l, px) = match label {
@@ -66,16 +54,10 @@ pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
             LabelColumn::Last => (nums[w - 1], &nums[..w - 1]),
         };
         if l.fract() != 0.0 || l < 0.0 || !l.is_finite() {
-            return Err(DataError::format(
-                path,
-                format!("row {}: label {l} is not a non-negative integer", row + 1),
-            ));
+            return Err(DataError::format(path, format!("row {}: label {l} is not a non-negative integer", row + 1)));
         }
         if let Some(v) = px.iter().find(|v| !v.is_finite() || **v < 0.0) {
-            return Err(DataError::format(
-                path,
-                format!("row {}: pixel value {v} is negative or not finite", row + 1),
-            ));
+            return Err(DataError::format(path, format!("row {}: pixel value {v} is negative or not finite", row + 1)));
         }
         labels.push(l as i64);
         values.extend(px.iter().map(|&v| v as f32));
@@ -84,42 +66,21 @@ pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
     if labels.is_empty() {
         return Err(DataError::format(path, "no data rows"));
     }
-    Ok(CsvTable {
-        values,
-        labels,
-        features,
-        identity,
-    })
+    Ok(CsvTable { values, labels, features, identity })
 }
 
 /// The pixel scale of CSV data: the largest value rounded up to 1, 16 or 255.
 pub fn infer_pixel_max(max_value: f32, path: &Path) -> Result<f32> {
-    [1.0, 16.0, 255.0]
-        .into_iter()
-        .find(|&m| max_value <= m)
-        .ok_or_else(|| {
-            DataError::format(
-                path,
-                format!("largest value {max_value} exceeds 255; rescale the pixels to 0..=255"),
-            )
-        })
+    [1.0, 16.0, 255.0].into_iter().find(|&m| max_value <= m).ok_or_else(|| {
+        DataError::format(path, format!("largest value {max_value} exceeds 255; rescale the pixels to 0..=255"))
+    })
 }
 
-fn to_set(
-    t: &CsvTable,
-    shape: (usize, usize, usize),
-    pixel_max: f32,
-    num_classes: usize,
-) -> Result<ImageSet> {
+fn to_set(t: &CsvTable, shape: (usize, usize, usize), pixel_max: f32, num_classes: usize) -> Result<ImageSet> {
     let path = PathBuf::from(&t.identity.path);
     for (index, &label) in t.labels.iter().enumerate() {
         if label as usize >= num_classes {
-            return Err(DataError::BadLabel {
-                path,
-                index,
-                label,
-                num_classes,
-            });
+            return Err(DataError::BadLabel { path, index, label, num_classes });
         }
     }
     Ok(ImageSet {
@@ -137,10 +98,7 @@ fn square_shape(t: &CsvTable) -> Result<(usize, usize, usize)> {
     if side * side != t.features {
         return Err(DataError::shape(
             &t.identity.path,
-            format!(
-                "{} pixel columns are not a square image; cannot infer the image shape",
-                t.features
-            ),
+            format!("{} pixel columns are not a square image; cannot infer the image shape", t.features),
         ));
     }
     Ok((1, side, side))
@@ -152,36 +110,18 @@ fn square_shape(t: &CsvTable) -> Result<(usize, usize, usize)> {
 /// in either file rounded up to 1, 16 or 255; `num_classes` is the largest label + 1.
 pub fn load_csv_dir(dir: &Path) -> Result<Dataset> {
     let names = |s: &str| vec![format!("{s}.csv"), format!("{s}.csv.gz")];
-    let train = read_csv(
-        &first_existing(dir, &names("train"), "CSV training split")?,
-        LabelColumn::First,
-    )?;
-    let test = read_csv(
-        &first_existing(dir, &names("test"), "CSV test split")?,
-        LabelColumn::First,
-    )?;
+    let train = read_csv(&first_existing(dir, &names("train"), "CSV training split")?, LabelColumn::First)?;
+    let test = read_csv(&first_existing(dir, &names("test"), "CSV test split")?, LabelColumn::First)?;
     let shape = square_shape(&train)?;
     if test.features != train.features {
         return Err(DataError::shape(
             &test.identity.path,
-            format!(
-                "{} pixel columns but the training file has {}",
-                test.features, train.features
-            ),
+            format!("{} pixel columns but the training file has {}", test.features, train.features),
         ));
     }
-    let max = train
-        .values
-        .iter()
-        .chain(&test.values)
-        .fold(0f32, |a, &b| a.max(b));
+    let max = train.values.iter().chain(&test.values).fold(0f32, |a, &b| a.max(b));
     let pixel_max = infer_pixel_max(max, Path::new(&train.identity.path))?;
-    let num_classes = train
-        .labels
-        .iter()
-        .chain(&test.labels)
-        .max()
-        .map_or(0, |&m| m as usize + 1);
+    let num_classes = train.labels.iter().chain(&test.labels).max().map_or(0, |&m| m as usize + 1);
     Ok(Dataset {
         name: String::new(),
         train: to_set(&train, shape, pixel_max, num_classes)?,
@@ -202,27 +142,16 @@ pub const DIGITS_SPLIT_SEED: u64 = 0;
 /// There is no official test split: [`stratified_split`] with test fraction 0.2 and seed
 /// 0 gives 1438 training and 359 test images, each split in file order. pixel_max is 16.
 pub fn load_digits(dir: &Path) -> Result<Dataset> {
-    let path = first_existing(
-        dir,
-        &["digits.csv.gz".into(), "digits.csv".into()],
-        "scikit-learn digits",
-    )?;
+    let path = first_existing(dir, &["digits.csv.gz".into(), "digits.csv".into()], "scikit-learn digits")?;
     let t = read_csv(&path, LabelColumn::Last)?;
     if t.features != 64 {
-        return Err(DataError::shape(
-            &path,
-            format!("{} pixel columns, digits has 64 (8x8)", t.features),
-        ));
+        return Err(DataError::shape(&path, format!("{} pixel columns, digits has 64 (8x8)", t.features)));
     }
     if let Some(v) = t.values.iter().find(|&&v| v > 16.0) {
-        return Err(DataError::format(
-            &path,
-            format!("pixel value {v} above 16"),
-        ));
+        return Err(DataError::format(&path, format!("pixel value {v} above 16")));
     }
     let all = to_set(&t, (1, 8, 8), 16.0, 10)?;
-    let (train_idx, test_idx) =
-        stratified_split(&all.labels, 10, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)?;
+    let (train_idx, test_idx) = stratified_split(&all.labels, 10, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)?;
     Ok(Dataset {
         name: String::new(),
         train: all.select(&train_idx),
@@ -242,27 +171,17 @@ mod tests {
     fn csv_dir_round_trips_with_header_and_gzip() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        std::fs::write(
-            d.join("train.csv"),
-            "label,p0,p1,p2,p3\n2,0,255,10,20\n0,1,2,3,4\n",
-        )
-        .unwrap();
+        std::fs::write(d.join("train.csv"), "label,p0,p1,p2,p3\n2,0,255,10,20\n0,1,2,3,4\n").unwrap();
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(b"1,5,6,7,8\n").unwrap();
         std::fs::write(d.join("test.csv.gz"), e.finish().unwrap()).unwrap();
         let ds = load_csv_dir(d).unwrap();
-        assert_eq!(
-            (ds.train.channels, ds.train.height, ds.train.width),
-            (1, 2, 2)
-        );
+        assert_eq!((ds.train.channels, ds.train.height, ds.train.width), (1, 2, 2));
         assert_eq!(ds.pixel_max, 255.0);
         assert_eq!(ds.train.labels, vec![2, 0]);
         assert_eq!(ds.train.num_classes, 3);
         assert_eq!(ds.train.pixels[1], 1.0);
-        assert_eq!(
-            ds.test.pixels,
-            [5.0, 6.0, 7.0, 8.0].map(|v: f32| v / 255.0).to_vec()
-        );
+        assert_eq!(ds.test.pixels, [5.0, 6.0, 7.0, 8.0].map(|v: f32| v / 255.0).to_vec());
         assert_eq!(ds.files.len(), 2);
     }
 
@@ -282,12 +201,8 @@ mod tests {
         std::fs::write(d.join("test.csv"), "0,1,2,3,4\n").unwrap();
         type Check = fn(&DataError) -> bool;
         let cases: [(&str, Check); 5] = [
-            ("0,1,2,3,4\n1,1,2,3\n", |e| {
-                matches!(e, DataError::Shape { .. })
-            }),
-            ("0,1,2,3,4\n1,1,x,3,4\n", |e| {
-                matches!(e, DataError::Format { .. })
-            }),
+            ("0,1,2,3,4\n1,1,2,3\n", |e| matches!(e, DataError::Shape { .. })),
+            ("0,1,2,3,4\n1,1,x,3,4\n", |e| matches!(e, DataError::Format { .. })),
             ("0,1,2,3\n", |e| matches!(e, DataError::Shape { .. })), // 3 pixels: not square
             ("0.5,1,2,3,4\n", |e| matches!(e, DataError::Format { .. })),
             ("0,1,-2,3,4\n", |e| matches!(e, DataError::Format { .. })),
@@ -307,18 +222,7 @@ mod tests {
         row.push("10".into());
         std::fs::write(t.path().join("digits.csv"), row.join(",") + "\n").unwrap();
         let e = load_digits(t.path()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::BadLabel {
-                    label: 10,
-                    num_classes: 10,
-                    index: 0,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::BadLabel { label: 10, num_classes: 10, index: 0, .. }), "{e}");
         assert!(e.to_string().contains("digits.csv"));
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tch::Tensor;
 use valley::rng::{self, tag};
-use valley::train::{train_steps, Batches, Optimizer, Regulariser};
 use valley::tensors::TensorSet;
+use valley::train::{train_steps, Batches, Optimizer, Regulariser};
 use valley::{Model, ModelConfig};
 use valley_data::ImageSet;
 
@@ -39,13 +39,20 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn new(config: &ModelConfig, algorithm: &Algorithm, train: &TensorSet, test: &TensorSet, device: tch::Device) -> Result<Self> {
+    pub fn new(
+        config: &ModelConfig,
+        algorithm: &Algorithm,
+        train: &TensorSet,
+        test: &TensorSet,
+        device: tch::Device,
+    ) -> Result<Self> {
         let model = Model::new(config, device)?;
         let aux = match algorithm {
             Algorithm::Moon { .. } => Some((Model::new(config, device)?, Model::new(config, device)?)),
             _ => None,
         };
-        let share = |s: &TensorSet| TensorSet { x: s.x.shallow_clone(), y: s.y.shallow_clone(), num_classes: s.num_classes };
+        let share =
+            |s: &TensorSet| TensorSet { x: s.x.shallow_clone(), y: s.y.shallow_clone(), num_classes: s.num_classes };
         let layout = Layout::of(&model);
         Ok(Self { model, aux, train: share(train), test: share(test), layout })
     }
@@ -99,7 +106,8 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
             Some(&mut dynamic)
         }
         Algorithm::Moon { mu, tau } => {
-            let (global, previous) = ws.aux.as_ref().ok_or_else(|| FedError::Config("MOON workspace lacks its models".into()))?;
+            let (global, previous) =
+                ws.aux.as_ref().ok_or_else(|| FedError::Config("MOON workspace lacks its models".into()))?;
             ins.weights.load_into(global);
             // A client's first round has no previous model; MOON then uses the global one.
             state.previous.as_ref().unwrap_or(&ins.weights).load_into(previous);

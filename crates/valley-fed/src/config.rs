@@ -181,7 +181,10 @@ impl FedConfig {
         }
         if let Some(n) = self.data.train_limit {
             if self.clients > n {
-                return bad(format!("{} clients but only {n} training samples (--train-limit); use fewer clients", self.clients));
+                return bad(format!(
+                    "{} clients but only {n} training samples (--train-limit); use fewer clients",
+                    self.clients
+                ));
             }
         }
         Ok(())

@@ -80,8 +80,11 @@ pub struct Dynamic<'a> {
 impl Regulariser for Dynamic<'_> {
     fn penalty(&mut self, model: &Model, _: &Tensor, _: &Tensor, _: &Tensor) -> Option<Tensor> {
         let theta = learnable(model);
-        let linear =
-            theta.iter().zip(self.correction).map(|(p, g)| (p * g).sum(Kind::Float)).fold(Tensor::from(0f32), |s, x| s + x);
+        let linear = theta
+            .iter()
+            .zip(self.correction)
+            .map(|(p, g)| (p * g).sum(Kind::Float))
+            .fold(Tensor::from(0f32), |s, x| s + x);
         Some(squared_distance(&theta, &self.anchor) * (self.alpha / 2.0) - linear)
     }
 }

@@ -7,7 +7,13 @@ use crate::{FedError, Result};
 
 /// Client sample indices for `scheme`, drawn with the stream (seed, PARTITION), so
 /// `valley partition` and `valley fed` with the same seed see the same split.
-pub fn split_clients(labels: &[i64], num_classes: usize, clients: usize, scheme: &Partition, seed: u64) -> Result<Vec<Vec<usize>>> {
+pub fn split_clients(
+    labels: &[i64],
+    num_classes: usize,
+    clients: usize,
+    scheme: &Partition,
+    seed: u64,
+) -> Result<Vec<Vec<usize>>> {
     if clients > labels.len() {
         return Err(FedError::Config(format!(
             "{clients} clients but only {} training samples; lower --clients or raise --train-limit",
@@ -29,11 +35,9 @@ impl PartitionReport {
     pub fn new(parts: &[Vec<usize>], labels: &[i64], num_classes: usize) -> Self {
         let matrix = client_class_matrix(parts, labels, num_classes);
         let nonempty: Vec<&Vec<usize>> = matrix.iter().filter(|r| r.iter().sum::<usize>() > 0).collect();
-        let mean_max_share = nonempty
-            .iter()
-            .map(|r| *r.iter().max().unwrap_or(&0) as f64 / r.iter().sum::<usize>() as f64)
-            .sum::<f64>()
-            / nonempty.len().max(1) as f64;
+        let mean_max_share =
+            nonempty.iter().map(|r| *r.iter().max().unwrap_or(&0) as f64 / r.iter().sum::<usize>() as f64).sum::<f64>()
+                / nonempty.len().max(1) as f64;
         Self { empty_clients: matrix.len() - nonempty.len(), matrix, mean_max_share }
     }
 }

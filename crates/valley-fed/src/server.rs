@@ -152,7 +152,14 @@ pub fn prepare_clients(cfg: &FedConfig, device: Device) -> Result<(Prepared, Vec
 /// Runs (or with `resume`, continues) the federated training `cfg` into `out` with
 /// `workers` clients trained side by side. With the same seed the results, including
 /// `global.safetensors` byte for byte, do not depend on `workers` or on interruptions.
-pub fn run(cfg: &FedConfig, out: &Path, device: Device, workers: usize, resume: bool, on_event: &mut dyn FnMut(Event)) -> Result<FedSummary> {
+pub fn run(
+    cfg: &FedConfig,
+    out: &Path,
+    device: Device,
+    workers: usize,
+    resume: bool,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<FedSummary> {
     cfg.validate()?;
     let dir = FedDir(out.to_path_buf());
     if !resume && dir.state().exists() {
@@ -167,7 +174,8 @@ pub fn run(cfg: &FedConfig, out: &Path, device: Device, workers: usize, resume: 
 
     let (data, labels, parts) = prepare_clients(cfg, device)?;
     let mut cfg = cfg.clone();
-    (cfg.model.in_channels, cfg.model.image_size, cfg.model.num_classes) = (data.channels, data.image_size, data.num_classes);
+    (cfg.model.in_channels, cfg.model.image_size, cfg.model.num_classes) =
+        (data.channels, data.image_size, data.num_classes);
     let report = PartitionReport::new(&parts, &labels, data.num_classes as usize);
     let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
 
@@ -182,7 +190,13 @@ pub fn run(cfg: &FedConfig, out: &Path, device: Device, workers: usize, resume: 
     let faults = Faults { dropout: cfg.dropout, stragglers: cfg.stragglers };
     let mut sim = Simulation::new(pool, parts, data.train_images.as_ref(), cfg.seed, faults, cfg.eval_batch);
     let mut strategy = for_config(&cfg);
-    on_event(Event::Start { clients: cfg.clients, per_round: cfg.clients_per_round(), workers, partition: &report, sizes: &sizes });
+    on_event(Event::Start {
+        clients: cfg.clients,
+        per_round: cfg.clients_per_round(),
+        workers,
+        partition: &report,
+        sizes: &sizes,
+    });
 
     let config_json = serde_json::to_string(&cfg).unwrap_or_default();
     let mut records: Vec<RoundRecord> = Vec::new();

@@ -58,7 +58,13 @@ pub trait Strategy: Send {
     fn configure_fit(&self, round: usize, global: &Weights) -> Vec<(usize, FitIns)>;
 
     /// The next global model from the returned results (sorted by client id; never empty).
-    fn aggregate_fit(&mut self, round: usize, global: &Weights, results: &[(usize, FitRes)], failures: &[(usize, Failure)]) -> Weights;
+    fn aggregate_fit(
+        &mut self,
+        round: usize,
+        global: &Weights,
+        results: &[(usize, FitRes)],
+        failures: &[(usize, Failure)],
+    ) -> Weights;
 
     /// Server state to checkpoint (FedDyn's h).
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -150,7 +156,13 @@ impl Strategy for FedDyn {
         self.avg.configure_fit(round, global)
     }
 
-    fn aggregate_fit(&mut self, _: usize, global: &Weights, results: &[(usize, FitRes)], _: &[(usize, Failure)]) -> Weights {
+    fn aggregate_fit(
+        &mut self,
+        _: usize,
+        global: &Weights,
+        results: &[(usize, FitRes)],
+        _: &[(usize, Failure)],
+    ) -> Weights {
         let mut next = self.avg.mean(results);
         let learnable: Vec<usize> = global.learnable_indices().collect();
         let m = self.avg.clients as f64;

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 
 use rand::Rng;
 use tch::{Kind, Tensor};
+use valley::models::Mode;
 use valley::rng::{self, tag};
 use valley::train::Eval;
-use valley::models::Mode;
 use valley_data::ImageSet;
 
 use crate::client::{local_fit, ClientState, ClientTask, Workspace};
@@ -97,43 +97,46 @@ impl<'d> Simulation<'d> {
     pub fn num_clients(&self) -> usize {
         self.parts.len()
     }
-
 }
 
 /// Runs `jobs` on the workers, each worker pulling the next job when free; results keep
 /// the jobs' order. With one worker everything runs on the calling thread.
-fn run_jobs<J: Send, R: Send>(workers: &mut [Workspace], jobs: Vec<J>, f: impl Fn(&mut Workspace, J) -> R + Sync) -> Vec<R> {
-        let n = jobs.len();
-        if workers.len() == 1 || n <= 1 {
-            let ws = &mut workers[0];
-            return jobs.into_iter().map(|j| f(ws, j)).collect();
-        }
-        let queue: Vec<Mutex<Option<J>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-        let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for ws in workers.iter_mut().take(n) {
-                let (queue, results, next, f) = (&queue, &results, &next, &f);
-                s.spawn(move || {
-                    // Each worker's kernels run single-threaded, so its floats match any other's.
-                    tch::set_num_threads(1);
-                    loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i >= n {
-                            break;
-                        }
-                        let job = queue[i].lock().map(|mut q| q.take()).ok().flatten();
-                        if let Some(job) = job {
-                            let r = f(ws, job);
-                            if let Ok(mut slot) = results[i].lock() {
-                                *slot = Some(r);
-                            }
+fn run_jobs<J: Send, R: Send>(
+    workers: &mut [Workspace],
+    jobs: Vec<J>,
+    f: impl Fn(&mut Workspace, J) -> R + Sync,
+) -> Vec<R> {
+    let n = jobs.len();
+    if workers.len() == 1 || n <= 1 {
+        let ws = &mut workers[0];
+        return jobs.into_iter().map(|j| f(ws, j)).collect();
+    }
+    let queue: Vec<Mutex<Option<J>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for ws in workers.iter_mut().take(n) {
+            let (queue, results, next, f) = (&queue, &results, &next, &f);
+            s.spawn(move || {
+                // Each worker's kernels run single-threaded, so its floats match any other's.
+                tch::set_num_threads(1);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let job = queue[i].lock().map(|mut q| q.take()).ok().flatten();
+                    if let Some(job) = job {
+                        let r = f(ws, job);
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(r);
                         }
                     }
-                });
-            }
-        });
-        results.into_iter().map(|m| m.into_inner().ok().flatten().expect("every job ran")).collect()
+                }
+            });
+        }
+    });
+    results.into_iter().map(|m| m.into_inner().ok().flatten().expect("every job ran")).collect()
 }
 
 struct FitJob {
@@ -210,7 +213,8 @@ impl Evaluator for Simulation<'_> {
             tch::no_grad(|| {
                 let (x, y) = ws.test.slice(start, b.min(n - start));
                 let logits = ws.model.forward(&x, Mode::Eval);
-                let loss = logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0).double_value(&[]);
+                let loss =
+                    logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0).double_value(&[]);
                 let correct = logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
                 (loss, correct)
             })

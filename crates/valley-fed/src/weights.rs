@@ -72,7 +72,12 @@ impl Weights {
     }
 
     /// Reads tensors written by [`Weights::named`]; `None` when one is missing or misshapen.
-    pub fn from_named(layout: &Arc<Layout>, like: &Weights, prefix: &str, get: &dyn Fn(&str) -> Option<Tensor>) -> Option<Self> {
+    pub fn from_named(
+        layout: &Arc<Layout>,
+        like: &Weights,
+        prefix: &str,
+        get: &dyn Fn(&str) -> Option<Tensor>,
+    ) -> Option<Self> {
         let mut tensors = Vec::with_capacity(layout.names.len());
         for (n, l) in layout.names.iter().zip(&like.tensors) {
             let t = get(&format!("{prefix}{n}"))?;

@@ -1,6 +1,5 @@
 //! λ grids for interpolation curves.
 
-
 pub use valley::grid::parse_lambdas;
 
 /// The grid plus λ = 0, ½ and 1 (needed for the barrier and the performance gap), sorted,

@@ -60,7 +60,12 @@ pub fn set_interpolated(work: &Model, a: &Model, b: &Model, lambda: f64) -> Resu
 
 /// Evaluates `model` as it stands on each split, after applying the BN policy
 /// (`recompute` re-estimates the statistics from `bn_data`; `keep` leaves them).
-pub fn evaluate_with_policy(model: &Model, spec: &EvalSpec, bn_data: &TensorSet, splits: &[(&str, &TensorSet)]) -> Vec<Eval> {
+pub fn evaluate_with_policy(
+    model: &Model,
+    spec: &EvalSpec,
+    bn_data: &TensorSet,
+    splits: &[(&str, &TensorSet)],
+) -> Vec<Eval> {
     if spec.bn == BnPolicy::Recompute {
         train::recompute_bn(model, bn_data, spec.bn_batch, spec.bn_batches);
     }
@@ -129,7 +134,9 @@ pub fn summarise(points: &[CurvePoint], split: &str) -> Result<CurveSummary> {
     let pts: Vec<&CurvePoint> = points.iter().filter(|p| p.split == split).collect();
     let at = |l: f64| {
         pts.iter().find(|p| p.lambda == l).copied().ok_or_else(|| {
-            FusionError::Config(format!("split `{split}` has no point at λ = {l}; the gap and barrier need λ = 0, 0.5 and 1"))
+            FusionError::Config(format!(
+                "split `{split}` has no point at λ = {l}; the gap and barrier need λ = 0, 0.5 and 1"
+            ))
         })
     };
     let (p0, pm, p1) = (at(0.0)?, at(0.5)?, at(1.0)?);

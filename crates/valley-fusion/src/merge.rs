@@ -27,7 +27,8 @@ pub fn normalise_weights(n: usize, weights: Option<&[f64]>) -> Result<Vec<f64>> 
 
 /// Weighted soup `θ = Σi wi·θi` with `Σ wi = 1`.
 pub fn weighted_average(models: &[Params], weights: &[f64]) -> Result<Params> {
-    let (first, rest) = models.split_first().ok_or_else(|| FusionError::Config("merging needs at least one model".into()))?;
+    let (first, rest) =
+        models.split_first().ok_or_else(|| FusionError::Config("merging needs at least one model".into()))?;
     let mut out = first.map(|t| t * weights[0]);
     for (p, &w) in rest.iter().zip(&weights[1..]) {
         out = out.combine(1.0, p, w);
@@ -162,7 +163,12 @@ fn ratio(hits: &Tensor, of: &Tensor) -> f64 {
 /// Per-group sign-conflict statistics. `inputs` are the vectors being merged (task vectors
 /// `θi − base`, or the models), `merged` the merged vector in the same space, `ties` the
 /// TIES stack when the method is TIES.
-pub fn sign_conflicts(layout: &Model, inputs: &[Params], merged: &Params, ties: Option<&TiesStack>) -> Vec<SignConflicts> {
+pub fn sign_conflicts(
+    layout: &Model,
+    inputs: &[Params],
+    merged: &Params,
+    ties: Option<&TiesStack>,
+) -> Vec<SignConflicts> {
     let x = stack(inputs);
     let m = merged.flat(None);
     let nonzero = x.ne(0.0);
@@ -217,7 +223,10 @@ pub struct GreedyTrace {
 /// start from the best, and add each next model to the uniform soup if the soup's held-out
 /// accuracy does not drop (`≥`, as in the paper's algorithm). `heldout(included, θ)`
 /// evaluates a uniform soup of `included` whose parameters are `θ`.
-pub fn greedy_soup(models: &[Params], mut heldout: impl FnMut(&[usize], &Params) -> Result<f64>) -> Result<(Params, GreedyTrace)> {
+pub fn greedy_soup(
+    models: &[Params],
+    mut heldout: impl FnMut(&[usize], &Params) -> Result<f64>,
+) -> Result<(Params, GreedyTrace)> {
     if models.is_empty() {
         return Err(FusionError::Config("merging needs at least one model".into()));
     }
@@ -323,7 +332,8 @@ mod tests {
         // "Accuracy" 1 − |w − 1|: models 1.5 (0.5), 0.75 (0.75) and 5.0 (−3). The soup starts at
         // 0.75, takes 1.5 (mean 1.125 → 0.875 ≥ 0.75) and rejects 5.0 (mean 2.42 → −0.42).
         let models = [p(1.5), p(0.75), p(5.0)];
-        let (soup, trace) = greedy_soup(&models, |_, th| Ok(1.0 - (th.tensors[0].double_value(&[0]) - 1.0).abs())).unwrap();
+        let (soup, trace) =
+            greedy_soup(&models, |_, th| Ok(1.0 - (th.tensors[0].double_value(&[0]) - 1.0).abs())).unwrap();
         assert_eq!(trace.order, vec![1, 0, 2]);
         assert_eq!(trace.included, vec![1, 0]);
         assert_eq!(trace.soup_accuracy, vec![0.75, 0.875, 0.875]);

@@ -50,14 +50,25 @@ pub fn write_interpolation(
         header: ["lambda", "split", "loss", "accuracy", "error"].map(String::from).to_vec(),
         rows: points
             .iter()
-            .map(|p| vec![p.lambda.to_string(), p.split.clone(), p.loss.to_string(), p.accuracy.to_string(), (1.0 - p.accuracy).to_string()])
+            .map(|p| {
+                vec![
+                    p.lambda.to_string(),
+                    p.split.clone(),
+                    p.loss.to_string(),
+                    p.accuracy.to_string(),
+                    (1.0 - p.accuracy).to_string(),
+                ]
+            })
             .collect(),
     };
     let csv = dir.join("interpolation.csv");
     table.write_csv(&csv)?;
     let first = &summaries[0];
     let endpoint = |f: &dyn Fn(&CurveSummary) -> (f64, f64)| {
-        summaries.iter().map(|s| (s.split.clone(), json!({ "loss": f(s).0, "accuracy": f(s).1 }))).collect::<serde_json::Map<_, _>>()
+        summaries
+            .iter()
+            .map(|s| (s.split.clone(), json!({ "loss": f(s).0, "accuracy": f(s).1 })))
+            .collect::<serde_json::Map<_, _>>()
     };
     let record = json!({
         "meta": metadata(),
@@ -77,13 +88,26 @@ pub fn write_interpolation(
         let mut panel = Panel::new(y, "λ  ((1−λ)θA + λθB)", y);
         for (i, s) in summaries.iter().enumerate() {
             let pts: Vec<&CurvePoint> = points.iter().filter(|p| p.split == s.split).collect();
-            panel = panel.with_series(Series::new(s.split.clone(), pts.iter().map(|p| p.lambda).collect::<Vec<_>>(), pts.iter().map(|p| f(p)).collect::<Vec<_>>()).color(i));
+            panel = panel.with_series(
+                Series::new(
+                    s.split.clone(),
+                    pts.iter().map(|p| p.lambda).collect::<Vec<_>>(),
+                    pts.iter().map(|p| f(p)).collect::<Vec<_>>(),
+                )
+                .color(i),
+            );
         }
         panel
     };
-    let title = format!("Interpolation: barrier {:.4}, gap {:+.2} pts ({})", first.barrier, first.gap * 100.0, first.split);
+    let title =
+        format!("Interpolation: barrier {:.4}, gap {:+.2} pts ({})", first.barrier, first.gap * 100.0, first.split);
     let mut files = vec![csv, json_path];
-    files.extend(line_figure(&dir.join("interpolation"), &title, &[panel("loss", &|p| p.loss), panel("accuracy", &|p| p.accuracy)], 2)?);
+    files.extend(line_figure(
+        &dir.join("interpolation"),
+        &title,
+        &[panel("loss", &|p| p.loss), panel("accuracy", &|p| p.accuracy)],
+        2,
+    )?);
     Ok(files)
 }
 
@@ -122,7 +146,19 @@ pub fn write_ssr(dir: &Path, checkpoints: &[(&str, CheckpointId)], groups: &[Gro
 /// The SSR table (one row per group), with cells formatted by `num` / `opt`.
 pub fn ssr_table(groups: &[GroupSsr], num: &dyn Fn(f64) -> String, opt: &dyn Fn(Option<f64>) -> String) -> Table {
     let header = [
-        "group", "numel", "ssr_ab", "ssr_ia", "ssr_ib", "ssr_a_diff", "ssr_b_diff", "mean_a", "std_a", "mean_b", "std_b", "mean_init", "std_init",
+        "group",
+        "numel",
+        "ssr_ab",
+        "ssr_ia",
+        "ssr_ib",
+        "ssr_a_diff",
+        "ssr_b_diff",
+        "mean_a",
+        "std_a",
+        "mean_b",
+        "std_b",
+        "mean_init",
+        "std_init",
     ];
     Table {
         header: header.map(String::from).to_vec(),
@@ -163,7 +199,10 @@ pub fn write_soups(dir: &Path, outcome: &SoupsOutcome, dataset: Value) -> Result
             let s = &p.test;
             [p.start.name().to_string(), p.epoch.to_string()]
                 .into_iter()
-                .chain([s.accuracy_a, s.accuracy_b, s.accuracy_mid, s.gap, s.barrier, p.ssr_ia, p.ssr_ib, p.ssr_ab].map(|x| x.to_string()))
+                .chain(
+                    [s.accuracy_a, s.accuracy_b, s.accuracy_mid, s.gap, s.barrier, p.ssr_ia, p.ssr_ib, p.ssr_ab]
+                        .map(|x| x.to_string()),
+                )
                 .collect()
         })
         .collect();
@@ -177,20 +216,35 @@ pub fn write_soups(dir: &Path, outcome: &SoupsOutcome, dataset: Value) -> Result
             .points
             .iter()
             .flat_map(|p| {
-                p.curve.iter().map(|c| vec![p.start.name().into(), p.epoch.to_string(), c.lambda.to_string(), c.split.clone(), c.loss.to_string(), c.accuracy.to_string()])
+                p.curve.iter().map(|c| {
+                    vec![
+                        p.start.name().into(),
+                        p.epoch.to_string(),
+                        c.lambda.to_string(),
+                        c.split.clone(),
+                        c.loss.to_string(),
+                        c.accuracy.to_string(),
+                    ]
+                })
             })
             .collect(),
     }
     .write_csv(&curves)?;
-    let series = |start: Start, label: &str, f: &dyn Fn(&crate::soups::SoupsPoint) -> f64, color: usize, dashed: bool| {
-        let pts: Vec<_> = outcome.points.iter().filter(|p| p.start == start).collect();
-        let s = Series::new(format!("{} {label}", start.name()), pts.iter().map(|p| p.epoch as f64).collect::<Vec<_>>(), pts.iter().map(|p| f(p)).collect::<Vec<_>>()).color(color);
-        if dashed {
-            s.dashed()
-        } else {
-            s
-        }
-    };
+    let series =
+        |start: Start, label: &str, f: &dyn Fn(&crate::soups::SoupsPoint) -> f64, color: usize, dashed: bool| {
+            let pts: Vec<_> = outcome.points.iter().filter(|p| p.start == start).collect();
+            let s = Series::new(
+                format!("{} {label}", start.name()),
+                pts.iter().map(|p| p.epoch as f64).collect::<Vec<_>>(),
+                pts.iter().map(|p| f(p)).collect::<Vec<_>>(),
+            )
+            .color(color);
+            if dashed {
+                s.dashed()
+            } else {
+                s
+            }
+        };
     let mut gap = Panel::new("performance gap", "epoch", "Acc(½A+½B) − mean Acc");
     let mut ssrs = Panel::new("sign-same ratios", "epoch", "SSR");
     let mut bar = Panel::new("loss barrier", "epoch", "barrier");
@@ -201,7 +255,11 @@ pub fn write_soups(dir: &Path, outcome: &SoupsOutcome, dataset: Value) -> Result
         ssrs = ssrs.with_series(series(start, "SSR-IA", &|p| p.ssr_ia, i, true));
     }
     let v = &outcome.verdict;
-    let title = format!("Soups: ρ(gap, SSR-AB) = {:.2}, verdict {}", v.spearman_gap_ssr_ab, if v.pass { "pass" } else { "fail" });
+    let title = format!(
+        "Soups: ρ(gap, SSR-AB) = {:.2}, verdict {}",
+        v.spearman_gap_ssr_ab,
+        if v.pass { "pass" } else { "fail" }
+    );
     let mut files = vec![json_path, csv, curves];
     files.extend(line_figure(&dir.join("soups"), &title, &[gap, ssrs, bar], 3)?);
     Ok(files)

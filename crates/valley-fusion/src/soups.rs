@@ -70,10 +70,27 @@ pub struct SoupsSplit {
 /// Stratified hold-out of `pretrain_fraction` of the samples (kept only for
 /// `pretrain_classes`), then an IID split of the rest into halves A and B. Deterministic by
 /// `seed`; the three index lists are disjoint.
-pub fn split_for_soups(labels: &[i64], num_classes: usize, pretrain_fraction: f64, pretrain_classes: &[i64], seed: u64) -> Result<SoupsSplit> {
-    let (pool, held) = valley_data::stratified_split(labels, num_classes, pretrain_fraction, rng::derive_seed(seed, &[tag::SUBSET, 2]))?;
+pub fn split_for_soups(
+    labels: &[i64],
+    num_classes: usize,
+    pretrain_fraction: f64,
+    pretrain_classes: &[i64],
+    seed: u64,
+) -> Result<SoupsSplit> {
+    let (pool, held) = valley_data::stratified_split(
+        labels,
+        num_classes,
+        pretrain_fraction,
+        rng::derive_seed(seed, &[tag::SUBSET, 2]),
+    )?;
     let pool_labels: Vec<i64> = pool.iter().map(|&i| labels[i]).collect();
-    let halves = valley_data::partition(&pool_labels, num_classes, 2, &Partition::Iid, rng::derive_seed(seed, &[tag::PARTITION]))?;
+    let halves = valley_data::partition(
+        &pool_labels,
+        num_classes,
+        2,
+        &Partition::Iid,
+        rng::derive_seed(seed, &[tag::PARTITION]),
+    )?;
     let map = |h: &[usize]| h.iter().map(|&j| pool[j]).collect::<Vec<usize>>();
     let pretrain: Vec<usize> = held.into_iter().filter(|&i| pretrain_classes.contains(&labels[i])).collect();
     Ok(SoupsSplit { half_a: map(&halves[0]), half_b: map(&halves[1]), pretrain })
@@ -165,16 +182,33 @@ pub struct SplitSizes {
 
 /// Runs the study into `out`: `init-random.safetensors`, `pretrained/init.safetensors`,
 /// `<start>/<a|b>/epoch-N.safetensors`, then measures every checkpoint pair.
-pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device, on_event: &mut dyn FnMut(SoupsEvent)) -> Result<SoupsOutcome> {
+pub fn run_soups(
+    cfg: &SoupsConfig,
+    data: &SoupsData,
+    out: &Path,
+    device: Device,
+    on_event: &mut dyn FnMut(SoupsEvent),
+) -> Result<SoupsOutcome> {
     if cfg.checkpoints.is_empty() || cfg.pretrain_epochs == 0 {
-        return Err(FusionError::Config("the soups study needs at least one checkpoint epoch and one pre-training epoch".into()));
+        return Err(FusionError::Config(
+            "the soups study needs at least one checkpoint epoch and one pre-training epoch".into(),
+        ));
     }
     if let Some(e) = cfg.checkpoints.iter().find(|&&e| e == 0 || e > cfg.epochs) {
-        return Err(FusionError::Config(format!("checkpoint epoch {e} lies outside the budget of {} epochs", cfg.epochs)));
+        return Err(FusionError::Config(format!(
+            "checkpoint epoch {e} lies outside the budget of {} epochs",
+            cfg.epochs
+        )));
     }
     let epochs = cfg.epochs;
     let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu)).map_err(valley::Error::from)?;
-    let split = split_for_soups(&labels, data.train.num_classes as usize, cfg.pretrain_fraction, &cfg.pretrain_classes, cfg.seed)?;
+    let split = split_for_soups(
+        &labels,
+        data.train.num_classes as usize,
+        cfg.pretrain_fraction,
+        &cfg.pretrain_classes,
+        cfg.seed,
+    )?;
     if split.pretrain.is_empty() || split.half_a.is_empty() || split.half_b.is_empty() {
         return Err(FusionError::Config(format!(
             "the training set of {} samples leaves halves of {} and {} and {} pre-training samples; raise --train-limit",
@@ -186,7 +220,12 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
     }
     let norm_json = serde_json::to_string(data.normalisation).unwrap_or_default();
     let meta = |what: &str, epoch: usize| {
-        vec![("seed", cfg.seed.to_string()), ("epoch", epoch.to_string()), ("normalisation", norm_json.clone()), ("soups", what.to_string())]
+        vec![
+            ("seed", cfg.seed.to_string()),
+            ("epoch", epoch.to_string()),
+            ("normalisation", norm_json.clone()),
+            ("soups", what.to_string()),
+        ]
     };
 
     tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
@@ -207,7 +246,11 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
         Ok(())
     })?;
     let pretrain_test_accuracy = train::evaluate(&pre, data.test, cfg.eval.eval_batch).accuracy;
-    checkpoint::save_model(&pre, &out.join("pretrained").join("init.safetensors"), &meta("pretrained init", cfg.pretrain_epochs))?;
+    checkpoint::save_model(
+        &pre,
+        &out.join("pretrained").join("init.safetensors"),
+        &meta("pretrained init", cfg.pretrain_epochs),
+    )?;
 
     let starts = [(Start::Random, &theta0), (Start::Pretrained, &pre)];
     for (si, (start, init)) in starts.iter().enumerate() {
@@ -237,7 +280,8 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
     };
     let bn_data = data.train.subset(&pool);
     let lambdas = with_anchors(&cfg.lambdas);
-    let (a, b, work) = (Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?);
+    let (a, b, work) =
+        (Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?);
     let mut points = Vec::new();
     for (start, init) in starts {
         let theta_i = Params::of(init);
@@ -248,7 +292,8 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
             };
             load(&a, "a")?;
             load(&b, "b")?;
-            let curve = interpolate::curve(&a, &b, &work, &lambdas, &cfg.eval, &bn_data, &[("test", data.test)], |_, _| {})?;
+            let curve =
+                interpolate::curve(&a, &b, &work, &lambdas, &cfg.eval, &bn_data, &[("test", data.test)], |_, _| {})?;
             let test = interpolate::summarise(&curve, "test")?;
             let (pa, pb) = (Params::of(&a), Params::of(&b));
             let point = SoupsPoint {
@@ -275,7 +320,13 @@ pub fn run_soups(cfg: &SoupsConfig, data: &SoupsData, out: &Path, device: Device
     })
 }
 
-fn plan<'a>(cfg: &'a SoupsConfig, data: &SoupsData<'a>, indices: &'a [usize], epochs: usize, stream: u64) -> EpochPlan<'a> {
+fn plan<'a>(
+    cfg: &'a SoupsConfig,
+    data: &SoupsData<'a>,
+    indices: &'a [usize],
+    epochs: usize,
+    stream: u64,
+) -> EpochPlan<'a> {
     EpochPlan {
         set: data.train,
         images: data.train_images,
@@ -294,7 +345,9 @@ fn plan<'a>(cfg: &'a SoupsConfig, data: &SoupsData<'a>, indices: &'a [usize], ep
 pub fn verdict(points: &[SoupsPoint], min_spearman: f64) -> Verdict {
     let gaps: Vec<f64> = points.iter().map(|p| p.test.gap).collect();
     let ssrs: Vec<f64> = points.iter().map(|p| p.ssr_ab).collect();
-    let mean_of = |s: Start, f: &dyn Fn(&SoupsPoint) -> f64| mean(&points.iter().filter(|p| p.start == s).map(f).collect::<Vec<_>>());
+    let mean_of = |s: Start, f: &dyn Fn(&SoupsPoint) -> f64| {
+        mean(&points.iter().filter(|p| p.start == s).map(f).collect::<Vec<_>>())
+    };
     let rho = spearman(&gaps, &ssrs);
     let (sr, sp) = (mean_of(Start::Random, &|p| p.ssr_ab), mean_of(Start::Pretrained, &|p| p.ssr_ab));
     let (gr, gp) = (mean_of(Start::Random, &|p| p.test.gap), mean_of(Start::Pretrained, &|p| p.test.gap));

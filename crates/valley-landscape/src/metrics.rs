@@ -60,7 +60,13 @@ impl CurveMetrics {
             pts
         };
         let (plus, minus) = (side(true), side(false));
-        let mean = |p: &[(f64, f64)]| if p.is_empty() { f64::NAN } else { p.iter().map(|x| x.1).sum::<f64>() / p.len() as f64 };
+        let mean = |p: &[(f64, f64)]| {
+            if p.is_empty() {
+                f64::NAN
+            } else {
+                p.iter().map(|x| x.1).sum::<f64>() / p.len() as f64
+            }
+        };
         let (mean_plus, mean_minus) = (mean(&plus), mean(&minus));
         let sum = mean_minus + mean_plus;
         let asymmetry = if sum.abs() > 0.0 { (mean_minus - mean_plus) / sum } else { 0.0 };
@@ -174,8 +180,8 @@ impl Interval {
 /// The 97.5 % quantile of Student's t with `df` degrees of freedom.
 pub fn t975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110,
-        2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,

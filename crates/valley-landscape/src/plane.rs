@@ -34,7 +34,11 @@ pub fn read_plane_csv(path: &Path) -> Result<Vec<PlanePoint>> {
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let num = |k: usize| rec.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| bad(format!("row {}: column {} is not a number", i + 2, HEADER[k])));
+        let num = |k: usize| {
+            rec.get(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| bad(format!("row {}: column {} is not a number", i + 2, HEADER[k])))
+        };
         let split: Split = rec.get(2).unwrap_or("").parse()?;
         out.push(PlanePoint { alpha: num(0)?, beta: num(1)?, split, loss: num(3)?, error: num(4)? });
     }
@@ -70,7 +74,8 @@ pub fn plane(
     }
     let per_point = eval_splits(eval);
     for (i, &a) in alphas.iter().enumerate() {
-        let todo: Vec<f64> = betas.iter().copied().filter(|&b| done.get(&key(a, b)).copied().unwrap_or(0) < per_point).collect();
+        let todo: Vec<f64> =
+            betas.iter().copied().filter(|&b| done.get(&key(a, b)).copied().unwrap_or(0) < per_point).collect();
         on_row(i, alphas.len(), betas.len() - todo.len());
         if todo.is_empty() {
             continue;
@@ -94,13 +99,21 @@ fn eval_splits(eval: &mut Evaluator) -> usize {
 }
 
 /// Heat maps of loss and error per split, `plane-<split>-<metric>.{png,svg}`.
-pub fn plane_figures(out: &Path, points: &[PlanePoint], alphas: &[f64], betas: &[f64], labels: (&str, &str)) -> Result<Vec<PathBuf>> {
+pub fn plane_figures(
+    out: &Path,
+    points: &[PlanePoint],
+    alphas: &[f64],
+    betas: &[f64],
+    labels: (&str, &str),
+) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut splits: Vec<Split> = points.iter().map(|p| p.split).collect();
     splits.sort();
     splits.dedup();
     for split in splits {
-        for (metric, get) in [("loss", (|p: &PlanePoint| p.loss) as fn(&PlanePoint) -> f64), ("error", |p: &PlanePoint| p.error)] {
+        for (metric, get) in
+            [("loss", (|p: &PlanePoint| p.loss) as fn(&PlanePoint) -> f64), ("error", |p: &PlanePoint| p.error)]
+        {
             let z: Vec<Vec<f64>> = betas
                 .iter()
                 .map(|&b| {
@@ -109,7 +122,11 @@ pub fn plane_figures(out: &Path, points: &[PlanePoint], alphas: &[f64], betas: &
                         .map(|&a| {
                             points
                                 .iter()
-                                .find(|p| p.split == split && p.alpha.to_bits() == a.to_bits() && p.beta.to_bits() == b.to_bits())
+                                .find(|p| {
+                                    p.split == split
+                                        && p.alpha.to_bits() == a.to_bits()
+                                        && p.beta.to_bits() == b.to_bits()
+                                })
                                 .map(get)
                                 .unwrap_or(f64::NAN)
                         })

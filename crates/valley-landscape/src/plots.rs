@@ -49,7 +49,11 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
                     let mut panel = Panel::new(title, "λ", format!("{split} {}", metric.name()));
                     for a in of_split.iter().filter(|a| &a.sign == sign && &a.direction == dir && &a.group == group) {
                         let iv = if metric == Metric::Error { &a.error } else { &a.loss };
-                        let mut s = Series::new(format!("s={} ({norm})", a.scale), a.lambdas.clone(), iv.iter().map(|i| i.mean).collect::<Vec<_>>());
+                        let mut s = Series::new(
+                            format!("s={} ({norm})", a.scale),
+                            a.lambdas.clone(),
+                            iv.iter().map(|i| i.mean).collect::<Vec<_>>(),
+                        );
                         if a.seeds.len() > 1 {
                             let lo: Vec<f64> = iv.iter().map(|i| i.lo.unwrap_or(i.mean)).collect();
                             let hi: Vec<f64> = iv.iter().map(|i| i.hi.unwrap_or(i.mean)).collect();
@@ -80,8 +84,12 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
 /// Gives `panels` the y range of all their series and bands, padded by 5 %; error ranges
 /// start at 0 at the lowest.
 fn share_y_range(panels: &mut [Panel], nonnegative: bool) {
-    let ys = panels.iter().flat_map(|p| p.series.iter()).flat_map(|s| s.ys.iter().chain(s.band.iter().flat_map(|b| b.0.iter().chain(b.1.iter()))));
-    let (lo, hi) = ys.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let ys = panels
+        .iter()
+        .flat_map(|p| p.series.iter())
+        .flat_map(|s| s.ys.iter().chain(s.band.iter().flat_map(|b| b.0.iter().chain(b.1.iter()))));
+    let (lo, hi) =
+        ys.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     if lo < hi {
         let pad = 0.05 * (hi - lo);
         let floor = if nonnegative { 0.0 } else { f64::NEG_INFINITY };
@@ -104,12 +112,19 @@ pub fn ratio_figures(out: &Path, aggs: &[Aggregate]) -> Result<Vec<PathBuf>> {
     splits.sort();
     splits.dedup();
     for split in splits {
-        let keys = unique(with_ratio.iter().filter(|a| a.split == split).map(|a| (a.direction.clone(), a.group.clone(), a.scale.to_string())));
+        let keys = unique(
+            with_ratio
+                .iter()
+                .filter(|a| a.split == split)
+                .map(|a| (a.direction.clone(), a.group.clone(), a.scale.to_string())),
+        );
         let mut panels = Vec::new();
         for (dir, group, scale) in &keys {
             let mut pts: Vec<(f64, f64, f64)> = with_ratio
                 .iter()
-                .filter(|a| a.split == split && &a.direction == dir && &a.group == group && &a.scale.to_string() == scale)
+                .filter(|a| {
+                    a.split == split && &a.direction == dir && &a.group == group && &a.scale.to_string() == scale
+                })
                 .filter_map(|a| {
                     let m = |k: &str| a.error_metrics.get(k).cloned().flatten().map(|i| i.mean).unwrap_or(f64::NAN);
                     ratio(&a.sign).map(|r| (r, m("mean_plus"), m("mean_minus")))
@@ -118,13 +133,22 @@ pub fn ratio_figures(out: &Path, aggs: &[Aggregate]) -> Result<Vec<PathBuf>> {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let rs: Vec<f64> = pts.iter().map(|p| p.0).collect();
             panels.push(
-                Panel::new(format!("{} s={scale} [{group}]", display_direction(dir)), "sign-change ratio r", format!("mean {split} error"))
-                    .with_series(Series::new("λ > 0", rs.clone(), pts.iter().map(|p| p.1).collect::<Vec<_>>()))
-                    .with_series(Series::new("λ < 0", rs, pts.iter().map(|p| p.2).collect::<Vec<_>>()).dashed()),
+                Panel::new(
+                    format!("{} s={scale} [{group}]", display_direction(dir)),
+                    "sign-change ratio r",
+                    format!("mean {split} error"),
+                )
+                .with_series(Series::new("λ > 0", rs.clone(), pts.iter().map(|p| p.1).collect::<Vec<_>>()))
+                .with_series(Series::new("λ < 0", rs, pts.iter().map(|p| p.2).collect::<Vec<_>>()).dashed()),
             );
         }
         let stem = out.join(format!("ratio-sweep-{split}"));
-        files.extend(line_figure(&stem, "Mean error per side against the sign-change ratio", &panels, panels.len().min(4))?);
+        files.extend(line_figure(
+            &stem,
+            "Mean error per side against the sign-change ratio",
+            &panels,
+            panels.len().min(4),
+        )?);
     }
     Ok(files)
 }

@@ -58,7 +58,9 @@ impl LandscapeSpec {
             None | Some("both") => vec![SignMode::AsSampled, SignMode::Consistent],
             Some("as-sampled") => vec![SignMode::AsSampled],
             Some("consistent") => vec![SignMode::Consistent],
-            Some(s) => return Err(Error::Spec(format!("unknown sign mode `{s}` (expected as-sampled, consistent or both)"))),
+            Some(s) => {
+                return Err(Error::Spec(format!("unknown sign mode `{s}` (expected as-sampled, consistent or both)")))
+            }
         };
         for &r in ratios {
             if !(0.0..=1.0).contains(&r) {
@@ -107,7 +109,14 @@ impl LandscapeSpec {
                         let random = is_random(noise, sign);
                         let seeds = if random { &self.seeds[..] } else { &self.seeds[..1] };
                         for &seed in seeds {
-                            out.push(DirectionSpec { noise: noise.clone(), sign, norm: self.norm, scale, group: group.clone(), seed });
+                            out.push(DirectionSpec {
+                                noise: noise.clone(),
+                                sign,
+                                norm: self.norm,
+                                scale,
+                                group: group.clone(),
+                                seed,
+                            });
                         }
                     }
                 }
@@ -152,7 +161,12 @@ pub fn noise_id(n: &Noise) -> String {
 pub fn direction_file(spec: &DirectionSpec, many_seeds: bool) -> String {
     let mut name = format!("direction-{}", spec.label());
     if !matches!(spec.group, Group::All) {
-        let g: String = spec.group.to_string().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let g: String = spec
+            .group
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
         name.push_str(&format!("-{g}"));
     }
     if many_seeds {
@@ -238,8 +252,18 @@ pub fn run(
                 split: *split,
                 direction_norm: norm,
                 file: file.clone(),
-                error_metrics: CurveMetrics::compute(&spec.lambdas, &error, base_eval.error(), Threshold::Absolute(spec.error_delta)),
-                loss_metrics: CurveMetrics::compute(&spec.lambdas, &loss, base_eval.loss, Threshold::Relative(spec.loss_ratio)),
+                error_metrics: CurveMetrics::compute(
+                    &spec.lambdas,
+                    &error,
+                    base_eval.error(),
+                    Threshold::Absolute(spec.error_delta),
+                ),
+                loss_metrics: CurveMetrics::compute(
+                    &spec.lambdas,
+                    &loss,
+                    base_eval.loss,
+                    Threshold::Relative(spec.loss_ratio),
+                ),
                 lambdas: spec.lambdas.clone(),
                 loss,
                 error,
@@ -312,7 +336,9 @@ pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
             let metrics = |get: &dyn Fn(&Curve) -> &CurveMetrics| -> BTreeMap<String, Option<Interval>> {
                 let named: Vec<_> = cs.iter().map(|c| get(c).named()).collect();
                 (0..named[0].len())
-                    .map(|m| (named[0][m].0.to_string(), Interval::of(&named.iter().map(|n| n[m].1).collect::<Vec<_>>())))
+                    .map(|m| {
+                        (named[0][m].0.to_string(), Interval::of(&named.iter().map(|n| n[m].1).collect::<Vec<_>>()))
+                    })
                     .collect()
             };
             Aggregate {
@@ -336,7 +362,8 @@ pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
 pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Csv { path: path.to_path_buf(), detail: e.to_string() };
-    w.write_record(["direction", "sign", "scale", "group", "seed", "lambda", "split", "loss", "error"]).map_err(csv_err)?;
+    w.write_record(["direction", "sign", "scale", "group", "seed", "lambda", "split", "loss", "error"])
+        .map_err(csv_err)?;
     for c in curves {
         for (i, l) in c.lambdas.iter().enumerate() {
             w.write_record([

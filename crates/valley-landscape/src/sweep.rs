@@ -86,14 +86,22 @@ pub struct EvalData {
 impl EvalData {
     /// Loads the data for `model` (the checkpoint `ck`), normalised as recorded in the
     /// checkpoint, and checks that its shape fits the model.
-    pub fn prepare(ck: &Checkpoint, model: &Model, data: &DataConfig, splits: &[Split], bn: &BnOptions, device: Device) -> Result<Self> {
+    pub fn prepare(
+        ck: &Checkpoint,
+        model: &Model,
+        data: &DataConfig,
+        splits: &[Split],
+        bn: &BnOptions,
+        device: Device,
+    ) -> Result<Self> {
         if splits.is_empty() {
             return Err(Error::Spec("no split to evaluate (use --splits test, train or train,test)".into()));
         }
         let recorded = ck.normalisation();
         let p = train::prepare(data, recorded.as_ref(), device)?;
         let cfg = model.config();
-        let mismatch = |detail: String| Error::DataMismatch { checkpoint: ck.path.clone(), dataset: p.name.clone(), detail };
+        let mismatch =
+            |detail: String| Error::DataMismatch { checkpoint: ck.path.clone(), dataset: p.name.clone(), detail };
         if p.channels != cfg.in_channels || p.num_classes != cfg.num_classes {
             return Err(mismatch(format!(
                 "model {} expects {} input channel(s) and {} classes, the dataset has {} and {}; pass the dataset the model was trained on",
@@ -101,11 +109,18 @@ impl EvalData {
             )));
         }
         if p.image_size != cfg.image_size {
-            return Err(mismatch(format!("model expects {0}x{0} images, the dataset has {1}x{1}", cfg.image_size, p.image_size)));
+            return Err(mismatch(format!(
+                "model expects {0}x{0} images, the dataset has {1}x{1}",
+                cfg.image_size, p.image_size
+            )));
         }
         if let Some(n) = &recorded {
             if n.mean.len() != p.channels as usize {
-                return Err(mismatch(format!("recorded normalisation has {} channels, the data {}", n.mean.len(), p.channels)));
+                return Err(mismatch(format!(
+                    "recorded normalisation has {} channels, the data {}",
+                    n.mean.len(),
+                    p.channels
+                )));
             }
         }
         let mut order: Vec<usize> = (0..p.train.len()).collect();
@@ -179,7 +194,16 @@ impl<'a> Evaluator<'a> {
     /// Takes θf from `model`'s current parameters.
     pub fn new(model: &'a Model, data: &'a EvalData, bn: BnOptions, eval_batch: usize) -> Self {
         let buffers = model.entries().iter().filter(|e| !e.role.is_learnable()).map(|e| e.tensor.copy()).collect();
-        Self { model, theta: Params::of(model), buffers, data, bn, eval_batch: eval_batch.max(1), base: None, evaluations: 0 }
+        Self {
+            model,
+            theta: Params::of(model),
+            buffers,
+            data,
+            bn,
+            eval_batch: eval_batch.max(1),
+            base: None,
+            evaluations: 0,
+        }
     }
 
     /// θf.
@@ -217,7 +241,8 @@ impl<'a> Evaluator<'a> {
         if self.bn.policy == BnPolicy::Recompute {
             train::recompute_bn(self.model, &self.data.bn_set, self.bn.batch, self.bn.batches);
         }
-        let per_split = self.data.splits.iter().map(|(s, set)| (*s, train::evaluate(self.model, set, self.eval_batch))).collect();
+        let per_split =
+            self.data.splits.iter().map(|(s, set)| (*s, train::evaluate(self.model, set, self.eval_batch))).collect();
         let p = PointEval { per_split };
         self.evaluations += 1;
         if at_theta {
@@ -319,7 +344,10 @@ mod tests {
         let curves = run::run(&spec(), &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap();
         assert_eq!(curves[0].loss[1], plain.loss);
         let after = Params::of(&model);
-        assert!(before.tensors.iter().zip(&after.tensors).all(|(a, b)| a.equal(b)), "θf must be restored after the run");
+        assert!(
+            before.tensors.iter().zip(&after.tensors).all(|(a, b)| a.equal(b)),
+            "θf must be restored after the run"
+        );
         assert_eq!(train::evaluate(&model, &data.splits[0].1, 50), plain, "BN statistics must be restored");
     }
 

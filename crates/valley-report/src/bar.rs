@@ -6,8 +6,8 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use crate::error::{invalid, Result};
 use crate::style::{
-    draw_legend, fmt_tick, fmt_value, font, legend_height, padded_range, palette, render, text,
-    text_size, title_height, titled, DrawResult, Figure, LegendEntry, Swatch, DESC_FONT, TICK_FONT,
+    draw_legend, fmt_tick, fmt_value, font, legend_height, padded_range, palette, render, text, text_size,
+    title_height, titled, DrawResult, Figure, LegendEntry, Swatch, DESC_FONT, TICK_FONT,
 };
 
 const VALUE_FONT: u32 = 12;
@@ -25,32 +25,17 @@ pub fn bar_figure(
     y_label: &str,
 ) -> Result<Vec<PathBuf>> {
     if groups.is_empty() || bars.is_empty() {
-        return Err(invalid(
-            stem,
-            "bar_figure needs at least one group and one bar series",
-        ));
+        return Err(invalid(stem, "bar_figure needs at least one group and one bar series"));
     }
     for (name, vals) in bars {
         if vals.len() != groups.len() {
             return Err(invalid(
                 stem,
-                format!(
-                    "bar series `{name}` has {} values but there are {} groups",
-                    vals.len(),
-                    groups.len()
-                ),
+                format!("bar series `{name}` has {} values but there are {} groups", vals.len(), groups.len()),
             ));
         }
     }
-    render(
-        stem,
-        &BarFigure {
-            title,
-            groups,
-            bars,
-            y_label,
-        },
-    )
+    render(stem, &BarFigure { title, groups, bars, y_label })
 }
 
 struct BarFigure<'a> {
@@ -84,31 +69,19 @@ impl BarFigure<'_> {
         self.bars
             .iter()
             .enumerate()
-            .map(|(i, (name, _))| LegendEntry {
-                label: name.clone(),
-                color: palette(i),
-                swatch: Swatch::Box,
-            })
+            .map(|(i, (name, _))| LegendEntry { label: name.clone(), color: palette(i), swatch: Swatch::Box })
             .collect()
     }
 
     fn label_lines(&self) -> u32 {
-        self.groups
-            .iter()
-            .map(|g| wrap(g, self.group_width() - 6).len() as u32)
-            .max()
-            .unwrap_or(1)
-            .max(1)
+        self.groups.iter().map(|g| wrap(g, self.group_width() - 6).len() as u32).max().unwrap_or(1).max(1)
     }
 }
 
 impl Figure for BarFigure<'_> {
     fn size(&self) -> (u32, u32) {
         let w = (100 + self.groups.len() as u32 * self.group_width()).clamp(560, 4000);
-        let h = title_height(self.title)
-            + 380
-            + self.label_lines() * LINE_H
-            + legend_height(&self.entries(), w);
+        let h = title_height(self.title) + 380 + self.label_lines() * LINE_H + legend_height(&self.entries(), w);
         (w, h)
     }
 
@@ -123,11 +96,7 @@ impl Figure for BarFigure<'_> {
         draw_legend(&legend_area, &entries)?;
 
         let n = self.groups.len();
-        let vals = self
-            .bars
-            .iter()
-            .flat_map(|(_, v)| v.iter().copied())
-            .chain([0.0]);
+        let vals = self.bars.iter().flat_map(|(_, v)| v.iter().copied()).chain([0.0]);
         let mut yr = padded_range(vals.clone());
         let finite: Vec<f64> = vals.filter(|v| v.is_finite()).collect();
         if finite.iter().all(|&v| v >= 0.0) {
@@ -172,23 +141,12 @@ impl Figure for BarFigure<'_> {
                 }
                 let x0 = g as f64 + 0.1 + b as f64 * slot;
                 let x1 = x0 + slot * 0.92;
-                chart.draw_series(std::iter::once(Rectangle::new(
-                    [(x0, base), (x1, y)],
-                    color.filled(),
-                )))?;
+                chart.draw_series(std::iter::once(Rectangle::new([(x0, base), (x1, y)], color.filled())))?;
                 let label = fmt_value(y);
                 if text_size(&label, VALUE_FONT).0 as i32 <= bar_px + 6 {
                     let (tx, ty) = px(chart.backend_coord(&((x0 + x1) / 2.0, y)));
-                    let (anchor, dy) = if y >= base {
-                        (VPos::Bottom, -3)
-                    } else {
-                        (VPos::Top, 3)
-                    };
-                    chart_area.draw(&Text::new(
-                        label,
-                        (tx, ty + dy),
-                        text(VALUE_FONT, HPos::Center, anchor),
-                    ))?;
+                    let (anchor, dy) = if y >= base { (VPos::Bottom, -3) } else { (VPos::Top, 3) };
+                    chart_area.draw(&Text::new(label, (tx, ty + dy), text(VALUE_FONT, HPos::Center, anchor)))?;
                 }
             }
         }
@@ -214,42 +172,20 @@ mod tests {
     #[test]
     fn bar_figure_writes_labels_and_survives_nan() {
         let dir = tempfile::tempdir().unwrap();
-        let groups: Vec<String> = ["FedAvg", "FedProx", "FedSign (ours)"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let groups: Vec<String> = ["FedAvg", "FedProx", "FedSign (ours)"].iter().map(|s| s.to_string()).collect();
         let bars = vec![
             ("IID".to_string(), vec![0.71, 0.70, 0.74]),
             ("Dirichlet α=0.1".to_string(), vec![0.52, f64::NAN, 0.61]),
         ];
-        let out = bar_figure(
-            &dir.path().join("bars"),
-            "Test accuracy",
-            &groups,
-            &bars,
-            "accuracy",
-        )
-        .unwrap();
+        let out = bar_figure(&dir.path().join("bars"), "Test accuracy", &groups, &bars, "accuracy").unwrap();
         let img = image::open(&out[0]).unwrap();
-        let fig = BarFigure {
-            title: "Test accuracy",
-            groups: &groups,
-            bars: &bars,
-            y_label: "accuracy",
-        };
+        let fig = BarFigure { title: "Test accuracy", groups: &groups, bars: &bars, y_label: "accuracy" };
         assert_eq!((img.width(), img.height()), fig.size());
         let svg = std::fs::read_to_string(&out[1]).unwrap();
         for t in ["Test accuracy", "FedProx", "Dirichlet α=0.1", "accuracy"] {
             assert!(svg.contains(t), "svg lacks {t}");
         }
-        let err = bar_figure(
-            &dir.path().join("b2"),
-            "",
-            &groups,
-            &[("x".into(), vec![1.0])],
-            "y",
-        )
-        .unwrap_err();
+        let err = bar_figure(&dir.path().join("b2"), "", &groups, &[("x".into(), vec![1.0])], "y").unwrap_err();
         assert!(err.to_string().contains("1 values but there are 3 groups"));
     }
 }

@@ -29,8 +29,5 @@ pub enum ReportError {
 pub type Result<T> = std::result::Result<T, ReportError>;
 
 pub(crate) fn invalid(path: &std::path::Path, message: impl Into<String>) -> ReportError {
-    ReportError::InvalidInput {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
+    ReportError::InvalidInput { path: path.to_path_buf(), message: message.into() }
 }

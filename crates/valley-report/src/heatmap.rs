@@ -6,8 +6,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{invalid, Result};
 use crate::style::{
-    contrast_text, draw_colorbar, draw_note, fmt_tick, fmt_value, font, padded_range, render, text,
-    text_size, title_height, titled, ColorMap, DrawResult, Figure, DESC_FONT, MISSING, TICK_FONT,
+    contrast_text, draw_colorbar, draw_note, fmt_tick, fmt_value, font, padded_range, render, text, text_size,
+    title_height, titled, ColorMap, DrawResult, Figure, DESC_FONT, MISSING, TICK_FONT,
 };
 
 const COLORBAR_W: u32 = 120;
@@ -27,45 +27,21 @@ pub fn heatmap_figure(
     z_label: &str,
 ) -> Result<Vec<PathBuf>> {
     if xs.is_empty() || ys.is_empty() {
-        return Err(invalid(
-            stem,
-            "heatmap_figure needs at least one x and one y",
-        ));
+        return Err(invalid(stem, "heatmap_figure needs at least one x and one y"));
     }
     if xs.iter().chain(ys).any(|v| !v.is_finite()) {
-        return Err(invalid(
-            stem,
-            "heatmap grid coordinates xs and ys must be finite",
-        ));
+        return Err(invalid(stem, "heatmap grid coordinates xs and ys must be finite"));
     }
     if z.len() != ys.len() {
         return Err(invalid(
             stem,
-            format!(
-                "z has {} rows but ys has {} values (z is indexed z[iy][ix])",
-                z.len(),
-                ys.len()
-            ),
+            format!("z has {} rows but ys has {} values (z is indexed z[iy][ix])", z.len(), ys.len()),
         ));
     }
     if let Some((iy, row)) = z.iter().enumerate().find(|(_, r)| r.len() != xs.len()) {
-        return Err(invalid(
-            stem,
-            format!("z[{iy}] has {} values but xs has {}", row.len(), xs.len()),
-        ));
+        return Err(invalid(stem, format!("z[{iy}] has {} values but xs has {}", row.len(), xs.len())));
     }
-    render(
-        stem,
-        &Heatmap {
-            title,
-            xs,
-            ys,
-            z,
-            x_label,
-            y_label,
-            z_label,
-        },
-    )
+    render(stem, &Heatmap { title, xs, ys, z, x_label, y_label, z_label })
 }
 
 struct Heatmap<'a> {
@@ -115,10 +91,8 @@ impl Figure for Heatmap<'_> {
         let (main, bar) = body.split_horizontally(w - COLORBAR_W);
         let ex = edges(self.xs);
         let ey = edges(self.ys);
-        let xr = ex.iter().copied().fold(f64::INFINITY, f64::min)
-            ..ex.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let yr = ey.iter().copied().fold(f64::INFINITY, f64::min)
-            ..ey.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let xr = ex.iter().copied().fold(f64::INFINITY, f64::min)..ex.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let yr = ey.iter().copied().fold(f64::INFINITY, f64::min)..ey.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let zr = z_range(self.z.iter().flatten().copied());
         let (x_span, y_span) = (xr.end - xr.start, yr.end - yr.start);
         let mut chart = ChartBuilder::on(&main)
@@ -144,11 +118,7 @@ impl Figure for Heatmap<'_> {
         let zspan = zr.end - zr.start;
         for (iy, row) in self.z.iter().enumerate() {
             chart.draw_series(row.iter().enumerate().map(|(ix, &v)| {
-                let c = if v.is_finite() {
-                    ColorMap::Viridis.at((v - zr.start) / zspan)
-                } else {
-                    MISSING
-                };
+                let c = if v.is_finite() { ColorMap::Viridis.at((v - zr.start) / zspan) } else { MISSING };
                 Rectangle::new([(ex[ix], ey[iy]), (ex[ix + 1], ey[iy + 1])], c.filled())
             }))?;
         }
@@ -173,20 +143,11 @@ pub fn matrix_figure(
     annotate: bool,
 ) -> Result<Vec<PathBuf>> {
     if values.is_empty() || values[0].is_empty() {
-        return Err(invalid(
-            stem,
-            "matrix_figure needs at least one row and one column",
-        ));
+        return Err(invalid(stem, "matrix_figure needs at least one row and one column"));
     }
     let nc = values[0].len();
     if let Some((r, row)) = values.iter().enumerate().find(|(_, r)| r.len() != nc) {
-        return Err(invalid(
-            stem,
-            format!(
-                "values[{r}] has {} columns but values[0] has {nc}",
-                row.len()
-            ),
-        ));
+        return Err(invalid(stem, format!("values[{r}] has {} columns but values[0] has {nc}", row.len())));
     }
     if row_labels.len() != values.len() || col_labels.len() != nc {
         return Err(invalid(
@@ -199,16 +160,7 @@ pub fn matrix_figure(
             ),
         ));
     }
-    render(
-        stem,
-        &Matrix {
-            title,
-            rows: row_labels,
-            cols: col_labels,
-            values,
-            annotate,
-        },
-    )
+    render(stem, &Matrix { title, rows: row_labels, cols: col_labels, values, annotate })
 }
 
 struct Matrix<'a> {
@@ -227,28 +179,12 @@ impl Matrix<'_> {
         let n = self.rows.len().max(self.cols.len()) as u32;
         let mut cell = (640 / n).clamp(16, 56);
         if self.annotate {
-            let widest = self
-                .values
-                .iter()
-                .flatten()
-                .map(|&v| text_size(&fmt_value(v), ANNOT_FONT).0)
-                .max()
-                .unwrap_or(0);
+            let widest =
+                self.values.iter().flatten().map(|&v| text_size(&fmt_value(v), ANNOT_FONT).0).max().unwrap_or(0);
             cell = cell.max((widest + 10).min(80));
         }
-        let row_w = self
-            .rows
-            .iter()
-            .map(|s| text_size(s, TICK_FONT).0)
-            .max()
-            .unwrap_or(0)
-            + 14;
-        let col_w = self
-            .cols
-            .iter()
-            .map(|s| text_size(s, TICK_FONT).0)
-            .max()
-            .unwrap_or(0);
+        let row_w = self.rows.iter().map(|s| text_size(s, TICK_FONT).0).max().unwrap_or(0) + 14;
+        let col_w = self.cols.iter().map(|s| text_size(s, TICK_FONT).0).max().unwrap_or(0);
         let rotated = col_w + 4 > cell;
         let col_h = if rotated { col_w + 14 } else { TICK_FONT + 16 };
         (cell, row_w, col_h, rotated)
@@ -259,8 +195,7 @@ impl Figure for Matrix<'_> {
     fn size(&self) -> (u32, u32) {
         let (cell, row_w, col_h, _) = self.geometry();
         let w = (row_w + self.cols.len() as u32 * cell + 16 + COLORBAR_W).max(360);
-        let h =
-            title_height(self.title) + 12 + (self.rows.len() as u32 * cell).max(160) + col_h + 10;
+        let h = title_height(self.title) + 12 + (self.rows.len() as u32 * cell).max(160) + col_h + 10;
         (w, h)
     }
 
@@ -278,15 +213,8 @@ impl Figure for Matrix<'_> {
         for (r, row) in self.values.iter().enumerate() {
             for (k, &v) in row.iter().enumerate() {
                 let (x0, y0) = (ox + k as i32 * c, oy + r as i32 * c);
-                let color = if v.is_finite() {
-                    ColorMap::Blues.at((v - zr.start) / zspan)
-                } else {
-                    MISSING
-                };
-                body.draw(&Rectangle::new(
-                    [(x0, y0), (x0 + c, y0 + c)],
-                    color.filled(),
-                ))?;
+                let color = if v.is_finite() { ColorMap::Blues.at((v - zr.start) / zspan) } else { MISSING };
+                body.draw(&Rectangle::new([(x0, y0), (x0 + c, y0 + c)], color.filled()))?;
                 if self.annotate {
                     let label = fmt_value(v);
                     let (tw, th) = text_size(&label, ANNOT_FONT);
@@ -294,18 +222,13 @@ impl Figure for Matrix<'_> {
                         body.draw(&Text::new(
                             label,
                             (x0 + c / 2, y0 + c / 2),
-                            font(ANNOT_FONT)
-                                .color(&contrast_text(color))
-                                .pos(Pos::new(HPos::Center, VPos::Center)),
+                            font(ANNOT_FONT).color(&contrast_text(color)).pos(Pos::new(HPos::Center, VPos::Center)),
                         ))?;
                     }
                 }
             }
         }
-        body.draw(&Rectangle::new(
-            [(ox, oy), (ox + nc * c, oy + nr * c)],
-            BLACK.stroke_width(1),
-        ))?;
+        body.draw(&Rectangle::new([(ox, oy), (ox + nc * c, oy + nr * c)], BLACK.stroke_width(1)))?;
         for (r, label) in self.rows.iter().enumerate() {
             body.draw(&Text::new(
                 label.clone(),
@@ -326,24 +249,13 @@ impl Figure for Matrix<'_> {
                         .pos(Pos::new(HPos::Right, VPos::Center)),
                 ))?;
             } else {
-                body.draw(&Text::new(
-                    label.clone(),
-                    (x, y),
-                    text(TICK_FONT, HPos::Center, VPos::Top),
-                ))?;
+                body.draw(&Text::new(label.clone(), (x, y), text(TICK_FONT, HPos::Center, VPos::Top)))?;
             }
         }
         let (_, h) = body.dim_in_pixel();
         let bar = body.margin(0, 0, ox + nc * c + 16, 0);
         let grid_bottom = (oy + nr.max(1) * c).max(oy + 160) as u32;
-        draw_colorbar(
-            &bar,
-            zr,
-            ColorMap::Blues,
-            "",
-            oy as u32,
-            h.saturating_sub(grid_bottom),
-        )?;
+        draw_colorbar(&bar, zr, ColorMap::Blues, "", oy as u32, h.saturating_sub(grid_bottom))?;
         Ok(())
     }
 }
@@ -363,52 +275,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let xs: Vec<f64> = (0..21).map(|i| -1.0 + i as f64 * 0.1).collect();
         let ys = xs.clone();
-        let mut z: Vec<Vec<f64>> = ys
-            .iter()
-            .map(|y| xs.iter().map(|x| x * x + 2.0 * y * y).collect())
-            .collect();
+        let mut z: Vec<Vec<f64>> = ys.iter().map(|y| xs.iter().map(|x| x * x + 2.0 * y * y).collect()).collect();
         z[3][4] = f64::NAN;
-        let out = heatmap_figure(
-            &dir.path().join("hm"),
-            "Loss surface",
-            &xs,
-            &ys,
-            &z,
-            "α",
-            "β",
-            "loss",
-        )
-        .unwrap();
+        let out = heatmap_figure(&dir.path().join("hm"), "Loss surface", &xs, &ys, &z, "α", "β", "loss").unwrap();
         let img = image::open(&out[0]).unwrap();
-        assert_eq!(
-            (img.width(), img.height()),
-            (560 + COLORBAR_W, crate::TITLE_HEIGHT + 460)
-        );
+        assert_eq!((img.width(), img.height()), (560 + COLORBAR_W, crate::TITLE_HEIGHT + 460));
         let svg = std::fs::read_to_string(&out[1]).unwrap();
         assert!(svg.contains("Loss surface") && svg.contains("loss"));
         let nan = vec![vec![f64::NAN; 2]; 2];
-        heatmap_figure(
-            &dir.path().join("nan"),
-            "",
-            &[0.0, 1.0],
-            &[0.0, 1.0],
-            &nan,
-            "x",
-            "y",
-            "z",
-        )
-        .unwrap();
-        let err = heatmap_figure(
-            &dir.path().join("bad"),
-            "",
-            &[0.0, 1.0],
-            &[0.0],
-            &nan,
-            "x",
-            "y",
-            "z",
-        )
-        .unwrap_err();
+        heatmap_figure(&dir.path().join("nan"), "", &[0.0, 1.0], &[0.0, 1.0], &nan, "x", "y", "z").unwrap();
+        let err = heatmap_figure(&dir.path().join("bad"), "", &[0.0, 1.0], &[0.0], &nan, "x", "y", "z").unwrap_err();
         assert!(err.to_string().contains("z has 2 rows but ys has 1"));
     }
 
@@ -417,44 +293,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rows: Vec<String> = (0..4).map(|i| format!("client {i}")).collect();
         let cols: Vec<String> = (0..3).map(|i| format!("class {i}")).collect();
-        let values = vec![
-            vec![120.0, 3.0, 0.0],
-            vec![5.0, 98.0, 1.0],
-            vec![0.0, 0.0, 250.0],
-            vec![f64::NAN, 7.0, 7.0],
-        ];
-        let out = matrix_figure(
-            &dir.path().join("m"),
-            "Samples per client",
-            &rows,
-            &cols,
-            &values,
-            true,
-        )
-        .unwrap();
+        let values = vec![vec![120.0, 3.0, 0.0], vec![5.0, 98.0, 1.0], vec![0.0, 0.0, 250.0], vec![f64::NAN, 7.0, 7.0]];
+        let out = matrix_figure(&dir.path().join("m"), "Samples per client", &rows, &cols, &values, true).unwrap();
         let img = image::open(&out[0]).unwrap();
-        let fig = Matrix {
-            title: "Samples per client",
-            rows: &rows,
-            cols: &cols,
-            values: &values,
-            annotate: true,
-        };
+        let fig = Matrix { title: "Samples per client", rows: &rows, cols: &cols, values: &values, annotate: true };
         assert_eq!((img.width(), img.height()), fig.size());
         let svg = std::fs::read_to_string(&out[1]).unwrap();
         let texts = crate::style::svg_texts(&svg);
-        for t in [
-            "250",
-            "98",
-            "3",
-            "client 3",
-            "class 2",
-            "Samples per client",
-        ] {
-            assert!(
-                texts.iter().any(|s| s == t),
-                "svg lacks text {t}: {texts:?}"
-            );
+        for t in ["250", "98", "3", "client 3", "class 2", "Samples per client"] {
+            assert!(texts.iter().any(|s| s == t), "svg lacks text {t}: {texts:?}");
         }
     }
 }

@@ -17,12 +17,7 @@ impl Table {
     /// GitHub-flavoured Markdown; `|` in cells is escaped and newlines become spaces.
     pub fn to_markdown(&self) -> String {
         let cell = |s: &String| s.replace('|', "\\|").replace(['\n', '\r'], " ");
-        let line = |cells: &[String]| {
-            format!(
-                "| {} |\n",
-                cells.iter().map(cell).collect::<Vec<_>>().join(" | ")
-            )
-        };
+        let line = |cells: &[String]| format!("| {} |\n", cells.iter().map(cell).collect::<Vec<_>>().join(" | "));
         let mut out = line(&self.header);
         out.push_str(&format!("|{}\n", " --- |".repeat(self.header.len().max(1))));
         for row in &self.rows {
@@ -73,20 +68,14 @@ pub struct Section {
 
 impl Section {
     pub fn new(title: impl Into<String>) -> Self {
-        Section {
-            title: title.into(),
-            ..Default::default()
-        }
+        Section { title: title.into(), ..Default::default() }
     }
 }
 
 fn caption(figure: &Path, root: Option<&Path>) -> String {
     match root.and_then(|r| figure.strip_prefix(r).ok()) {
         Some(rel) => rel.to_string_lossy().into_owned(),
-        None => figure
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        None => figure.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     }
 }
 
@@ -112,10 +101,7 @@ nav ul{columns:2}";
 
 impl HtmlReport {
     pub fn new(title: &str) -> Self {
-        HtmlReport {
-            title: title.to_string(),
-            sections: Vec::new(),
-        }
+        HtmlReport { title: title.to_string(), sections: Vec::new() }
     }
 
     pub fn section(&mut self, s: Section) {
@@ -133,22 +119,12 @@ impl HtmlReport {
         if self.sections.len() > 1 {
             h.push_str("<nav><ul>\n");
             for (i, s) in self.sections.iter().enumerate() {
-                let _ = writeln!(
-                    h,
-                    "<li><a href=\"#s{i}\">{}</a>{}</li>",
-                    escape(&s.title),
-                    badge(s.verdict)
-                );
+                let _ = writeln!(h, "<li><a href=\"#s{i}\">{}</a>{}</li>", escape(&s.title), badge(s.verdict));
             }
             h.push_str("</ul></nav>\n");
         }
         for (i, s) in self.sections.iter().enumerate() {
-            let _ = writeln!(
-                h,
-                "<section id=\"s{i}\">\n<h2>{}{}</h2>",
-                escape(&s.title),
-                badge(s.verdict)
-            );
+            let _ = writeln!(h, "<section id=\"s{i}\">\n<h2>{}{}</h2>", escape(&s.title), badge(s.verdict));
             if let Some(c) = &s.claim {
                 let _ = writeln!(h, "<div class=\"claim\"><b>Claim:</b> {}</div>", escape(c));
             }
@@ -159,10 +135,7 @@ impl HtmlReport {
                 let _ = writeln!(h, "<p>{}</p>", escape(p));
             }
             for f in &s.figures {
-                let bytes = std::fs::read(f).map_err(|source| ReportError::ReadFigure {
-                    path: f.clone(),
-                    source,
-                })?;
+                let bytes = std::fs::read(f).map_err(|source| ReportError::ReadFigure { path: f.clone(), source })?;
                 let mime = match f.extension().and_then(|e| e.to_str()) {
                     Some("svg") => "image/svg+xml",
                     Some("jpg") | Some("jpeg") => "image/jpeg",
@@ -191,11 +164,7 @@ impl HtmlReport {
                 h.push_str("</tbody>\n</table>\n");
             }
             if let Some(c) = &s.command {
-                let _ = writeln!(
-                    h,
-                    "<p>Reproduce with:</p>\n<pre><code>{}</code></pre>",
-                    escape(c)
-                );
+                let _ = writeln!(h, "<p>Reproduce with:</p>\n<pre><code>{}</code></pre>", escape(c));
             }
             h.push_str("</section>\n");
         }
@@ -238,24 +207,12 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
+        out.push(if chunk.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { A[n as usize & 63] as char } else { '=' });
     }
     out
 }
@@ -267,14 +224,9 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
+        for (i, o) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("foobar", "Zm9vYmFy")]
+        {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }
@@ -285,11 +237,7 @@ mod tests {
         let fig = line_figure(
             &dir.path().join("v"),
             "valley",
-            &[Panel::new("p", "λ", "loss").with_series(Series::new(
-                "a",
-                vec![0.0, 1.0],
-                vec![1.0, 2.0],
-            ))],
+            &[Panel::new("p", "λ", "loss").with_series(Series::new("a", vec![0.0, 1.0], vec![1.0, 2.0]))],
             1,
         )
         .unwrap();
@@ -302,16 +250,10 @@ mod tests {
             paragraphs: vec!["<script>alert(1)</script>".into()],
             figures: vec![fig[0].clone()],
             figure_root: None,
-            table: Some(Table {
-                header: vec!["k".into(), "v".into()],
-                rows: vec![vec!["x|y".into(), "1".into()]],
-            }),
+            table: Some(Table { header: vec!["k".into(), "v".into()], rows: vec![vec!["x|y".into(), "1".into()]] }),
             command: Some("valley valley --model vgg11 > out.txt".into()),
         });
-        r.section(Section {
-            verdict: Some(false),
-            ..Section::new("Claim 2")
-        });
+        r.section(Section { verdict: Some(false), ..Section::new("Claim 2") });
         let path = dir.path().join("report.html");
         r.write(&path).unwrap();
         let html = std::fs::read_to_string(&path).unwrap();
@@ -321,38 +263,23 @@ mod tests {
         assert!(html.contains("badge pass\">PASS") && html.contains("badge fail\">FAIL"));
         assert!(html.contains("data:image/png;base64,iVBORw0KGgo"));
         assert!(html.contains("valley valley --model vgg11 &gt; out.txt"));
-        assert!(
-            !html.contains("http://") && !html.contains("https://"),
-            "report must be self-contained"
-        );
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert!(!html.contains("http://") && !html.contains("https://"), "report must be self-contained");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert!(names.iter().all(|n| !n.to_string_lossy().ends_with(".tmp")));
     }
 
     #[test]
     fn captions_are_relative_to_the_figure_root() {
         let fig = Path::new("/runs/bn-init/ones-ns/valley-test-error.png");
-        assert_eq!(
-            caption(fig, Some(Path::new("/runs/bn-init"))),
-            "ones-ns/valley-test-error.png"
-        );
+        assert_eq!(caption(fig, Some(Path::new("/runs/bn-init"))), "ones-ns/valley-test-error.png");
         assert_eq!(caption(fig, None), "valley-test-error.png");
-        assert_eq!(
-            caption(fig, Some(Path::new("/elsewhere"))),
-            "valley-test-error.png"
-        );
+        assert_eq!(caption(fig, Some(Path::new("/elsewhere"))), "valley-test-error.png");
     }
 
     #[test]
     fn missing_figure_names_its_path() {
         let mut r = HtmlReport::new("t");
-        r.section(Section {
-            figures: vec![PathBuf::from("/nonexistent/fig.png")],
-            ..Section::new("s")
-        });
+        r.section(Section { figures: vec![PathBuf::from("/nonexistent/fig.png")], ..Section::new("s") });
         let err = r.to_html().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/fig.png"), "{err}");
     }
@@ -361,21 +288,12 @@ mod tests {
     fn table_markdown_and_csv() {
         let t = Table {
             header: vec!["model".into(), "acc".into()],
-            rows: vec![
-                vec!["a|b".into(), "0.9".into()],
-                vec!["say \"hi\", ok".into(), "1".into()],
-            ],
+            rows: vec![vec!["a|b".into(), "0.9".into()], vec!["say \"hi\", ok".into(), "1".into()]],
         };
-        assert_eq!(
-            t.to_markdown(),
-            "| model | acc |\n| --- | --- |\n| a\\|b | 0.9 |\n| say \"hi\", ok | 1 |\n"
-        );
+        assert_eq!(t.to_markdown(), "| model | acc |\n| --- | --- |\n| a\\|b | 0.9 |\n| say \"hi\", ok | 1 |\n");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.csv");
         t.write_csv(&p).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&p).unwrap(),
-            "model,acc\r\na|b,0.9\r\n\"say \"\"hi\"\", ok\",1\r\n"
-        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "model,acc\r\na|b,0.9\r\n\"say \"\"hi\"\", ok\",1\r\n");
     }
 }

@@ -11,13 +11,8 @@ use crate::error::{invalid, ReportError, Result};
 /// temporary file is removed.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| invalid(path, "the output path has no file name"))?;
+    let io_err = |source| ReportError::Io { path: path.to_path_buf(), source };
+    let name = path.file_name().ok_or_else(|| invalid(path, "the output path has no file name"))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -80,9 +75,6 @@ mod tests {
 
     #[test]
     fn suffix_keeps_dots_in_stem() {
-        assert_eq!(
-            with_suffix(Path::new("a/b.v2"), "png"),
-            PathBuf::from("a/b.v2.png")
-        );
+        assert_eq!(with_suffix(Path::new("a/b.v2"), "png"), PathBuf::from("a/b.v2.png"));
     }
 }

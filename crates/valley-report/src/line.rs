@@ -7,9 +7,8 @@ use plotters::prelude::*;
 
 use crate::error::{invalid, Result};
 use crate::style::{
-    draw_legend, draw_note, fmt_tick, font, legend_height, padded_range, palette, render,
-    title_height, titled, DrawResult, Figure, LegendEntry, Swatch, CAPTION_FONT, DESC_FONT,
-    PANEL_SIZE, TICK_FONT,
+    draw_legend, draw_note, fmt_tick, font, legend_height, padded_range, palette, render, title_height, titled,
+    DrawResult, Figure, LegendEntry, Swatch, CAPTION_FONT, DESC_FONT, PANEL_SIZE, TICK_FONT,
 };
 
 /// One curve `ys(xs)` of a panel, e.g. a valley `L(θf + λ·d)` over λ, optionally with a
@@ -28,14 +27,7 @@ pub struct Series {
 
 impl Series {
     pub fn new(label: impl Into<String>, xs: impl Into<Vec<f64>>, ys: impl Into<Vec<f64>>) -> Self {
-        Series {
-            label: label.into(),
-            xs: xs.into(),
-            ys: ys.into(),
-            band: None,
-            dashed: false,
-            color: None,
-        }
+        Series { label: label.into(), xs: xs.into(), ys: ys.into(), band: None, dashed: false, color: None }
     }
 
     /// Adds a shaded interval `lo ≤ y ≤ hi` drawn under the curve.
@@ -70,17 +62,8 @@ pub struct Panel {
 }
 
 impl Panel {
-    pub fn new(
-        title: impl Into<String>,
-        x_label: impl Into<String>,
-        y_label: impl Into<String>,
-    ) -> Self {
-        Panel {
-            title: title.into(),
-            x_label: x_label.into(),
-            y_label: y_label.into(),
-            ..Default::default()
-        }
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        Panel { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), ..Default::default() }
     }
 
     pub fn with_series(mut self, s: Series) -> Self {
@@ -94,12 +77,7 @@ impl Panel {
 ///
 /// Non-finite points are skipped (the line breaks there); a panel without finite points
 /// shows an empty frame with a note. Errors if a series' `xs`, `ys` or band differ in length.
-pub fn line_figure(
-    stem: &Path,
-    title: &str,
-    panels: &[Panel],
-    cols: usize,
-) -> Result<Vec<PathBuf>> {
+pub fn line_figure(stem: &Path, title: &str, panels: &[Panel], cols: usize) -> Result<Vec<PathBuf>> {
     if panels.is_empty() {
         return Err(invalid(stem, "line_figure needs at least one panel"));
     }
@@ -108,13 +86,7 @@ pub fn line_figure(
             if s.xs.len() != s.ys.len() {
                 return Err(invalid(
                     stem,
-                    format!(
-                        "series `{}` in panel `{}` has {} xs but {} ys",
-                        s.label,
-                        p.title,
-                        s.xs.len(),
-                        s.ys.len()
-                    ),
+                    format!("series `{}` in panel `{}` has {} xs but {} ys", s.label, p.title, s.xs.len(), s.ys.len()),
                 ));
             }
             if let Some((lo, hi)) = &s.band {
@@ -134,36 +106,19 @@ pub fn line_figure(
             }
         }
     }
-    render(
-        stem,
-        &GridFigure {
-            title,
-            panels,
-            cols: cols.clamp(1, panels.len()),
-        },
-    )
+    render(stem, &GridFigure { title, panels, cols: cols.clamp(1, panels.len()) })
 }
 
 /// Grid geometry shared by line and histogram figures.
 fn grid_size(title: &str, n: usize, cols: usize) -> (u32, u32) {
     let rows = n.div_ceil(cols);
-    (
-        PANEL_SIZE.0 * cols as u32,
-        title_height(title) + PANEL_SIZE.1 * rows as u32,
-    )
+    (PANEL_SIZE.0 * cols as u32, title_height(title) + PANEL_SIZE.1 * rows as u32)
 }
 
 /// Panel areas of a grid figure, row-major, the first `n` cells.
-fn grid_areas<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    n: usize,
-    cols: usize,
-) -> Vec<DrawingArea<DB, Shift>> {
+fn grid_areas<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, n: usize, cols: usize) -> Vec<DrawingArea<DB, Shift>> {
     let rows = n.div_ceil(cols);
-    area.split_evenly((rows, cols))
-        .into_iter()
-        .take(n)
-        .collect()
+    area.split_evenly((rows, cols)).into_iter().take(n).collect()
 }
 
 /// A panel that draws itself into one cell of a grid figure.
@@ -190,10 +145,7 @@ impl<P: GridPanel> Figure for GridFigure<'_, P> {
         DB::ErrorType: 'static,
     {
         let body = titled(root, self.title)?;
-        for (area, panel) in grid_areas(&body, self.panels.len(), self.cols)
-            .iter()
-            .zip(self.panels)
-        {
+        for (area, panel) in grid_areas(&body, self.panels.len(), self.cols).iter().zip(self.panels) {
             panel.draw_into(area)?;
         }
         Ok(())
@@ -272,22 +224,12 @@ where
     };
 
     let mut builder = ChartBuilder::on(&chart_area);
-    builder
-        .margin(8)
-        .margin_right(18)
-        .x_label_area_size(46)
-        .y_label_area_size(66);
+    builder.margin(8).margin_right(18).x_label_area_size(46).y_label_area_size(66);
     if !panel.title.is_empty() {
         builder.caption(&panel.title, font(CAPTION_FONT));
     }
     if log {
-        chart_body(
-            builder,
-            panel,
-            x_range,
-            y_range.clone().log_scale(),
-            y_range.end - y_range.start,
-        )?;
+        chart_body(builder, panel, x_range, y_range.clone().log_scale(), y_range.end - y_range.start)?;
     } else {
         let span = y_range.end - y_range.start;
         chart_body(builder, panel, x_range, y_range, span)?;
@@ -343,9 +285,7 @@ where
             let pts: Vec<Option<(f64, f64, f64)>> =
                 s.xs.iter()
                     .zip(lo.iter().zip(hi))
-                    .map(|(&x, (&l, &h))| {
-                        (x.is_finite() && is_ok(l, log) && is_ok(h, log)).then_some((x, l, h))
-                    })
+                    .map(|(&x, (&l, &h))| (x.is_finite() && is_ok(l, log) && is_ok(h, log)).then_some((x, l, h)))
                     .collect();
             for seg in pts.split(|p| p.is_none()).filter(|seg| seg.len() >= 2) {
                 let seg: Vec<(f64, f64, f64)> = seg.iter().flatten().copied().collect();
@@ -355,10 +295,7 @@ where
             }
         }
         let pts: Vec<Option<(f64, f64)>> =
-            s.xs.iter()
-                .zip(&s.ys)
-                .map(|(&x, &y)| (x.is_finite() && is_ok(y, log)).then_some((x, y)))
-                .collect();
+            s.xs.iter().zip(&s.ys).map(|(&x, &y)| (x.is_finite() && is_ok(y, log)).then_some((x, y))).collect();
         for seg in pts.split(|p| p.is_none()).filter(|seg| !seg.is_empty()) {
             let seg: Vec<(f64, f64)> = seg.iter().flatten().copied().collect();
             let style = color.stroke_width(2);
@@ -380,13 +317,8 @@ mod tests {
     use crate::style::TITLE_HEIGHT;
 
     fn valley(n: usize, shift: f64) -> (Vec<f64>, Vec<f64>) {
-        let xs: Vec<f64> = (0..n)
-            .map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64)
-            .collect();
-        let ys = xs
-            .iter()
-            .map(|x| 0.1 + (x - shift) * (x - shift) * if *x > 0.0 { 1.0 } else { 3.0 })
-            .collect();
+        let xs: Vec<f64> = (0..n).map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64).collect();
+        let ys = xs.iter().map(|x| 0.1 + (x - shift) * (x - shift) * if *x > 0.0 { 1.0 } else { 3.0 }).collect();
         (xs, ys)
     }
 
@@ -399,36 +331,16 @@ mod tests {
         let p = Panel::new("VGG11 CIFAR-10", "λ", "train loss")
             .with_series(Series::new("Gaussian d", xs.clone(), ys.clone()).with_band(lo, hi))
             .with_series(
-                Series::new(
-                    "sign-consistent d",
-                    xs.clone(),
-                    ys.iter().map(|y| y * 0.5).collect::<Vec<_>>(),
-                )
-                .dashed(),
+                Series::new("sign-consistent d", xs.clone(), ys.iter().map(|y| y * 0.5).collect::<Vec<_>>()).dashed(),
             );
-        let out = line_figure(
-            &dir.path().join("valley"),
-            "Valley asymmetry",
-            &[p.clone(), p.clone(), p],
-            2,
-        )
-        .unwrap();
+        let out = line_figure(&dir.path().join("valley"), "Valley asymmetry", &[p.clone(), p.clone(), p], 2).unwrap();
         assert_eq!(out.len(), 2);
         let png = std::fs::read(&out[0]).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let img = image::load_from_memory(&png).unwrap();
-        assert_eq!(
-            (img.width(), img.height()),
-            (2 * PANEL_SIZE.0, TITLE_HEIGHT + 2 * PANEL_SIZE.1)
-        );
+        assert_eq!((img.width(), img.height()), (2 * PANEL_SIZE.0, TITLE_HEIGHT + 2 * PANEL_SIZE.1));
         let svg = std::fs::read_to_string(&out[1]).unwrap();
-        for t in [
-            "Valley asymmetry",
-            "Gaussian d",
-            "sign-consistent d",
-            "VGG11 CIFAR-10",
-            "train loss",
-        ] {
+        for t in ["Valley asymmetry", "Gaussian d", "sign-consistent d", "VGG11 CIFAR-10", "train loss"] {
             assert!(svg.contains(t), "svg lacks {t}");
         }
     }
@@ -438,24 +350,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let xs = vec![0.0, 1.0, f64::NAN, 3.0, 4.0];
         let ys = vec![1.0, f64::INFINITY, 2.0, f64::NAN, 0.5];
-        let a = Panel::new("mixed", "x", "y").with_series(
-            Series::new("s", xs.clone(), ys).with_band(vec![f64::NAN; 5], vec![2.0; 5]),
-        );
-        let b = Panel::new("all NaN", "x", "y").with_series(Series::new(
-            "nan",
-            xs.clone(),
-            vec![f64::NAN; 5],
+        let a = Panel::new("mixed", "x", "y")
+            .with_series(Series::new("s", xs.clone(), ys).with_band(vec![f64::NAN; 5], vec![2.0; 5]));
+        let b = Panel::new("all NaN", "x", "y").with_series(Series::new("nan", xs.clone(), vec![f64::NAN; 5]));
+        let c = Panel { log_y: true, ..Panel::new("log, non-positive", "x", "y") }.with_series(Series::new(
+            "neg",
+            xs,
+            vec![-1.0, 0.0, 1.0, 10.0, 100.0],
         ));
-        let c = Panel {
-            log_y: true,
-            ..Panel::new("log, non-positive", "x", "y")
-        }
-        .with_series(Series::new("neg", xs, vec![-1.0, 0.0, 1.0, 10.0, 100.0]));
-        let d = Panel::new("constant", "x", "y").with_series(Series::new(
-            "c",
-            vec![1.0; 3],
-            vec![2.0; 3],
-        ));
+        let d = Panel::new("constant", "x", "y").with_series(Series::new("c", vec![1.0; 3], vec![2.0; 3]));
         let e = Panel::new("no series", "x", "y");
         let out = line_figure(&dir.path().join("nan"), "", &[a, b, c, d, e], 3).unwrap();
         assert!(out.iter().all(|p| p.exists()));
@@ -466,14 +369,8 @@ mod tests {
     #[test]
     fn mismatched_lengths_are_an_error_naming_the_series() {
         let dir = tempfile::tempdir().unwrap();
-        let p =
-            Panel::new("p", "x", "y").with_series(Series::new("bad", vec![1.0, 2.0], vec![1.0]));
-        let err = line_figure(&dir.path().join("bad"), "t", &[p], 1)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("bad") && err.contains("2 xs but 1 ys"),
-            "{err}"
-        );
+        let p = Panel::new("p", "x", "y").with_series(Series::new("bad", vec![1.0, 2.0], vec![1.0]));
+        let err = line_figure(&dir.path().join("bad"), "t", &[p], 1).unwrap_err().to_string();
+        assert!(err.contains("bad") && err.contains("2 xs but 1 ys"), "{err}");
     }
 }

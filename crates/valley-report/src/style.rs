@@ -75,9 +75,7 @@ pub(crate) fn text_size(s: &str, size: u32) -> (u32, u32) {
     if s.is_empty() {
         return (0, 0);
     }
-    font(size)
-        .box_size(s)
-        .unwrap_or((s.chars().count() as u32 * size * 6 / 10, size))
+    font(size).box_size(s).unwrap_or((s.chars().count() as u32 * size * 6 / 10, size))
 }
 
 /// Axis range covering `values` (finite ones only) with a 5 % margin on each side. An empty
@@ -86,9 +84,7 @@ pub(crate) fn padded_range(values: impl IntoIterator<Item = f64>) -> Range<f64> 
     let (lo, hi) = values
         .into_iter()
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return 0.0..1.0;
     }
@@ -116,11 +112,7 @@ pub(crate) fn fmt_tick(v: f64, span: f64) -> String {
     }
     let decimals = (-step.log10()).ceil().clamp(0.0, 6.0) as usize + 1;
     let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     if s == "-0" {
         "0".into()
     } else {
@@ -195,39 +187,27 @@ pub(crate) fn legend_height(entries: &[LegendEntry], width: u32) -> u32 {
 }
 
 /// Draws the legend centred in `area`, row by row.
-pub(crate) fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    entries: &[LegendEntry],
-) -> DrawResult
+pub(crate) fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[LegendEntry]) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let (w, _) = area.dim_in_pixel();
     for (r, row) in legend_rows(entries, w).iter().enumerate() {
-        let widths: Vec<u32> = row
-            .iter()
-            .map(|&i| SWATCH_W + 6 + text_size(&entries[i].label, LEGEND_FONT).0)
-            .collect();
-        let total: u32 =
-            widths.iter().sum::<u32>() + ENTRY_GAP * (row.len() as u32).saturating_sub(1);
+        let widths: Vec<u32> =
+            row.iter().map(|&i| SWATCH_W + 6 + text_size(&entries[i].label, LEGEND_FONT).0).collect();
+        let total: u32 = widths.iter().sum::<u32>() + ENTRY_GAP * (row.len() as u32).saturating_sub(1);
         let mut x = (w.saturating_sub(total) / 2) as i32;
         let y = (4 + r as u32 * LEGEND_ROW + LEGEND_ROW / 2) as i32;
         for (&i, &ew) in row.iter().zip(&widths) {
             let e = &entries[i];
             match e.swatch {
                 Swatch::Line { dashed: false } => {
-                    area.draw(&PathElement::new(
-                        vec![(x, y), (x + SWATCH_W as i32, y)],
-                        e.color.stroke_width(3),
-                    ))?;
+                    area.draw(&PathElement::new(vec![(x, y), (x + SWATCH_W as i32, y)], e.color.stroke_width(3)))?;
                 }
                 Swatch::Line { dashed: true } => {
                     for k in 0..3 {
                         let x0 = x + k * 10;
-                        area.draw(&PathElement::new(
-                            vec![(x0, y), (x0 + 6, y)],
-                            e.color.stroke_width(3),
-                        ))?;
+                        area.draw(&PathElement::new(vec![(x0, y), (x0 + 6, y)], e.color.stroke_width(3)))?;
                     }
                 }
                 Swatch::Box => {
@@ -261,9 +241,7 @@ where
     area.draw(&Text::new(
         note.to_string(),
         ((w / 2) as i32, (h / 2) as i32),
-        font(DESC_FONT)
-            .color(&RGBColor(110, 110, 110))
-            .pos(Pos::new(HPos::Center, VPos::Center)),
+        font(DESC_FONT).color(&RGBColor(110, 110, 110)).pos(Pos::new(HPos::Center, VPos::Center)),
     ))?;
     Ok(())
 }
@@ -331,10 +309,7 @@ pub(crate) fn render(stem: &Path, fig: &impl Figure) -> Result<Vec<PathBuf>> {
     })?;
     let mut png = Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png)
-        .map_err(|e| ReportError::Encode {
-            path: png_path.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| ReportError::Encode { path: png_path.clone(), message: e.to_string() })?;
     atomic_write(&png_path, png.get_ref())?;
 
     let mut svg = String::new();
@@ -379,22 +354,13 @@ impl ColorMap {
             (170, 220, 50),
             (253, 231, 37),
         ];
-        const BLUES: [(u8, u8, u8); 5] = [
-            (247, 251, 255),
-            (198, 219, 239),
-            (107, 174, 214),
-            (33, 113, 181),
-            (8, 48, 107),
-        ];
+        const BLUES: [(u8, u8, u8); 5] =
+            [(247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107)];
         let anchors: &[(u8, u8, u8)] = match self {
             ColorMap::Viridis => &VIRIDIS,
             ColorMap::Blues => &BLUES,
         };
-        let t = if t.is_finite() {
-            t.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
         let pos = t * (anchors.len() - 1) as f64;
         let i = (pos.floor() as usize).min(anchors.len() - 2);
         let f = pos - i as f64;
@@ -435,10 +401,7 @@ where
     let n = (y1 - y0).max(1);
     for k in 0..n {
         let t = 1.0 - k as f64 / n as f64;
-        area.draw(&Rectangle::new(
-            [(x0, y0 + k), (x1, y0 + k + 1)],
-            map.at(t).filled(),
-        ))?;
+        area.draw(&Rectangle::new([(x0, y0 + k), (x1, y0 + k + 1)], map.at(t).filled()))?;
     }
     area.draw(&Rectangle::new([(x0, y0), (x1, y1)], BLACK.stroke_width(1)))?;
     let span = range.end - range.start;
@@ -446,25 +409,15 @@ where
         let t = k as f64 / 4.0;
         let v = range.start + t * span;
         let y = y1 - (t * (y1 - y0) as f64).round() as i32;
-        area.draw(&PathElement::new(
-            vec![(x1, y), (x1 + 4, y)],
-            BLACK.stroke_width(1),
-        ))?;
-        area.draw(&Text::new(
-            fmt_tick(v, span),
-            (x1 + 7, y),
-            text(TICK_FONT, HPos::Left, VPos::Center),
-        ))?;
+        area.draw(&PathElement::new(vec![(x1, y), (x1 + 4, y)], BLACK.stroke_width(1)))?;
+        area.draw(&Text::new(fmt_tick(v, span), (x1 + 7, y), text(TICK_FONT, HPos::Left, VPos::Center)))?;
     }
     if !label.is_empty() {
         let (w, _) = area.dim_in_pixel();
         area.draw(&Text::new(
             label.to_string(),
             (w as i32 - 12, (y0 + y1) / 2),
-            font(DESC_FONT)
-                .transform(FontTransform::Rotate90)
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Center, VPos::Center)),
+            font(DESC_FONT).transform(FontTransform::Rotate90).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
         ))?;
     }
     Ok(())

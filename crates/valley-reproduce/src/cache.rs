@@ -14,7 +14,13 @@ pub fn trained(env: &mut Env, cfg: &TrainConfig, what: &str) -> Result<PathBuf> 
         (env.log)(&format!("{what}: reusing {}", dir.display()));
         return Ok(dir);
     }
-    (env.log)(&format!("{what}: training {} on {} for {} epochs → {}", cfg.model.arch, cfg.data.dataset.name(), cfg.epochs, dir.display()));
+    (env.log)(&format!(
+        "{what}: training {} on {} for {} epochs → {}",
+        cfg.model.arch,
+        cfg.data.dataset.name(),
+        cfg.epochs,
+        dir.display()
+    ));
     let log = &mut env.log;
     train::run(cfg, &dir, env.device, true, &mut |e| {
         if let train::Event::EpochEnd(r) = e {

@@ -96,7 +96,8 @@ impl Env<'_> {
 }
 
 /// The reproductions, in the paper's order; `all` runs each.
-pub const NAMES: [&str; 10] = ["noise", "flip", "special", "groups", "bn-init", "hparams", "softmax", "relu", "soups", "fedsign"];
+pub const NAMES: [&str; 10] =
+    ["noise", "flip", "special", "groups", "bn-init", "hparams", "softmax", "relu", "soups", "fedsign"];
 
 /// Runs one reproduction by name. `command` is the exact command line that reruns it.
 pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {

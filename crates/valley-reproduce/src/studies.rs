@@ -49,7 +49,8 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
         }
         runs.push((name, cfg, run));
     }
-    let consistent_ok: Vec<&str> = rows.iter().filter(|r| r.1 == "consistent" && r.3 <= 0.0).map(|r| r.0.as_str()).collect();
+    let consistent_ok: Vec<&str> =
+        rows.iter().filter(|r| r.1 == "consistent" && r.3 <= 0.0).map(|r| r.0.as_str()).collect();
     let sym: Vec<f64> = rows.iter().filter(|r| r.1 == "as-sampled").map(|r| r.2.abs()).collect();
     let asym: Vec<f64> = rows.iter().filter(|r| r.1 == "consistent").map(|r| r.2.abs()).collect();
     let (ms, ma) = (mean(&sym), mean(&asym));
@@ -67,7 +68,12 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
         asym.len(),
         if consistent_ok.is_empty() { String::new() } else { format!(" (not: {})", consistent_ok.join(", ")) }
     );
-    let mut table = Table { header: ["setting", "sign", "asym (err)", "err − minus +", "loss width +", "loss width −"].map(String::from).to_vec(), rows: vec![] };
+    let mut table = Table {
+        header: ["setting", "sign", "asym (err)", "err − minus +", "loss width +", "loss width −"]
+            .map(String::from)
+            .to_vec(),
+        rows: vec![],
+    };
     table.rows = rows.iter().map(|r| vec![r.0.clone(), r.1.clone(), fmt(r.2), fmt(r.3), fmt(r.4), fmt(r.5)]).collect();
     let claim = "Learning rate, batch size and weight decay change the valley's width but not its symmetry under G(0,1) noise, while sign-consistent noise gives an asymmetric valley in every case.";
     Finding::record(
@@ -96,26 +102,42 @@ type Interp = (serde_json::Value, serde_json::Value, Vec<std::path::PathBuf>);
 
 fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConfig, dir: &Path) -> Result<Interp> {
     let ck_a = Checkpoint::read(&a.join("final.safetensors"))?;
-    let (ma, mb) = (ck_a.to_model(None, env.device)?, Checkpoint::read(&b.join("final.safetensors"))?.to_model(None, env.device)?);
+    let (ma, mb) =
+        (ck_a.to_model(None, env.device)?, Checkpoint::read(&b.join("final.safetensors"))?.to_model(None, env.device)?);
     let work = Checkpoint::read(&a.join("final.safetensors"))?.to_model(None, env.device)?;
     let mut dc = data.clone();
     dc.test_limit = Some(env.budget.pick(300, 2000, 10000));
     let prepared = train::prepare(&dc, ck_a.normalisation().as_ref(), env.device)?;
-    let lambdas: Vec<f64> = (0..=env.budget.pick(6, 12, 30)).map(|i| -1.0 + 3.0 * i as f64 / env.budget.pick(6.0, 12.0, 30.0)).collect();
-    let spec = EvalSpec { bn: BnPolicy::Recompute, bn_batch: 256, bn_batches: env.budget.pick(2, 8, 20), eval_batch: 1000 };
-    let pts = interpolate::curve(&ma, &mb, &work, &lambdas, &spec, &prepared.train, &[("test", &prepared.test)], |_, _| {}).map_err(other)?;
+    let lambdas: Vec<f64> =
+        (0..=env.budget.pick(6, 12, 30)).map(|i| -1.0 + 3.0 * i as f64 / env.budget.pick(6.0, 12.0, 30.0)).collect();
+    let spec =
+        EvalSpec { bn: BnPolicy::Recompute, bn_batch: 256, bn_batches: env.budget.pick(2, 8, 20), eval_batch: 1000 };
+    let pts =
+        interpolate::curve(&ma, &mb, &work, &lambdas, &spec, &prepared.train, &[("test", &prepared.test)], |_, _| {})
+            .map_err(other)?;
     let (pa, pb) = (Params::of(&ma), Params::of(&mb));
     let groups = valley_fusion::ssr::ssr_report(&ma, &pa, &pb, None).map_err(other)?;
     let xs: Vec<f64> = pts.iter().map(|p| p.lambda).collect();
-    let acc = Panel::new("interpolation batch 32 → batch 2048", "λ", "test accuracy").with_series(Series::new("(1−λ)θ32 + λθ2048", xs.clone(), pts.iter().map(|p| p.accuracy).collect::<Vec<_>>()));
-    let loss = Panel::new("interpolation batch 32 → batch 2048", "λ", "test loss").with_series(Series::new("(1−λ)θ32 + λθ2048", xs, pts.iter().map(|p| p.loss).collect::<Vec<_>>()));
+    let acc = Panel::new("interpolation batch 32 → batch 2048", "λ", "test accuracy").with_series(Series::new(
+        "(1−λ)θ32 + λθ2048",
+        xs.clone(),
+        pts.iter().map(|p| p.accuracy).collect::<Vec<_>>(),
+    ));
+    let loss = Panel::new("interpolation batch 32 → batch 2048", "λ", "test loss").with_series(Series::new(
+        "(1−λ)θ32 + λθ2048",
+        xs,
+        pts.iter().map(|p| p.loss).collect::<Vec<_>>(),
+    ));
     let mut files = line_figure(&dir.join("batch-interpolation"), "Batch 32 vs batch 2048", &[acc, loss], 2)?;
     let names: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
     files.extend(valley_report::bar_figure(
         &dir.join("batch-ssr"),
         "SSR with the difference vector, per group",
         &names,
-        &[("SSR(θ32, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_a_diff).collect()), ("SSR(θ2048, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_b_diff).collect())],
+        &[
+            ("SSR(θ32, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_a_diff).collect()),
+            ("SSR(θ2048, θ2048 − θ32)".into(), groups.iter().map(|g| g.ssr_b_diff).collect()),
+        ],
         "SSR",
     )?);
     files.extend(valley_report::bar_figure(
@@ -137,11 +159,17 @@ fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConf
 pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("soups")?;
     let b = env.budget;
-    let mut dc = train::DataConfig::new(if b == Budget::Paper { DatasetKind::Cifar10 } else { DatasetKind::FashionMnist });
+    let mut dc =
+        train::DataConfig::new(if b == Budget::Paper { DatasetKind::Cifar10 } else { DatasetKind::FashionMnist });
     dc.train_limit = b.pick(Some(3000), Some(12000), None);
     dc.test_limit = b.pick(Some(300), Some(2000), None);
     let data = train::prepare(&dc, None, env.device)?;
-    let mut model = ModelConfig::new(if b == Budget::Paper { Arch::Resnet20 } else { Arch::Cnn }, data.channels, data.image_size, data.num_classes);
+    let mut model = ModelConfig::new(
+        if b == Budget::Paper { Arch::Resnet20 } else { Arch::Cnn },
+        data.channels,
+        data.image_size,
+        data.num_classes,
+    );
     model.width = b.pick(0.25, 0.25, 1.0);
     // [choice] The paper's checkpoints up to epoch 50 at the cpu budget too: by epoch 10 the
     // halves trained from a random start still agree in 80 % of their signs and fuse as well
@@ -162,7 +190,12 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
         eval: EvalSpec { bn: BnPolicy::Recompute, bn_batch: 256, bn_batches: b.pick(2, 5, 20), eval_batch: 1000 },
         min_spearman: 0.5,
     };
-    let sd = SoupsData { train: &data.train, train_images: data.train_images.as_ref(), test: &data.test, normalisation: &data.normalisation };
+    let sd = SoupsData {
+        train: &data.train,
+        train_images: data.train_images.as_ref(),
+        test: &data.test,
+        normalisation: &data.normalisation,
+    };
     let log = &mut env.log;
     let outcome = soups::run_soups(&cfg, &sd, &dir, env.device, &mut |e| {
         if let soups::SoupsEvent::Point(p) = e {
@@ -170,9 +203,19 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
         }
     })
     .map_err(other)?;
-    let figures = valley_fusion::report::write_soups(&dir, &outcome, json!({"dataset": data.name, "train_limit": dc.train_limit, "test_limit": dc.test_limit})).map_err(other)?;
+    let figures = valley_fusion::report::write_soups(
+        &dir,
+        &outcome,
+        json!({"dataset": data.name, "train_limit": dc.train_limit, "test_limit": dc.test_limit}),
+    )
+    .map_err(other)?;
     let v = &outcome.verdict;
-    let mut table = Table { header: ["start", "epoch", "acc A", "acc B", "acc ½A+½B", "gap", "barrier", "SSR-IA", "SSR-IB", "SSR-AB"].map(String::from).to_vec(), rows: vec![] };
+    let mut table = Table {
+        header: ["start", "epoch", "acc A", "acc B", "acc ½A+½B", "gap", "barrier", "SSR-IA", "SSR-IB", "SSR-AB"]
+            .map(String::from)
+            .to_vec(),
+        rows: vec![],
+    };
     for p in &outcome.points {
         table.rows.push(vec![
             p.start.name().into(),
@@ -202,7 +245,10 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
             pass: v.pass,
             detail,
             numbers: json!({ "verdict": v, "points": outcome.points.iter().map(|p| json!({"start": p.start.name(), "epoch": p.epoch, "test": p.test, "ssr_ia": p.ssr_ia, "ssr_ib": p.ssr_ib, "ssr_ab": p.ssr_ab})).collect::<Vec<_>>() }),
-            figures: figures.into_iter().map(|f| if f.is_absolute() || f.starts_with(&dir) { f } else { dir.join(f) }).collect(),
+            figures: figures
+                .into_iter()
+                .map(|f| if f.is_absolute() || f.starts_with(&dir) { f } else { dir.join(f) })
+                .collect(),
             table,
         },
     )
@@ -212,7 +258,8 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
 pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("fedsign")?;
     let b = env.budget;
-    let mut dc = train::DataConfig::new(if b == Budget::Paper { DatasetKind::Cifar10 } else { DatasetKind::FashionMnist });
+    let mut dc =
+        train::DataConfig::new(if b == Budget::Paper { DatasetKind::Cifar10 } else { DatasetKind::FashionMnist });
     dc.train_limit = b.pick(Some(2000), Some(12000), None);
     dc.test_limit = b.pick(Some(300), Some(2000), None);
     let arch = b.pick(Arch::Mlp, Arch::Mlp, Arch::Vgg { depth: 11, bn: true });
@@ -222,7 +269,12 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     // (≈ γ·σ′/N per element) is too small to change anything at these budgets. γ runs over the
     // paper's grid, and every value is reported, not only the best.
     let gammas = b.pick(vec![0.01], vec![0.001, 0.01, 0.1], vec![0.001, 0.01, 0.1]);
-    let mut algos = vec![Algorithm::FedAvg, Algorithm::FedProx { mu: 0.01 }, Algorithm::Moon { mu: 1.0, tau: 0.5 }, Algorithm::FedDyn { alpha: 0.01 }];
+    let mut algos = vec![
+        Algorithm::FedAvg,
+        Algorithm::FedProx { mu: 0.01 },
+        Algorithm::Moon { mu: 1.0, tau: 0.5 },
+        Algorithm::FedDyn { alpha: 0.01 },
+    ];
     algos.extend(gammas.iter().map(|&gamma| Algorithm::FedSign { gamma, reduce: Reduce::Sum }));
     let seeds: Vec<u64> = b.pick(vec![1], vec![1, 2, 3, 4, 5], vec![1, 2, 3, 4, 5]);
     let rounds = b.pick(2, 50, 200);
@@ -255,11 +307,18 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         let sd = (finals.iter().map(|f| (f - m).powi(2)).sum::<f64>() / (finals.len().max(2) - 1) as f64).sqrt();
         results.push((label, m, sd, finals));
     }
-    let figures = line_figure(&dir.join("fed-accuracy"), "Federated accuracy per round (mean over seeds)", &[panel], 1)?;
+    let figures =
+        line_figure(&dir.join("fed-accuracy"), "Federated accuracy per round (mean over seeds)", &[panel], 1)?;
     let is_fedsign = |name: &str| name.starts_with("fedsign");
-    let fedavg = results.iter().find(|r| r.0 == "fedavg").cloned().ok_or_else(|| Error::Other("no FedAvg run".into()))?;
+    let fedavg =
+        results.iter().find(|r| r.0 == "fedavg").cloned().ok_or_else(|| Error::Other("no FedAvg run".into()))?;
     let best_baseline = results.iter().filter(|r| !is_fedsign(&r.0)).map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-    let best = results.iter().filter(|r| is_fedsign(&r.0)).max_by(|a, b| a.1.total_cmp(&b.1)).cloned().ok_or_else(|| Error::Other("no FedSign run".into()))?;
+    let best = results
+        .iter()
+        .filter(|r| is_fedsign(&r.0))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned()
+        .ok_or_else(|| Error::Other("no FedSign run".into()))?;
     // Seeds fix the partition and the initialisation, so FedSign − FedAvg is compared per seed.
     let paired: Vec<(String, Option<Interval>)> = results
         .iter()
@@ -268,7 +327,9 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         .collect();
     let pass = best.1 > fedavg.1 && best.1 >= best_baseline;
     let show = |i: &Option<Interval>| match i {
-        Some(Interval { mean, lo: Some(lo), hi: Some(hi), .. }) => format!("{:+.2} [{:+.2}, {:+.2}]", mean * 100.0, lo * 100.0, hi * 100.0),
+        Some(Interval { mean, lo: Some(lo), hi: Some(hi), .. }) => {
+            format!("{:+.2} [{:+.2}, {:+.2}]", mean * 100.0, lo * 100.0, hi * 100.0)
+        }
         Some(i) => format!("{:+.2}", i.mean * 100.0),
         None => "n/a".into(),
     };
@@ -281,8 +342,12 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         (best.1 - best_baseline) * 100.0,
         paired.iter().map(|(n, i)| format!("{n} {}", show(i))).collect::<Vec<_>>().join(", ")
     );
-    let mut table = Table { header: ["algorithm", "final accuracy (%)", "std", "seeds"].map(String::from).to_vec(), rows: vec![] };
-    table.rows = results.iter().map(|r| vec![r.0.clone(), format!("{:.2}", r.1 * 100.0), format!("{:.2}", r.2 * 100.0), r.3.len().to_string()]).collect();
+    let mut table =
+        Table { header: ["algorithm", "final accuracy (%)", "std", "seeds"].map(String::from).to_vec(), rows: vec![] };
+    table.rows = results
+        .iter()
+        .map(|r| vec![r.0.clone(), format!("{:.2}", r.1 * 100.0), format!("{:.2}", r.2 * 100.0), r.3.len().to_string()])
+        .collect();
     valley_report::atomic_write(&dir.join("table.md"), table.to_markdown().as_bytes())?;
     Finding::record(
         env,

@@ -85,7 +85,14 @@ pub fn softmax(env: &mut Env, command: &str) -> Result<Finding> {
     let lambdas: Vec<f64> = (0..21).map(|i| -1.0 + 0.1 * i as f64).collect();
     let mut curves = Vec::new();
     for sign in [SignMode::AsSampled, SignMode::Consistent] {
-        let spec = DirectionSpec { noise: Noise::Gaussian, sign, norm: Norm::Ns { per_tensor: false }, scale: 1.0, group: Group::All, seed: 0 };
+        let spec = DirectionSpec {
+            noise: Noise::Gaussian,
+            sign,
+            norm: Norm::Ns { per_tensor: false },
+            scale: 1.0,
+            group: Group::All,
+            seed: 0,
+        };
         let d = noise::direction(&spec, &theta, &model, &Context::default())?;
         let points: Vec<SoftmaxPoint> = lambdas
             .iter()
@@ -104,7 +111,9 @@ pub fn softmax(env: &mut Env, command: &str) -> Result<Finding> {
     // The claim at every a ∈ (0, 1]: consistent is lower at +a; record where it holds.
     let cons = &curves[1].1;
     let gauss = &curves[0].1;
-    let at = |pts: &[SoftmaxPoint], l: f64| *pts.iter().min_by(|a, b| (a.lambda - l).abs().total_cmp(&(b.lambda - l).abs())).expect("grid");
+    let at = |pts: &[SoftmaxPoint], l: f64| {
+        *pts.iter().min_by(|a, b| (a.lambda - l).abs().total_cmp(&(b.lambda - l).abs())).expect("grid")
+    };
     let holds = |a: f64| {
         let (p, m) = (at(cons, a), at(cons, -a));
         p.loss < m.loss && p.sum_p_one_minus_p < m.sum_p_one_minus_p && p.trace_h < m.trace_h
@@ -121,11 +130,32 @@ pub fn softmax(env: &mut Env, command: &str) -> Result<Finding> {
         "sign-consistent: loss, E[Σp(1−p)] and tr(H) lower at +a than −a for a ∈ {:?} of {:?}; tr(H) asymmetry index at a=1: consistent {:.3}, Gaussian {:.3}",
         held, a_values, asym_cons, asym_gauss
     );
-    let mut table = Table { header: vec!["noise".into(), "λ".into(), "error".into(), "loss".into(), "E[Σp(1−p)]".into(), "tr(H)".into(), "gᵀW".into(), "WᵀHW".into()], rows: vec![] };
+    let mut table = Table {
+        header: vec![
+            "noise".into(),
+            "λ".into(),
+            "error".into(),
+            "loss".into(),
+            "E[Σp(1−p)]".into(),
+            "tr(H)".into(),
+            "gᵀW".into(),
+            "WᵀHW".into(),
+        ],
+        rows: vec![],
+    };
     for (label, pts) in &curves {
         for l in [-1.0, 0.0, 1.0] {
             let p = at(pts, l);
-            table.rows.push(vec![label.clone(), fmt(l), fmt(p.error), fmt(p.loss), fmt(p.sum_p_one_minus_p), fmt(p.trace_h), fmt(p.first_order), fmt(p.second_order)]);
+            table.rows.push(vec![
+                label.clone(),
+                fmt(l),
+                fmt(p.error),
+                fmt(p.loss),
+                fmt(p.sum_p_one_minus_p),
+                fmt(p.trace_h),
+                fmt(p.first_order),
+                fmt(p.second_order),
+            ]);
         }
     }
     Finding::record(
@@ -167,7 +197,12 @@ fn softmax_figure(dir: &std::path::Path, curves: &[(String, Vec<SoftmaxPoint>)])
             panel
         })
         .collect();
-    Ok(line_figure(&dir.join("softmax-theory"), "Softmax model on 8×8 digits: Gaussian vs sign-consistent noise", &panels, 3)?)
+    Ok(line_figure(
+        &dir.join("softmax-theory"),
+        "Softmax model on 8×8 digits: Gaussian vs sign-consistent noise",
+        &panels,
+        3,
+    )?)
 }
 
 /// Figure 10: the class-0 weight image w + λ·sign(w) for λ ∈ {−a, 0, +a}.
@@ -210,9 +245,17 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
     let data = train::prepare(&cfg.data, ck.normalisation().as_ref(), env.device)?;
     let (x, _) = data.test.slice(0, data.test.len().min(2000));
     let theta = Params::of(&model);
-    let spec = DirectionSpec { noise: Noise::Gaussian, sign: SignMode::Consistent, norm: Norm::Ns { per_tensor: false }, scale: 1.0, group: Group::All, seed: 0 };
+    let spec = DirectionSpec {
+        noise: Noise::Gaussian,
+        sign: SignMode::Consistent,
+        norm: Norm::Ns { per_tensor: false },
+        scale: 1.0,
+        group: Group::All,
+        seed: 0,
+    };
     let d = noise::direction(&spec, &theta, &model, &Context::default())?;
-    let states = |m: &Model| -> Tensor { valley::tensors::no_grad(|| Tensor::cat(&m.hidden_preactivations(&x), 1).gt(0.0)) };
+    let states =
+        |m: &Model| -> Tensor { valley::tensors::no_grad(|| Tensor::cat(&m.hidden_preactivations(&x), 1).gt(0.0)) };
     let base = states(&model);
     let mut rows = Vec::new();
     for i in 1..=5 {
@@ -223,7 +266,12 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
             let s = states(&model);
             let agree = s.eq_tensor(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
             let on_on = s.logical_and(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
-            let off_off = s.logical_not().logical_and(&base.logical_not()).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+            let off_off = s
+                .logical_not()
+                .logical_and(&base.logical_not())
+                .to_kind(Kind::Double)
+                .mean(Kind::Double)
+                .double_value(&[]);
             row.extend([agree, on_on, off_off]);
         }
         rows.push(row);
@@ -231,11 +279,35 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
     theta.write_to(&model);
     let network_holds = rows.iter().all(|r| r[1] > r[4]);
     let panel = Panel::new("agreement of hidden activation states with θf", "a", "fraction of units agreeing")
-        .with_series(Series::new("θf + a·|ε|⊙sign(θf)", rows.iter().map(|r| r[0]).collect::<Vec<_>>(), rows.iter().map(|r| r[1]).collect::<Vec<_>>()).color(0))
-        .with_series(Series::new("θf − a·|ε|⊙sign(θf)", rows.iter().map(|r| r[0]).collect::<Vec<_>>(), rows.iter().map(|r| r[4]).collect::<Vec<_>>()).color(1));
+        .with_series(
+            Series::new(
+                "θf + a·|ε|⊙sign(θf)",
+                rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+                rows.iter().map(|r| r[1]).collect::<Vec<_>>(),
+            )
+            .color(0),
+        )
+        .with_series(
+            Series::new(
+                "θf − a·|ε|⊙sign(θf)",
+                rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+                rows.iter().map(|r| r[4]).collect::<Vec<_>>(),
+            )
+            .color(1),
+        );
     let mut figures = hist;
-    figures.extend(line_figure(&dir.join("relu-agreement"), "Activation confusion along ±a·|ε|⊙sign(θf)", &[panel], 1)?);
-    let mut table = Table { header: ["a", "agree (+a)", "on→on (+a)", "off→off (+a)", "agree (−a)", "on→on (−a)", "off→off (−a)"].map(String::from).to_vec(), rows: vec![] };
+    figures.extend(line_figure(
+        &dir.join("relu-agreement"),
+        "Activation confusion along ±a·|ε|⊙sign(θf)",
+        &[panel],
+        1,
+    )?);
+    let mut table = Table {
+        header: ["a", "agree (+a)", "on→on (+a)", "off→off (+a)", "agree (−a)", "on→on (−a)", "off→off (−a)"]
+            .map(String::from)
+            .to_vec(),
+        rows: vec![],
+    };
     table.rows = rows.iter().map(|r| r.iter().map(|&v| fmt(v)).collect()).collect();
     Finding::record(env, &dir, "relu", "Finding 8: ReLU and sign-consistent noise", "(w + λ·sign(w))ᵀh shifts right as λ grows, before and after ReLU, and a trained network's hidden units keep θf's activation states more often at θf + a·|ε|⊙sign(θf) than at θf − a·|ε|⊙sign(θf).", command, Outcome { pass: monotone && network_holds, detail: format!(
             "means of (w+λ·sign(w))ᵀh by λ {:?} (monotone: {monotone}); agreement higher on + side for every a: {network_holds}",
@@ -272,19 +344,35 @@ fn relu_synthetic(dir: &std::path::Path) -> Result<(Vec<ShiftStats>, Vec<std::pa
     let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(SAMPLES); lambdas.len()];
     for _ in 0..SAMPLES {
         let h: Vec<f64> = (0..DIM).map(|_| StandardNormal.sample(&mut rng)).collect();
-        let w: Vec<f64> = h.iter().map(|&hi| 0.1 * hi + Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
+        let w: Vec<f64> =
+            h.iter().map(|&hi| 0.1 * hi + Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
         for (k, &l) in lambdas.iter().enumerate() {
             let s: f64 = w.iter().zip(&h).map(|(&wi, &hi)| (wi + l * if wi > 0.0 { 1.0 } else { -1.0 }) * hi).sum();
             values[k].push(s);
         }
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let stats = lambdas.iter().zip(&values).map(|(&l, v)| (l, mean(v), mean(&v.iter().map(|x| x.max(0.0)).collect::<Vec<_>>()))).collect();
-    let before = values.iter().zip(lambdas).fold(valley_report::HistPanel::new("before ReLU", "(w + λ·sign(w))ᵀh", 60), |p, (v, l)| p.with_sample(format!("λ = {l}"), v.clone()));
-    let after = values.iter().zip(lambdas).fold(valley_report::HistPanel::new("after ReLU (positive part)", "ReLU((w + λ·sign(w))ᵀh)", 60), |p, (v, l)| {
-        p.with_sample(format!("λ = {l}"), v.iter().copied().filter(|&x| x > 0.0).collect::<Vec<_>>())
-    });
-    let files = valley_report::histogram_figure(&dir.join("relu-shift"), "h ~ G(0,I), w = 0.1h + δ: the sum shifts right with λ", &[before, after], 2)?;
+    let stats = lambdas
+        .iter()
+        .zip(&values)
+        .map(|(&l, v)| (l, mean(v), mean(&v.iter().map(|x| x.max(0.0)).collect::<Vec<_>>())))
+        .collect();
+    let before = values
+        .iter()
+        .zip(lambdas)
+        .fold(valley_report::HistPanel::new("before ReLU", "(w + λ·sign(w))ᵀh", 60), |p, (v, l)| {
+            p.with_sample(format!("λ = {l}"), v.clone())
+        });
+    let after = values.iter().zip(lambdas).fold(
+        valley_report::HistPanel::new("after ReLU (positive part)", "ReLU((w + λ·sign(w))ᵀh)", 60),
+        |p, (v, l)| p.with_sample(format!("λ = {l}"), v.iter().copied().filter(|&x| x > 0.0).collect::<Vec<_>>()),
+    );
+    let files = valley_report::histogram_figure(
+        &dir.join("relu-shift"),
+        "h ~ G(0,I), w = 0.1h + δ: the sum shifts right with λ",
+        &[before, after],
+        2,
+    )?;
     Ok((stats, files))
 }
 

@@ -19,7 +19,9 @@ use crate::{Budget, Env, Result};
 /// Fashion-MNIST; the code path is the same, the budget is a parameter.
 pub fn base_config(budget: Budget, arch: Arch) -> TrainConfig {
     let (dataset, arch) = match budget {
-        Budget::Paper => (DatasetKind::Cifar10, if arch == Arch::Cnn { Arch::Vgg { depth: 16, bn: true } } else { arch }),
+        Budget::Paper => {
+            (DatasetKind::Cifar10, if arch == Arch::Cnn { Arch::Vgg { depth: 16, bn: true } } else { arch })
+        }
         _ => (DatasetKind::FashionMnist, arch),
     };
     let mut data = DataConfig::new(dataset);
@@ -27,7 +29,17 @@ pub fn base_config(budget: Budget, arch: Arch) -> TrainConfig {
     data.test_limit = budget.pick(Some(300), None, None);
     let mut model = ModelConfig::new(arch, 1, 28, 10);
     model.width = budget.pick(0.25, 0.5, 1.0);
-    TrainConfig { data, model, optim: OptimConfig::default(), schedule: Schedule::Cosine, epochs: budget.pick(2, 2, 200), batch_size: 256, seed: 0, save_epochs: vec![], eval_batch: 1000 }
+    TrainConfig {
+        data,
+        model,
+        optim: OptimConfig::default(),
+        schedule: Schedule::Cosine,
+        epochs: budget.pick(2, 2, 200),
+        batch_size: 256,
+        seed: 0,
+        save_epochs: vec![],
+        eval_batch: 1000,
+    }
 }
 
 /// Grid and evaluation sizes per budget.
@@ -48,7 +60,13 @@ fn sweep_settings(budget: Budget) -> Sweep {
 
 /// Runs the curves of `spec` on the model trained in `run` and returns their aggregates;
 /// figures go to `fig_dir`.
-pub(crate) fn valleys_of(env: &mut Env, run: &Path, cfg: &TrainConfig, mut spec: LandscapeSpec, fig_dir: &Path) -> Result<(Vec<Aggregate>, Vec<PathBuf>)> {
+pub(crate) fn valleys_of(
+    env: &mut Env,
+    run: &Path,
+    cfg: &TrainConfig,
+    mut spec: LandscapeSpec,
+    fig_dir: &Path,
+) -> Result<(Vec<Aggregate>, Vec<PathBuf>)> {
     let s = sweep_settings(env.budget);
     spec.lambdas = s.lambdas.clone();
     let ck = Checkpoint::read(&run.join("final.safetensors"))?;
@@ -84,7 +102,17 @@ pub(crate) fn simple_spec(noises: &[&str], signs: Vec<SignMode>) -> LandscapeSpe
 }
 
 fn spec(noises: &[&str], signs: Vec<SignMode>, scales: Vec<f64>, norm: Norm, groups: Vec<Group>) -> LandscapeSpec {
-    LandscapeSpec { noises: noises.iter().map(|n| n.parse().expect("known noise")).collect(), signs, scales, norm, groups, seeds: vec![0], lambdas: vec![], error_delta: 0.05, loss_ratio: 0.5 }
+    LandscapeSpec {
+        noises: noises.iter().map(|n| n.parse().expect("known noise")).collect(),
+        signs,
+        scales,
+        norm,
+        groups,
+        seeds: vec![0],
+        lambdas: vec![],
+        error_delta: 0.05,
+        loss_ratio: 0.5,
+    }
 }
 
 /// A metric's mean over seeds.
@@ -94,7 +122,18 @@ pub(crate) fn metric(a: &Aggregate, loss: bool, key: &str) -> f64 {
 }
 
 fn summary_table(aggs: &[Aggregate]) -> Table {
-    let header = ["direction", "sign", "scale", "group", "err λ>0", "err λ<0", "asym (err)", "loss λ>0", "loss λ<0", "asym (loss)"];
+    let header = [
+        "direction",
+        "sign",
+        "scale",
+        "group",
+        "err λ>0",
+        "err λ<0",
+        "asym (err)",
+        "loss λ>0",
+        "loss λ<0",
+        "asym (loss)",
+    ];
     let rows = aggs
         .iter()
         .map(|a| {
@@ -142,7 +181,8 @@ fn flat_on_plus(a: &Aggregate, min_index: f64) -> bool {
 fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
     let cfg = base_config(env.budget, arch);
     let run = crate::trained(env, &cfg, what)?;
-    let acc = valley::train::read_metrics(&run.join("metrics.jsonl"))?.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
+    let acc =
+        valley::train::read_metrics(&run.join("metrics.jsonl"))?.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
     (env.log)(&format!("{what}: {} test accuracy {:.2}%", cfg.model.arch, acc * 100.0));
     Ok((cfg, run))
 }
@@ -152,10 +192,17 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("noise")?;
     let (cfg, run) = trained_base(env, Arch::Cnn, "noise")?;
     let scales = env.budget.pick(vec![1.0], vec![0.2, 1.0, 2.0], vec![0.2, 1.0, 2.0]);
-    let sp = spec(&Noise::ELEMENTWISE, vec![SignMode::AsSampled, SignMode::Consistent], scales, Norm::Ns { per_tensor: false }, vec![Group::All]);
+    let sp = spec(
+        &Noise::ELEMENTWISE,
+        vec![SignMode::AsSampled, SignMode::Consistent],
+        scales,
+        Norm::Ns { per_tensor: false },
+        vec![Group::All],
+    );
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
     let consistent: Vec<&Aggregate> = aggs.iter().filter(|a| a.sign == "consistent").collect();
-    let (sym, asym) = (mean_abs_asym(&aggs, |a| a.sign == "as-sampled"), mean_abs_asym(&aggs, |a| a.sign == "consistent"));
+    let (sym, asym) =
+        (mean_abs_asym(&aggs, |a| a.sign == "as-sampled"), mean_abs_asym(&aggs, |a| a.sign == "consistent"));
     // Where the claim holds: the scales at which every sign-consistent curve is flatter on +.
     let mut scales: Vec<f64> = consistent.iter().map(|a| a.scale).collect();
     scales.sort_by(f64::total_cmp);
@@ -163,12 +210,18 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
     let (mut held, mut failed) = (Vec::new(), Vec::new());
     for &s in &scales {
         let at: Vec<&&Aggregate> = consistent.iter().filter(|a| a.scale == s).collect();
-        let bad: Vec<String> = at.iter().filter(|a| metric(a, false, "diff") <= 0.0).map(|a| a.direction.clone()).collect();
+        let bad: Vec<String> =
+            at.iter().filter(|a| metric(a, false, "diff") <= 0.0).map(|a| a.direction.clone()).collect();
         let max_gap = at.iter().map(|a| metric(a, false, "diff").abs()).fold(0.0, f64::max);
         if bad.is_empty() {
             held.push(format!("s={s}"));
         } else {
-            failed.push(format!("s={s} ({} of {} noises, e.g. {}; largest |mean− − mean+| there {max_gap:.4})", bad.len(), at.len(), bad[0]));
+            failed.push(format!(
+                "s={s} ({} of {} noises, e.g. {}; largest |mean− − mean+| there {max_gap:.4})",
+                bad.len(),
+                at.len(),
+                bad[0]
+            ));
         }
     }
     let pass = failed.is_empty() && sym < 0.5 * asym;
@@ -194,18 +247,36 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("flip")?;
     let (cfg, run) = trained_base(env, Arch::Cnn, "flip")?;
     let ratios: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
-    let mut sp = spec(&["gaussian"], ratios.iter().map(|&r| SignMode::FlipRatio(r)).collect(), vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All]);
+    let mut sp = spec(
+        &["gaussian"],
+        ratios.iter().map(|&r| SignMode::FlipRatio(r)).collect(),
+        vec![1.0],
+        Norm::Ns { per_tensor: false },
+        vec![Group::All],
+    );
     // One direction per r cannot resolve a trend of a few points: average several.
     sp.seeds = env.budget.pick(vec![0], vec![0, 1, 2], vec![0, 1, 2, 3, 4]);
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let side = |key: &str| -> Vec<Interval> { aggs.iter().map(|a| a.error_metrics.get(key).cloned().flatten().unwrap_or(Interval { mean: f64::NAN, lo: None, hi: None, n: 0 })).collect() };
+    let side = |key: &str| -> Vec<Interval> {
+        aggs.iter()
+            .map(|a| {
+                a.error_metrics.get(key).cloned().flatten().unwrap_or(Interval {
+                    mean: f64::NAN,
+                    lo: None,
+                    hi: None,
+                    n: 0,
+                })
+            })
+            .collect()
+    };
     let (plus, minus) = (side("mean_plus"), side("mean_minus"));
     let against_plus = against_trend(&ratios, &plus, true);
     let against_minus = against_trend(&ratios, &minus, false);
     let (p, m): (Vec<f64>, Vec<f64>) = (plus.iter().map(|i| i.mean).collect(), minus.iter().map(|i| i.mean).collect());
     let gap0 = (m[0] - p[0]).abs();
     let gap1 = m[10] - p[10];
-    let pass = against_plus.is_empty() && against_minus.is_empty() && p[10] < p[0] && m[10] > m[0] && gap0 < 0.25 * gap1;
+    let pass =
+        against_plus.is_empty() && against_minus.is_empty() && p[10] < p[0] && m[10] > m[0] && gap0 < 0.25 * gap1;
     // The largest raw step against the trend, whether or not it is resolvable.
     let worst_plus = p.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     let worst_minus = m.windows(2).map(|w| w[0] - w[1]).fold(0.0, f64::max);
@@ -215,7 +286,15 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     );
     let claim = "As the sign-change ratio r grows from 0 to 1, mean test error over λ ∈ [0,1] falls and over λ ∈ [−1,0] rises, monotonically; at r = 0 the two sides are nearly equal.";
     let n = json!({ "ratios": ratios, "mean_error_plus": p, "mean_error_minus": m, "mean_error_plus_ci95": plus, "mean_error_minus_ci95": minus, "curves": numbers(&aggs) });
-    Finding::record(env, &dir, "flip", "Finding 2: sign-change ratio", claim, command, Outcome { pass, detail, numbers: n, figures, table: summary_table(&aggs) })
+    Finding::record(
+        env,
+        &dir,
+        "flip",
+        "Finding 2: sign-change ratio",
+        claim,
+        command,
+        Outcome { pass, detail, numbers: n, figures, table: summary_table(&aggs) },
+    )
 }
 
 /// The ratios r at which a side's mean error moves against its expected trend by more than
@@ -235,7 +314,9 @@ fn against_trend(ratios: &[f64], side: &[Interval], falling: bool) -> Vec<f64> {
 /// Finding 3: the six special directions, with and without BN (Figures 5, 17).
 pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("special")?;
-    let sp = || spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All]);
+    let sp = || {
+        spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All])
+    };
     let (cfg, run) = trained_base(env, Arch::Cnn, "special (BN)")?;
     let (with_bn, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
     // [choice] On a CPU budget the network without BN is the MLP: VGG11 without BN under
@@ -252,14 +333,23 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     // "Flat on +" needs both curves: sgp's error index is positive only because its − side
     // saturates at chance, while its loss is steeper on the + side (both sides are steep).
     const CLEAR: f64 = 0.1;
-    let flat = |aggs: &[Aggregate], d: &str| aggs.iter().find(|a| a.direction == d).is_some_and(|a| flat_on_plus(a, CLEAR));
+    let flat =
+        |aggs: &[Aggregate], d: &str| aggs.iter().find(|a| a.direction == d).is_some_and(|a| flat_on_plus(a, CLEAR));
     let asymmetric = ["init", "theta", "sign", "sign-centered"].iter().all(|d| flat(&with_bn, d));
     let not_asymmetric = ["sgp", "sgp-centered"].iter().all(|d| !flat(&with_bn, d));
     let pass = asymmetric && not_asymmetric && !flat(&without_bn, "init");
     // θ0 can only look like sign(θf) if training kept θ0's signs: short training does.
     let (ssr_bn, ssr_nobn) = (init_final_ssr(&run, env.device)?, init_final_ssr(&run_nobn, env.device)?);
     let list = |aggs: &[Aggregate]| {
-        let one = |a: &Aggregate| format!("{} {:.3}/{:.3}{}", a.direction, metric(a, false, "asymmetry"), metric(a, true, "asymmetry"), if flat_on_plus(a, CLEAR) { " (flat on +)" } else { "" });
+        let one = |a: &Aggregate| {
+            format!(
+                "{} {:.3}/{:.3}{}",
+                a.direction,
+                metric(a, false, "asymmetry"),
+                metric(a, true, "asymmetry"),
+                if flat_on_plus(a, CLEAR) { " (flat on +)" } else { "" }
+            )
+        };
         aggs.iter().map(one).collect::<Vec<_>>().join(", ")
     };
     let detail = format!(
@@ -275,12 +365,22 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
         r
     }));
     let n = json!({ "with_bn": numbers(&with_bn), "without_bn": numbers(&without_bn), "no_bn_model": cfg_nobn.model.arch.name(), "ssr_init_final": { "with_bn": ssr_bn, "without_bn": ssr_nobn } });
-    Finding::record(env, &dir, "special", "Finding 3: special directions, with and without BN", claim, command, Outcome { pass, detail, numbers: n, figures, table })
+    Finding::record(
+        env,
+        &dir,
+        "special",
+        "Finding 3: special directions, with and without BN",
+        claim,
+        command,
+        Outcome { pass, detail, numbers: n, figures, table },
+    )
 }
 
 /// The sign-same ratio between a run's θ0 and θf over all parameters.
 fn init_final_ssr(run: &Path, device: valley::Device) -> Result<f64> {
-    let load = |f: &str| -> Result<valley::params::Params> { Ok(valley::params::Params::of(&Checkpoint::read(&run.join(f))?.to_model(None, device)?)) };
+    let load = |f: &str| -> Result<valley::params::Params> {
+        Ok(valley::params::Params::of(&Checkpoint::read(&run.join(f))?.to_model(None, device)?))
+    };
     Ok(valley::params::ssr(&load("init.safetensors")?, &load("final.safetensors")?, None))
 }
 
@@ -288,14 +388,37 @@ fn init_final_ssr(run: &Path, device: valley::Device) -> Result<f64> {
 pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("groups")?;
     let (cfg, run) = trained_base(env, Arch::Cnn, "groups")?;
-    let gs: Vec<Group> = ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
-    let sp = spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent], vec![1.0], Norm::Ns { per_tensor: false }, gs);
+    let gs: Vec<Group> =
+        ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
+    let sp = spec(
+        &["gaussian"],
+        vec![SignMode::AsSampled, SignMode::Consistent],
+        vec![1.0],
+        Norm::Ns { per_tensor: false },
+        gs,
+    );
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let failing: Vec<String> = aggs.iter().filter(|a| a.sign == "consistent").filter(|a| !flat_on_plus(a, 0.0)).map(|a| a.group.clone()).collect();
+    let failing: Vec<String> = aggs
+        .iter()
+        .filter(|a| a.sign == "consistent")
+        .filter(|a| !flat_on_plus(a, 0.0))
+        .map(|a| a.group.clone())
+        .collect();
     let pass = failing.is_empty();
-    let detail = format!("sign-consistent curves flatter on + in both loss and error for every group{}", if pass { String::new() } else { format!(" except {}", failing.join(", ")) });
+    let detail = format!(
+        "sign-consistent curves flatter on + in both loss and error for every group{}",
+        if pass { String::new() } else { format!(" except {}", failing.join(", ")) }
+    );
     let claim = "Sign-consistent noise gives an asymmetric valley in every parameter group (ALL, CLF, FEAT, LAYER1, CONV, BN), in both loss and error.";
-    Finding::record(env, &dir, "groups", "Finding 4: parameter groups", claim, command, Outcome { pass, detail, numbers: numbers(&aggs), figures, table: summary_table(&aggs) })
+    Finding::record(
+        env,
+        &dir,
+        "groups",
+        "Finding 4: parameter groups",
+        claim,
+        command,
+        Outcome { pass, detail, numbers: numbers(&aggs), figures, table: summary_table(&aggs) },
+    )
 }
 
 /// [choice] Finding 5 puts the noise on all parameters (the paper's default) and on the BN
@@ -323,7 +446,10 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
         for (file, panel) in [("init.safetensors", &mut hist_init), ("final.safetensors", &mut hist_final)] {
             let gammas = bn_weights(&run.join(file))?;
             if file == "final.safetensors" {
-                positive.push((label.clone(), gammas.iter().filter(|&&g| g > 0.0).count() as f64 / gammas.len().max(1) as f64));
+                positive.push((
+                    label.clone(),
+                    gammas.iter().filter(|&&g| g > 0.0).count() as f64 / gammas.len().max(1) as f64,
+                ));
             }
             *panel = std::mem::take(panel).with_sample(label.clone(), gammas);
         }
@@ -334,29 +460,60 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
             results.push((label.clone(), norm.label(), aggs));
         }
     }
-    figures.extend(valley_report::histogram_figure(&dir.join("bn-weights"), "BN weights γ by initialisation", &[hist_init, hist_final], 2)?);
+    figures.extend(valley_report::histogram_figure(
+        &dir.join("bn-weights"),
+        "BN weights γ by initialisation",
+        &[hist_init, hist_final],
+        2,
+    )?);
     let (pass, detail) = bn_init_verdict(&results, &scales, &positive);
     let claim = "With {0,1} noise, BN weights initialised to 1 or U(0,1) (which stay positive) give a clearly asymmetric valley, while G(0, 0.1) (which converges symmetric around 0) gives an almost symmetric one, under NS and filter NS.";
-    let mut table = Table { header: ["BN init", "norm", "group", "scale", "err λ>0", "err λ<0", "asym (err)"].map(String::from).to_vec(), rows: vec![] };
+    let mut table = Table {
+        header: ["BN init", "norm", "group", "scale", "err λ>0", "err λ<0", "asym (err)"].map(String::from).to_vec(),
+        rows: vec![],
+    };
     for (l, n, aggs) in &results {
         for a in aggs {
-            table.rows.push(vec![l.clone(), n.to_string(), a.group.clone(), fmt(a.scale), fmt(metric(a, false, "mean_plus")), fmt(metric(a, false, "mean_minus")), fmt(metric(a, false, "asymmetry"))]);
+            table.rows.push(vec![
+                l.clone(),
+                n.to_string(),
+                a.group.clone(),
+                fmt(a.scale),
+                fmt(metric(a, false, "mean_plus")),
+                fmt(metric(a, false, "mean_minus")),
+                fmt(metric(a, false, "asymmetry")),
+            ]);
         }
     }
     let n = json!({
         "valleys": results.iter().map(|(l, n, a)| json!({"bn_init": l, "norm": n, "curves": numbers(a)})).collect::<Vec<_>>(),
         "bn_weights_positive_share": positive.iter().map(|(l, f)| json!({"bn_init": l, "share": f})).collect::<Vec<_>>(),
     });
-    Finding::record(env, &dir, "bn-init", "Finding 5: BN weight initialisation", claim, command, Outcome { pass, detail, numbers: n, figures, table })
+    Finding::record(
+        env,
+        &dir,
+        "bn-init",
+        "Finding 5: BN weight initialisation",
+        claim,
+        command,
+        Outcome { pass, detail, numbers: n, figures, table },
+    )
 }
 
 /// Finding 5's verdict: for each noised group and scale, the claim holds when under both
 /// norms ones and uniform are clearly asymmetric (index > 0.1) and gauss at most half as much.
 /// It passes when it holds at every scale for some group.
-fn bn_init_verdict(results: &[(String, &str, Vec<Aggregate>)], scales: &[f64], positive: &[(String, f64)]) -> (bool, String) {
+fn bn_init_verdict(
+    results: &[(String, &str, Vec<Aggregate>)],
+    scales: &[f64],
+    positive: &[(String, f64)],
+) -> (bool, String) {
     let asym = |l: &str, n: &str, g: &str, s: f64| {
         let curves = results.iter().find(|r| r.0 == l && r.1 == n).map(|r| &r.2);
-        curves.and_then(|c| c.iter().find(|a| a.scale == s && a.group == g)).map(|a| metric(a, false, "asymmetry")).unwrap_or(f64::NAN)
+        curves
+            .and_then(|c| c.iter().find(|a| a.scale == s && a.group == g))
+            .map(|a| metric(a, false, "asymmetry"))
+            .unwrap_or(f64::NAN)
     };
     let (mut held, mut numbers, mut pass) = (Vec::new(), Vec::new(), false);
     for g in BN_INIT_GROUPS.map(|g| g.to_string()) {
@@ -367,7 +524,10 @@ fn bn_init_verdict(results: &[(String, &str, Vec<Aggregate>)], scales: &[f64], p
                 .map(|norm| {
                     let n = norm.label();
                     let (o, u, ga) = (asym("ones", n, g, s), asym("uniform", n, g, s), asym("gauss", n, g, s));
-                    (format!("{n} ones {o:.3}, uniform {u:.3}, gauss {ga:.3}"), o > 0.1 && u > 0.1 && ga.abs() < 0.5 * o.min(u))
+                    (
+                        format!("{n} ones {o:.3}, uniform {u:.3}, gauss {ga:.3}"),
+                        o > 0.1 && u > 0.1 && ga.abs() < 0.5 * o.min(u),
+                    )
                 })
                 .collect();
             if checks.iter().all(|c| c.1) {
@@ -376,7 +536,10 @@ fn bn_init_verdict(results: &[(String, &str, Vec<Aggregate>)], scales: &[f64], p
             numbers.push(format!("{g} s={s}: {}", checks.iter().map(|c| c.0.clone()).collect::<Vec<_>>().join(", ")));
         }
         pass |= held_here.len() == scales.len();
-        held.push(format!("noise on {g}: {}", if held_here.is_empty() { "no scale".to_string() } else { held_here.join(", ") }));
+        held.push(format!(
+            "noise on {g}: {}",
+            if held_here.is_empty() { "no scale".to_string() } else { held_here.join(", ") }
+        ));
     }
     let detail = format!(
         "claim holds with {}; error asymmetry index with {{0,1}} noise — {}; share of BN weights > 0 at convergence: {}",
@@ -434,7 +597,10 @@ mod tests {
         let r = [0.0, 0.5, 1.0];
         // Falling side: a rise within overlapping intervals is noise, a rise beyond them is not.
         assert!(against_trend(&r, &[iv(0.20, Some(0.02)), iv(0.21, Some(0.02)), iv(0.10, Some(0.02))], true).is_empty());
-        assert_eq!(against_trend(&r, &[iv(0.20, Some(0.01)), iv(0.25, Some(0.01)), iv(0.10, Some(0.01))], true), vec![0.5]);
+        assert_eq!(
+            against_trend(&r, &[iv(0.20, Some(0.01)), iv(0.25, Some(0.01)), iv(0.10, Some(0.01))], true),
+            vec![0.5]
+        );
         // Rising side, one direction per r: the fixed 0.005 tolerance applies.
         assert!(against_trend(&r, &[iv(0.10, None), iv(0.097, None), iv(0.3, None)], false).is_empty());
         assert_eq!(against_trend(&r, &[iv(0.10, None), iv(0.09, None), iv(0.3, None)], false), vec![0.5]);

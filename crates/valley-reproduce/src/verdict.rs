@@ -43,7 +43,15 @@ pub(crate) struct Outcome {
 impl Finding {
     /// The finding `name` with its measured `outcome`, written into `dir` as `verdict.json`
     /// and `report.html`.
-    pub(crate) fn record(env: &Env, dir: &Path, name: &str, title: &str, claim: &str, command: &str, outcome: Outcome) -> Result<Finding> {
+    pub(crate) fn record(
+        env: &Env,
+        dir: &Path,
+        name: &str,
+        title: &str,
+        claim: &str,
+        command: &str,
+        outcome: Outcome,
+    ) -> Result<Finding> {
         let mut f = Finding {
             name: name.into(),
             title: title.into(),
@@ -90,7 +98,12 @@ impl Finding {
         s.claim = Some(self.claim.clone());
         s.verdict = Some(self.pass);
         s.verdict_detail = Some(self.detail.clone());
-        s.figures = self.figures.iter().filter(|f| f.extension().is_some_and(|e| e == "png")).map(|f| self.dir.join(f)).collect();
+        s.figures = self
+            .figures
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "png"))
+            .map(|f| self.dir.join(f))
+            .collect();
         s.figure_root = Some(self.dir.clone());
         s.table = self.table.clone();
         s.command = Some(self.command.clone());

@@ -158,9 +158,9 @@ impl Checkpoint {
     pub fn model_config(&self) -> Result<Option<ModelConfig>> {
         match self.metadata.get("model") {
             None => Ok(None),
-            Some(json) => serde_json::from_str(json)
-                .map(Some)
-                .map_err(|e| Error::checkpoint(&self.path, format!("metadata `model` is not a valid model config ({e})"))),
+            Some(json) => serde_json::from_str(json).map(Some).map_err(|e| {
+                Error::checkpoint(&self.path, format!("metadata `model` is not a valid model config ({e})"))
+            }),
         }
     }
 
@@ -214,7 +214,13 @@ impl Checkpoint {
             if src.size() != e.tensor.size() {
                 return Err(Error::checkpoint(
                     &self.path,
-                    format!("tensor `{}` has shape {:?}, model {} expects {:?}", e.name, src.size(), model.config().arch, e.tensor.size()),
+                    format!(
+                        "tensor `{}` has shape {:?}, model {} expects {:?}",
+                        e.name,
+                        src.size(),
+                        model.config().arch,
+                        e.tensor.size()
+                    ),
                 ));
             }
             tch::no_grad(|| e.tensor.shallow_clone().copy_(&src.to_kind(e.tensor.kind())));

@@ -6,7 +6,9 @@ use crate::{Error, Result};
 /// default `-1:1:21`, step 0.1) or a comma list `-1,-0.5,0,0.5,1`. The result is sorted
 /// ascending, finite and free of duplicates.
 pub fn parse_lambdas(s: &str) -> Result<Vec<f64>> {
-    let bad = |why: &str| Error::Config(format!("λ grid `{s}`: {why} (expected START:END:COUNT like -1:1:21, or a list like -1,0,1)"));
+    let bad = |why: &str| {
+        Error::Config(format!("λ grid `{s}`: {why} (expected START:END:COUNT like -1:1:21, or a list like -1,0,1)"))
+    };
     let s = s.trim();
     if s.is_empty() {
         return Err(bad("empty"));
@@ -60,7 +62,11 @@ pub fn parse_f64_list(s: &str, what: &str) -> Result<Vec<f64>> {
 /// Rounds away float noise (0.30000000000000004 → 0.3) so grids print and compare cleanly.
 fn round12(x: f64) -> f64 {
     let r = (x * 1e12).round() / 1e12;
-    if r == 0.0 { 0.0 } else { r }
+    if r == 0.0 {
+        0.0
+    } else {
+        r
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +97,9 @@ mod tests {
 
     #[test]
     fn malformed_grids_are_rejected_with_the_input_in_the_message() {
-        for bad in ["", "-1:1", "-1:1:0", "1:-1:5", "0:inf:3", "a:1:5", "-1:1:x", "-1:1:2.5", "0,0", "1,,2", "nan", "-1:1:5:7"] {
+        for bad in
+            ["", "-1:1", "-1:1:0", "1:-1:5", "0:inf:3", "a:1:5", "-1:1:x", "-1:1:2.5", "0,0", "1,,2", "nan", "-1:1:5:7"]
+        {
             let e = parse_lambdas(bad).unwrap_err().to_string();
             assert!(e.contains("λ grid"), "{bad}: {e}");
         }

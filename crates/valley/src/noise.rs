@@ -57,7 +57,8 @@ pub enum Noise {
 
 impl Noise {
     /// The seven element-wise distributions, in the paper's order.
-    pub const ELEMENTWISE: [&'static str; 7] = ["gaussian", "uniform", "ternary", "gaussian-shifted", "uniform-positive", "binary", "ones"];
+    pub const ELEMENTWISE: [&'static str; 7] =
+        ["gaussian", "uniform", "ternary", "gaussian-shifted", "uniform-positive", "binary", "ones"];
     /// The six special directions ε1..ε6.
     pub const SPECIAL: [&'static str; 6] = ["init", "theta", "sign", "sign-centered", "sgp", "sgp-centered"];
 
@@ -229,7 +230,11 @@ impl FromStr for Norm {
             "filter" | "filter-abs" => Norm::Filter(OneDPolicy::Abs),
             "filter-ignore" => Norm::Filter(OneDPolicy::Ignore),
             "filter-tensor" => Norm::Filter(OneDPolicy::Tensor),
-            _ => return Err(Error::Config(format!("unknown normalisation `{s}` (expected raw, ns, ns-tensor, filter, filter-ignore, filter-tensor)"))),
+            _ => {
+                return Err(Error::Config(format!(
+                    "unknown normalisation `{s}` (expected raw, ns, ns-tensor, filter, filter-ignore, filter-tensor)"
+                )))
+            }
         })
     }
 }
@@ -279,7 +284,9 @@ fn raw_noise(spec: &DirectionSpec, theta: &Params, model: &Model, ctx: &Context)
         Noise::Mean => theta.map(|t| t.mean(Kind::Float).expand_as(t).copy()),
         Noise::Init => {
             let path = ctx.init.as_ref().ok_or_else(|| {
-                Error::Config("direction `init` needs θ0: no init.safetensors beside the checkpoint (pass --init PATH)".into())
+                Error::Config(
+                    "direction `init` needs θ0: no init.safetensors beside the checkpoint (pass --init PATH)".into(),
+                )
             })?;
             read_params(path, model)?
         }
@@ -344,7 +351,11 @@ fn filter_normalise(e: &Tensor, t: &Tensor, policy: OneDPolicy) -> Tensor {
             OneDPolicy::Ignore => e.zeros_like(),
             OneDPolicy::Tensor => {
                 let ne = e.norm().double_value(&[]);
-                if ne > 0.0 { e * (t.norm().double_value(&[]) / ne) } else { e.zeros_like() }
+                if ne > 0.0 {
+                    e * (t.norm().double_value(&[]) / ne)
+                } else {
+                    e.zeros_like()
+                }
             }
         };
     }
@@ -384,7 +395,13 @@ mod tests {
     #[test]
     fn consistent_direction_agrees_in_sign_with_theta_everywhere() {
         let (m, p) = setup();
-        let d = direction(&spec("gaussian", SignMode::Consistent, Norm::Ns { per_tensor: false }), &p, &m, &Context::default()).unwrap();
+        let d = direction(
+            &spec("gaussian", SignMode::Consistent, Norm::Ns { per_tensor: false }),
+            &p,
+            &m,
+            &Context::default(),
+        )
+        .unwrap();
         for (dt, t) in d.tensors.iter().zip(&p.tensors) {
             let agree = (dt * sign_pm1(t)).ge(0.0).all().int64_value(&[]);
             assert_eq!(agree, 1);
@@ -403,7 +420,13 @@ mod tests {
     #[test]
     fn filter_norm_matches_each_filter() {
         let (m, p) = setup();
-        let d = direction(&spec("gaussian", SignMode::AsSampled, Norm::Filter(OneDPolicy::Ignore)), &p, &m, &Context::default()).unwrap();
+        let d = direction(
+            &spec("gaussian", SignMode::AsSampled, Norm::Filter(OneDPolicy::Ignore)),
+            &p,
+            &m,
+            &Context::default(),
+        )
+        .unwrap();
         let (dw, tw) = (d.get("features.0.weight").unwrap(), p.get("features.0.weight").unwrap());
         for f in 0..dw.size()[0] {
             let (a, b) = (dw.get(f).norm().double_value(&[]), tw.get(f).norm().double_value(&[]));
@@ -431,7 +454,8 @@ mod tests {
     fn flip_ratio_interpolates_between_sampled_and_consistent() {
         let (m, p) = setup();
         let frac = |r: f64| {
-            let d = direction(&spec("gaussian", SignMode::FlipRatio(r), Norm::Raw), &p, &m, &Context::default()).unwrap();
+            let d =
+                direction(&spec("gaussian", SignMode::FlipRatio(r), Norm::Raw), &p, &m, &Context::default()).unwrap();
             crate::params::ssr(&d.map(sign_pm1), &p.map(sign_pm1), None)
         };
         let (f0, f5, f1) = (frac(0.0), frac(0.5), frac(1.0));

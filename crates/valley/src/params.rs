@@ -78,7 +78,10 @@ impl Params {
     }
 
     pub fn zip_map(&self, other: &Params, f: impl Fn(&Tensor, &Tensor) -> Tensor) -> Self {
-        Self { names: self.names.clone(), tensors: self.tensors.iter().zip(&other.tensors).map(|(a, b)| f(a, b)).collect() }
+        Self {
+            names: self.names.clone(),
+            tensors: self.tensors.iter().zip(&other.tensors).map(|(a, b)| f(a, b)).collect(),
+        }
     }
 
     /// `a·self + b·other`.
@@ -103,7 +106,8 @@ impl Params {
 
     /// Sets tensors outside `mask` to zero.
     pub fn masked(&self, mask: &[bool]) -> Self {
-        let tensors = self.tensors.iter().zip(mask).map(|(t, &m)| if m { t.shallow_clone() } else { t.zeros_like() }).collect();
+        let tensors =
+            self.tensors.iter().zip(mask).map(|(t, &m)| if m { t.shallow_clone() } else { t.zeros_like() }).collect();
         Self { names: self.names.clone(), tensors }
     }
 
@@ -182,8 +186,19 @@ pub enum Group {
 
 impl Group {
     /// The named groups, in the order the paper lists them.
-    pub const NAMED: [&'static str; 11] =
-        ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN", "BN-weight", "CLF-weight", "CLF-bias", "other-weight", "other-bias"];
+    pub const NAMED: [&'static str; 11] = [
+        "ALL",
+        "CLF",
+        "FEAT",
+        "LAYER1",
+        "CONV",
+        "BN",
+        "BN-weight",
+        "CLF-weight",
+        "CLF-bias",
+        "other-weight",
+        "other-bias",
+    ];
 
     /// All named groups.
     pub fn named() -> Vec<Group> {
@@ -268,8 +283,12 @@ impl FromStr for Group {
                 if pattern.is_empty() {
                     return Err(Error::Config("empty parameter-group regex".into()));
                 }
-                let re = Regex::new(pattern)
-                    .map_err(|e| Error::Config(format!("group `{s}` is neither a group name ({}) nor a valid regex: {e}", Group::NAMED.join(", "))))?;
+                let re = Regex::new(pattern).map_err(|e| {
+                    Error::Config(format!(
+                        "group `{s}` is neither a group name ({}) nor a valid regex: {e}",
+                        Group::NAMED.join(", ")
+                    ))
+                })?;
                 Group::Regex(re)
             }
         };
@@ -319,7 +338,8 @@ mod tests {
             assert!(all.iter().all(|&x| x));
             assert!(clf.iter().zip(&feat).all(|(a, b)| a != b), "{arch}: CLF and FEAT must split ALL");
             let parts = ["CLF-weight", "CLF-bias", "other-weight", "other-bias", "BN-weight"];
-            let masks: Vec<Vec<bool>> = parts.iter().map(|g| g.parse::<Group>().unwrap().mask(&m).unwrap_or_default()).collect();
+            let masks: Vec<Vec<bool>> =
+                parts.iter().map(|g| g.parse::<Group>().unwrap().mask(&m).unwrap_or_default()).collect();
             for i in 0..all.len() {
                 let hits = masks.iter().filter(|mk| mk.get(i).copied().unwrap_or(false)).count();
                 assert_eq!(hits, 1, "{arch}: parameter {i} must be in exactly one two-model group");

@@ -30,7 +30,10 @@ fn prepare(dir: &Path, arch: &str, channels: i64, size: i64, width: f64) -> [Pat
     let ckpt = dir.join(format!("{arch}-{channels}x{size}.safetensors"));
     save_model(&model, &ckpt, &[]).unwrap();
     let logits = tch::no_grad(|| model.forward(&x, valley::models::Mode::Eval));
-    let (inputs, outputs) = (dir.join(format!("{arch}-{channels}x{size}-x.safetensors")), dir.join(format!("{arch}-{channels}x{size}-logits.safetensors")));
+    let (inputs, outputs) = (
+        dir.join(format!("{arch}-{channels}x{size}-x.safetensors")),
+        dir.join(format!("{arch}-{channels}x{size}-logits.safetensors")),
+    );
     save_tensors(&inputs, &[("x".into(), x)], HashMap::new()).unwrap();
     save_tensors(&outputs, &[("logits".into(), logits)], HashMap::new()).unwrap();
 

@@ -43,7 +43,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         valley::train::train_steps(&model, &mut opt, batches.take(a.steps), 0.01, a.steps, None, 0, |_, _| {})?;
         let rate = a.steps as f64 / t0.elapsed().as_secs_f64();
         if a.json {
-            println!("{}", serde_json::json!({"engine": "valley", "model": name, "steps_per_sec": rate, "batch": a.batch, "threads": a.threads}));
+            println!(
+                "{}",
+                serde_json::json!({"engine": "valley", "model": name, "steps_per_sec": rate, "batch": a.batch, "threads": a.threads})
+            );
         } else {
             println!("{name:<6} {rate:8.2} steps/s (batch {}, {} threads)", a.batch, a.threads);
         }

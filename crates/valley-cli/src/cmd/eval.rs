@@ -44,7 +44,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
             other => bail!("unknown split `{other}` (expected test or train)"),
         };
         let r = train::evaluate(&model, set, 1000);
-        println!("{split}: loss {:.4}  accuracy {:.2}%  ({} samples of {})", r.loss, r.accuracy * 100.0, set.len(), data.name);
+        println!(
+            "{split}: loss {:.4}  accuracy {:.2}%  ({} samples of {})",
+            r.loss,
+            r.accuracy * 100.0,
+            set.len(),
+            data.name
+        );
     }
     Ok(())
 }

@@ -186,7 +186,12 @@ impl FedRunArgs {
         cfg.participation = self.participation;
         cfg.local_epochs = self.local_epochs;
         cfg.batch_size = self.batch_size;
-        cfg.optim = OptimConfig { lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay, ..OptimConfig::default() };
+        cfg.optim = OptimConfig {
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            ..OptimConfig::default()
+        };
         cfg.weighted = self.weighted;
         cfg.dropout = self.dropout;
         cfg.stragglers = self.stragglers;
@@ -222,7 +227,8 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
         PathBuf::from(format!("runs/fed-{}-{}-seed{}", cfg.algorithm.name(), cfg.data.dataset.name(), cfg.seed))
     });
     let rounds = cfg.rounds;
-    let mut on_event = |e: Event| match e {
+    let mut on_event = |e: Event| {
+        match e {
         Event::Start { clients, per_round, workers, partition, sizes } if verbose => eprintln!(
             "{}: {clients} clients ({} empty, sizes {}–{}, mean largest-class share {:.2}), {per_round} per round, {workers} workers",
             cfg.algorithm.name(),
@@ -246,6 +252,7 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
             r.seconds
         ),
         _ => {}
+    }
     };
     let summary = valley_fed::run(&cfg, &out, device, workers(a.threads), a.resume, &mut on_event)?;
     plot_run(&out, &summary.rounds, cfg.algorithm.name())?;
@@ -255,7 +262,11 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
 fn plot_run(out: &Path, records: &[RoundRecord], algo: &str) -> Result<()> {
     let xs: Vec<f64> = records.iter().map(|r| r.round as f64).collect();
     let col = |f: fn(&RoundRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
-    let acc = Panel::new("global test accuracy", "round", "accuracy").with_series(Series::new(algo, xs.clone(), col(|r| r.test_accuracy)));
+    let acc = Panel::new("global test accuracy", "round", "accuracy").with_series(Series::new(
+        algo,
+        xs.clone(),
+        col(|r| r.test_accuracy),
+    ));
     let signs = Panel::new("signs", "round", "fraction")
         .with_series(Series::new("mean SSR(θk, θt)", xs.clone(), col(|r| r.mean_ssr)))
         .with_series(Series::new("flipped by aggregation", xs, col(|r| r.sign_flip)).dashed());
@@ -276,7 +287,9 @@ fn compare(c: CompareArgs) -> Result<()> {
         parse_partition(&c.base.partition, alpha)?;
     }
     let mut table = Table {
-        header: ["algorithm", "alpha", "final accuracy (%)", "std", "best (%)", "s/round", "seeds"].map(String::from).to_vec(),
+        header: ["algorithm", "alpha", "final accuracy (%)", "std", "best (%)", "s/round", "seeds"]
+            .map(String::from)
+            .to_vec(),
         rows: Vec::new(),
     };
     let mut panels = Vec::new();
@@ -288,8 +301,17 @@ fn compare(c: CompareArgs) -> Result<()> {
             let (mut best, mut secs) = (Vec::new(), Vec::new());
             for &seed in &c.seeds {
                 let dir = root.join(format!("{algo}-alpha{alpha}-seed{seed}"));
-                let args = FedRunArgs { algo: algo.clone(), alpha, seed, out: Some(dir.clone()), resume: true, ..c.base.clone() };
-                let records = if dir.join("summary.json").exists() && valley_fed::server::read_records(&dir)?.len() == args.rounds {
+                let args = FedRunArgs {
+                    algo: algo.clone(),
+                    alpha,
+                    seed,
+                    out: Some(dir.clone()),
+                    resume: true,
+                    ..c.base.clone()
+                };
+                let records = if dir.join("summary.json").exists()
+                    && valley_fed::server::read_records(&dir)?.len() == args.rounds
+                {
                     eprintln!("{algo} α={alpha} seed {seed}: reusing {}", dir.display());
                     valley_fed::server::read_records(&dir)?
                 } else {
@@ -315,7 +337,8 @@ fn compare(c: CompareArgs) -> Result<()> {
             ]);
             let rounds = curves.iter().map(Vec::len).min().unwrap_or(0);
             let xs: Vec<f64> = (1..=rounds).map(|r| r as f64).collect();
-            let stats: Vec<(f64, f64)> = (0..rounds).map(|i| mean_std(&curves.iter().map(|c| c[i]).collect::<Vec<_>>())).collect();
+            let stats: Vec<(f64, f64)> =
+                (0..rounds).map(|i| mean_std(&curves.iter().map(|c| c[i]).collect::<Vec<_>>())).collect();
             let ys: Vec<f64> = stats.iter().map(|s| s.0).collect();
             let lo: Vec<f64> = stats.iter().map(|s| s.0 - s.1).collect();
             let hi: Vec<f64> = stats.iter().map(|s| s.0 + s.1).collect();
@@ -329,7 +352,12 @@ fn compare(c: CompareArgs) -> Result<()> {
     let cols = panels.len().min(3);
     line_figure(&root.join("compare-accuracy"), "global test accuracy (mean ± std over seeds)", &panels, cols)?;
     print!("{md}");
-    println!("table: {}, {}; figure: {}", root.join("compare.md").display(), root.join("compare.csv").display(), root.join("compare-accuracy.png").display());
+    println!(
+        "table: {}, {}; figure: {}",
+        root.join("compare.md").display(),
+        root.join("compare.csv").display(),
+        root.join("compare-accuracy.png").display()
+    );
     Ok(())
 }
 
@@ -364,14 +392,26 @@ pub fn partition(a: PartitionArgs) -> Result<()> {
     let table = Table { header, rows };
     println!("{} over {} clients ({}; {} training samples)", scheme, a.clients, ds.name, labels.len());
     print!("{}", table.to_markdown());
-    println!("empty clients: {}; mean largest-class share {:.3} (balanced: {:.3})", report.empty_clients, report.mean_max_share, 1.0 / classes as f64);
+    println!(
+        "empty clients: {}; mean largest-class share {:.3} (balanced: {:.3})",
+        report.empty_clients,
+        report.mean_max_share,
+        1.0 / classes as f64
+    );
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         table.write_csv(&out.join("partition.csv"))?;
         let values: Vec<Vec<f64>> = report.matrix.iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
         let rows: Vec<String> = (0..a.clients).map(|k| format!("client {k}")).collect();
         let cols: Vec<String> = (0..classes).map(|c| format!("{c}")).collect();
-        let files = matrix_figure(&out.join("partition"), &format!("{} clients × classes, {scheme}", ds.name), &rows, &cols, &values, a.clients <= 30)?;
+        let files = matrix_figure(
+            &out.join("partition"),
+            &format!("{} clients × classes, {scheme}", ds.name),
+            &rows,
+            &cols,
+            &values,
+            a.clients <= 30,
+        )?;
         println!("wrote {} and {}", out.join("partition.csv").display(), files[0].display());
     }
     Ok(())

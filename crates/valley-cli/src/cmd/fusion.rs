@@ -157,7 +157,6 @@ pub struct MergeArgs {
     pub seed: u64,
 }
 
-
 fn same_layout(a: &Path, ma: &Model, b: &Path, mb: &Model) -> Result<()> {
     ma.check_same_layout(mb).map_err(|e| FusionError::Mismatch { a: a.into(), b: b.into(), detail: e.to_string() })?;
     Ok(())
@@ -202,9 +201,11 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     let splits: Vec<(&str, &valley::tensors::TensorSet)> =
         a.splits.iter().map(|s| (s.as_str(), if s == "train" { &data.train } else { &data.test })).collect();
     let pb = crate::progress::bar(grid.len() as u64, "interpolate");
-    let points = interpolate::curve(&ma, &mb, &work, &grid, &spec, &data.train, &splits, |i, _| pb.set_position(i as u64 + 1))?;
+    let points =
+        interpolate::curve(&ma, &mb, &work, &grid, &spec, &data.train, &splits, |i, _| pb.set_position(i as u64 + 1))?;
     pb.finish_and_clear();
-    let summaries = a.splits.iter().map(|s| interpolate::summarise(&points, s)).collect::<valley_fusion::Result<Vec<_>>>()?;
+    let summaries =
+        a.splits.iter().map(|s| interpolate::summarise(&points, s)).collect::<valley_fusion::Result<Vec<_>>>()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     report::write_interpolation(
         &a.out,
@@ -284,9 +285,15 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         min_spearman: a.min_spearman,
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let sd = SoupsData { train: &data.train, train_images: data.train_images.as_ref(), test: &data.test, normalisation: &data.normalisation };
+    let sd = SoupsData {
+        train: &data.train,
+        train_images: data.train_images.as_ref(),
+        test: &data.test,
+        normalisation: &data.normalisation,
+    };
     let t0 = std::time::Instant::now();
-    let mut on_event = |e: SoupsEvent| match e {
+    let mut on_event = |e: SoupsEvent| {
+        match e {
         SoupsEvent::Phase(p) => eprintln!("[{:>6.1}s] {p}", t0.elapsed().as_secs_f64()),
         SoupsEvent::Epoch { who, epoch, train, test } => eprintln!(
             "  {who:<14} epoch {epoch:>3}  train loss {:.4} acc {:.2}%  test acc {:.2}%",
@@ -307,6 +314,7 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
             p.ssr_ib,
             p.ssr_ab
         ),
+    }
     };
     let outcome = soups::run_soups(&cfg, &sd, &a.out, device, &mut on_event)?;
     report::write_soups(&a.out, &outcome, dataset_json(&data, &a.data, a.seed))?;
@@ -321,7 +329,11 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         v.mean_gap_random * 100.0,
         v.mean_gap_pretrained * 100.0
     );
-    println!("verdict: {} — wrote {}/soups.{{json,csv,png,svg}}", if v.pass { "PASS" } else { "FAIL" }, a.out.display());
+    println!(
+        "verdict: {} — wrote {}/soups.{{json,csv,png,svg}}",
+        if v.pass { "PASS" } else { "FAIL" },
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -357,7 +369,11 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     let work = Model::new(models[0].config(), device)?;
     let needs_data = bn || a.method == "greedy";
     let data = if needs_data { Some(data_for(&a.data, a.seed, &cks[0], &models[0], device)?) } else { None };
-    let need_base = || base.as_ref().ok_or_else(|| anyhow::anyhow!("--method {} needs --base (the shared initialisation or pre-trained model)", a.method));
+    let need_base = || {
+        base.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("--method {} needs --base (the shared initialisation or pre-trained model)", a.method)
+        })
+    };
     let mut extra = json!({});
     let (merged, ties_stack) = match a.method.as_str() {
         "uniform" => {
@@ -415,7 +431,11 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     let conflicts = merge::sign_conflicts(&models[0], &inputs, &merged_vec, ties_stack.as_ref());
     let norm = cks[0].metadata.get("normalisation").cloned().unwrap_or_default();
     let method_json = json!({ "method": a.method, "lambda": a.lambda, "keep": a.keep, "bn": a.bn }).to_string();
-    checkpoint::save_model(&work, &a.out, &[("normalisation", norm), ("merge", method_json), ("seed", a.seed.to_string())])?;
+    checkpoint::save_model(
+        &work,
+        &a.out,
+        &[("normalisation", norm), ("merge", method_json), ("seed", a.seed.to_string())],
+    )?;
     let inputs_ids = a.models.iter().map(|p| CheckpointId::of(p)).collect::<valley_fusion::Result<Vec<_>>>()?;
     let record = json!({
         "meta": { "valley_version": valley::VERSION },
@@ -429,10 +449,30 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     let f = |x: f64| if x.is_nan() { "–".to_string() } else { format!("{x:.4}") };
     let o = |x: Option<f64>| x.map(f).unwrap_or_else(|| "–".into());
     let table = valley_report::Table {
-        header: ["group", "numel", "conflict before", "after trim", "after election", "overruled", "dropped by election"].map(String::from).to_vec(),
+        header: [
+            "group",
+            "numel",
+            "conflict before",
+            "after trim",
+            "after election",
+            "overruled",
+            "dropped by election",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: conflicts
             .iter()
-            .map(|c| vec![c.group.clone(), c.numel.to_string(), f(c.before), o(c.after_trim), f(c.after_election), f(c.overruled), o(c.dropped_by_election)])
+            .map(|c| {
+                vec![
+                    c.group.clone(),
+                    c.numel.to_string(),
+                    f(c.before),
+                    o(c.after_trim),
+                    f(c.after_election),
+                    f(c.overruled),
+                    o(c.dropped_by_election),
+                ]
+            })
             .collect(),
     };
     print!("{}", table.to_markdown());

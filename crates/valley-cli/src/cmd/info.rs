@@ -26,7 +26,12 @@ pub fn run(a: InfoArgs) -> Result<()> {
     println!("sha256       {}", valley::checkpoint::sha256_file(&a.checkpoint)?);
     println!("model        {} (width {}, BN init {:?})", c.arch, c.width, c.bn_init);
     println!("input        {}x{}x{}, {} classes", c.in_channels, c.image_size, c.image_size, c.num_classes);
-    println!("parameters   {} learnable in {} tensors ({} tensors with buffers)", model.num_parameters(), model.parameters().count(), model.entries().len());
+    println!(
+        "parameters   {} learnable in {} tensors ({} tensors with buffers)",
+        model.num_parameters(),
+        model.parameters().count(),
+        model.entries().len()
+    );
     for key in ["seed", "epoch", "valley_version"] {
         if let Some(v) = ck.metadata.get(key) {
             println!("{key:<12} {v}");
@@ -36,8 +41,14 @@ pub fn run(a: InfoArgs) -> Result<()> {
     for g in Group::named() {
         match g.mask(&model) {
             Ok(mask) => {
-                let n: i64 = model.parameters().zip(&mask).filter(|(_, &m)| m).map(|(e, _)| e.tensor.numel() as i64).sum();
-                println!("  {:<13} {:>10} parameters in {:>3} tensors", g.to_string(), n, mask.iter().filter(|&&m| m).count());
+                let n: i64 =
+                    model.parameters().zip(&mask).filter(|(_, &m)| m).map(|(e, _)| e.tensor.numel() as i64).sum();
+                println!(
+                    "  {:<13} {:>10} parameters in {:>3} tensors",
+                    g.to_string(),
+                    n,
+                    mask.iter().filter(|&&m| m).count()
+                );
             }
             Err(_) => println!("  {:<13} (empty for this architecture)", g.to_string()),
         }

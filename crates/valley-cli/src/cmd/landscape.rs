@@ -10,7 +10,9 @@ use valley::noise::{self, Context, DirectionSpec, Norm};
 use valley::params::Group;
 use valley_data::DatasetKind;
 use valley_landscape::run::{self, Event};
-use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, BnOptions, EvalData, Evaluator, LandscapeSpec, Split};
+use valley_landscape::{
+    parse_f64_list, parse_lambdas, plane, plots, BnOptions, EvalData, Evaluator, LandscapeSpec, Split,
+};
 
 use crate::common::{load_checkpoint, BnArgs, DataArgs, DeviceArgs};
 use crate::progress;
@@ -143,10 +145,7 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
     let ctx = Context { init };
     // Every direction is checked before any data is loaded, so a bad spec fails in seconds.
     if spec.noises.iter().any(|n| matches!(n, valley::noise::Noise::Init)) && ctx.init.is_none() {
-        bail!(
-            "direction `init` needs θ0: no init.safetensors beside {} (pass --init PATH)",
-            a.checkpoint.display()
-        );
+        bail!("direction `init` needs θ0: no init.safetensors beside {} (pass --init PATH)", a.checkpoint.display());
     }
     let data_cfg = a.data.config(DatasetKind::FashionMnist, a.subset_seed)?;
     let data = EvalData::prepare(&ck, &model, &data_cfg, &splits, &bn, device)?;
@@ -163,11 +162,17 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
     let total_points = spec.directions().len() * spec.lambdas.len();
     let pb = progress::bar(total_points as u64, "landscape");
     let t0 = Instant::now();
-    let meta = vec![("checkpoint".to_string(), a.checkpoint.display().to_string()), ("checkpoint_sha256".to_string(), sha.clone())];
-    let curves = run::run(&spec, &mut eval, &ctx, a.save_direction.then_some(a.out.as_path()), &meta, &mut |e| match e {
-        Event::Direction { index, total, spec } => pb.set_message(format!("{}/{} {}", index + 1, total, spec.label())),
-        Event::Point { .. } => pb.inc(1),
-    })?;
+    let meta = vec![
+        ("checkpoint".to_string(), a.checkpoint.display().to_string()),
+        ("checkpoint_sha256".to_string(), sha.clone()),
+    ];
+    let curves =
+        run::run(&spec, &mut eval, &ctx, a.save_direction.then_some(a.out.as_path()), &meta, &mut |e| match e {
+            Event::Direction { index, total, spec } => {
+                pb.set_message(format!("{}/{} {}", index + 1, total, spec.label()))
+            }
+            Event::Point { .. } => pb.inc(1),
+        })?;
     let seconds = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
     let aggs = run::aggregate(&curves);
@@ -248,7 +253,10 @@ fn bn_record(bn: &BnOptions, data: &EvalData) -> serde_json::Value {
 }
 
 fn print_table(aggs: &[valley_landscape::Aggregate]) {
-    println!("{:<18} {:<11} {:>5} {:<7} {:<5} {:>9} {:>9} {:>7} {:>8} {:>8}", "direction", "sign", "scale", "group", "split", "err λ>0", "err λ<0", "asym", "width+", "width−");
+    println!(
+        "{:<18} {:<11} {:>5} {:<7} {:<5} {:>9} {:>9} {:>7} {:>8} {:>8}",
+        "direction", "sign", "scale", "group", "split", "err λ>0", "err λ<0", "asym", "width+", "width−"
+    );
     for a in aggs {
         let m = |k: &str| a.error_metrics.get(k).cloned().flatten().map(|i| i.mean);
         let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| ">grid".into());
@@ -270,7 +278,11 @@ fn print_table(aggs: &[valley_landscape::Aggregate]) {
 
 fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx: &Context, sha: &str) -> Result<()> {
     // Not deduplicated: `gaussian,gaussian` is two independent draws (seeds seed, seed+1).
-    let noises = a.directions.split(',').map(|n| n.trim().parse::<valley::noise::Noise>()).collect::<valley::Result<Vec<_>>>()?;
+    let noises = a
+        .directions
+        .split(',')
+        .map(|n| n.trim().parse::<valley::noise::Noise>())
+        .collect::<valley::Result<Vec<_>>>()?;
     if noises.len() != 2 {
         bail!("--plane needs exactly two directions (e.g. --directions gaussian,uniform), got {}", noises.len());
     }
@@ -306,7 +318,8 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
     let json_path = a.out.join("plane.json");
     let csv_path = a.out.join("plane.csv");
     if csv_path.exists() {
-        let old: Option<serde_json::Value> = std::fs::read_to_string(&json_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let old: Option<serde_json::Value> =
+            std::fs::read_to_string(&json_path).ok().and_then(|t| serde_json::from_str(&t).ok());
         let mut cmp_old = old.clone().unwrap_or_default();
         let mut cmp_new = record.clone();
         for v in [&mut cmp_old, &mut cmp_new] {
@@ -323,8 +336,18 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
         }
     }
     if a.save_direction {
-        run::save_direction(&a.out.join(run::direction_file(&s1, false).replace("direction-", "direction-d1-")), &d1, &s1, &[])?;
-        run::save_direction(&a.out.join(run::direction_file(&s2, false).replace("direction-", "direction-d2-")), &d2, &s2, &[])?;
+        run::save_direction(
+            &a.out.join(run::direction_file(&s1, false).replace("direction-", "direction-d1-")),
+            &d1,
+            &s1,
+            &[],
+        )?;
+        run::save_direction(
+            &a.out.join(run::direction_file(&s2, false).replace("direction-", "direction-d2-")),
+            &d2,
+            &s2,
+            &[],
+        )?;
     }
     valley_report::atomic_write(&json_path, serde_json::to_string_pretty(&record)?.as_bytes())?;
     let pb = progress::bar(alphas.len() as u64, "plane rows");

@@ -30,7 +30,11 @@ pub struct ReproduceArgs {
 pub fn run(a: ReproduceArgs) -> Result<()> {
     let budget: Budget = a.budget.parse()?;
     let device = a.device.resolve()?;
-    let names: Vec<String> = if a.names.iter().any(|n| n == "all") { NAMES.iter().map(|s| s.to_string()).collect() } else { a.names.clone() };
+    let names: Vec<String> = if a.names.iter().any(|n| n == "all") {
+        NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.names.clone()
+    };
     for n in &names {
         if !NAMES.contains(&n.as_str()) {
             bail!("unknown finding `{n}` (expected one of {}, all)", NAMES.join(", "));
@@ -73,7 +77,8 @@ pub fn report(a: ReportArgs) -> Result<()> {
         }
         for path in candidates.into_iter().filter(|p| p.exists()) {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let f = Finding::from_json(&text, path.parent().unwrap_or(dir)).with_context(|| format!("{} is not a valley verdict", path.display()))?;
+            let f = Finding::from_json(&text, path.parent().unwrap_or(dir))
+                .with_context(|| format!("{} is not a valley verdict", path.display()))?;
             findings.push(f);
         }
     }

@@ -91,7 +91,26 @@ impl TrainArgs {
         let Some(path) = self.config.clone() else { return Ok(self) };
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
         let file: TrainArgs = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
-        merge!(self, file, out, model, width, hidden, bn_init, epochs, batch_size, lr, momentum, weight_decay, nesterov, optimizer, schedule, seed, augment, save_epochs);
+        merge!(
+            self,
+            file,
+            out,
+            model,
+            width,
+            hidden,
+            bn_init,
+            epochs,
+            batch_size,
+            lr,
+            momentum,
+            weight_decay,
+            nesterov,
+            optimizer,
+            schedule,
+            seed,
+            augment,
+            save_epochs
+        );
         merge!(self.data, file.data, dataset, data_dir, train_limit, test_limit);
         merge!(self.device, file.device, device, threads);
         Ok(self)
@@ -156,7 +175,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// Runs training with a progress bar per epoch (plain lines when not on a terminal).
-pub fn train_with_progress(cfg: &TrainConfig, out: &std::path::Path, device: valley::Device, resume: bool) -> Result<train::RunSummary> {
+pub fn train_with_progress(
+    cfg: &TrainConfig,
+    out: &std::path::Path,
+    device: valley::Device,
+    resume: bool,
+) -> Result<train::RunSummary> {
     let mut pb = progress::bar(0, "train");
     let mut on_event = |e: Event| match e {
         Event::EpochStart { epoch, epochs, steps } => {

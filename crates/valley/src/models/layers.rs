@@ -64,11 +64,7 @@ impl Registry {
                 Tensor::zeros([channels], opts),
                 Role::BnRunningMean,
             ),
-            running_var: self.add(
-                format!("{prefix}.running_var"),
-                Tensor::ones([channels], opts),
-                Role::BnRunningVar,
-            ),
+            running_var: self.add(format!("{prefix}.running_var"), Tensor::ones([channels], opts), Role::BnRunningVar),
             num_batches_tracked: self.add(
                 format!("{prefix}.num_batches_tracked"),
                 Tensor::zeros([], (Kind::Int64, self.device)),

@@ -51,13 +51,17 @@ pub enum Arch {
     Mlp,
     /// Four 3x3 conv layers with BN, two max-pools, a two-layer classifier.
     Cnn,
-    Vgg { depth: u8, bn: bool },
+    Vgg {
+        depth: u8,
+        bn: bool,
+    },
     Resnet20,
     Resnet18,
 }
 
 impl Arch {
-    pub const NAMES: &'static str = "linear, mlp, cnn, vgg11, vgg11-bn, vgg13, vgg13-bn, vgg16, vgg16-bn, vgg19, vgg19-bn, resnet20, resnet18";
+    pub const NAMES: &'static str =
+        "linear, mlp, cnn, vgg11, vgg11-bn, vgg13, vgg13-bn, vgg16, vgg16-bn, vgg19, vgg19-bn, resnet20, resnet18";
 
     pub fn name(&self) -> String {
         match self {
@@ -97,12 +101,7 @@ impl FromStr for Arch {
                 };
                 match base.strip_prefix("vgg").and_then(|d| d.parse::<u8>().ok()) {
                     Some(depth @ (11 | 13 | 16 | 19)) => Arch::Vgg { depth, bn },
-                    _ => {
-                        return Err(Error::Config(format!(
-                            "unknown model `{s}` (expected one of {})",
-                            Arch::NAMES
-                        )))
-                    }
+                    _ => return Err(Error::Config(format!("unknown model `{s}` (expected one of {})", Arch::NAMES))),
                 }
             }
         };
@@ -197,14 +196,7 @@ impl Model {
         config.validate()?;
         let mut registry = layers::Registry { entries: Vec::new(), device, bn_init: config.bn_init };
         let (net, classifier_prefix, layer1_prefixes) = nets::build(config, &mut registry)?;
-        Ok(Self {
-            config: config.clone(),
-            entries: registry.entries,
-            net,
-            device,
-            classifier_prefix,
-            layer1_prefixes,
-        })
+        Ok(Self { config: config.clone(), entries: registry.entries, net, device, classifier_prefix, layer1_prefixes })
     }
 
     pub fn config(&self) -> &ModelConfig {

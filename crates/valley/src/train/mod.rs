@@ -291,18 +291,27 @@ impl RunDir {
 /// Trains a model as `cfg` says into `out`, resuming from `checkpoint.safetensors` when
 /// `resume` is set and one exists. With the same seed on the same machine the final
 /// checkpoint is byte-identical whether or not the run was interrupted.
-pub fn run(cfg: &TrainConfig, out: &Path, device: Device, resume: bool, on_event: &mut dyn FnMut(Event)) -> Result<RunSummary> {
+pub fn run(
+    cfg: &TrainConfig,
+    out: &Path,
+    device: Device,
+    resume: bool,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<RunSummary> {
     cfg.validate()?;
     let dir = RunDir(out.to_path_buf());
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let data = prepare(&cfg.data, None, device)?;
     let mut model_cfg = cfg.model.clone();
-    (model_cfg.in_channels, model_cfg.image_size, model_cfg.num_classes) = (data.channels, data.image_size, data.num_classes);
+    (model_cfg.in_channels, model_cfg.image_size, model_cfg.num_classes) =
+        (data.channels, data.image_size, data.num_classes);
     tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
     let model = Model::new(&model_cfg, device)?;
     let mut opt = Optimizer::new(&model, &cfg.optim)?;
     let norm_json = serde_json::to_string(&data.normalisation).unwrap_or_default();
-    let meta = |epoch: usize| vec![("seed", cfg.seed.to_string()), ("epoch", epoch.to_string()), ("normalisation", norm_json.clone())];
+    let meta = |epoch: usize| {
+        vec![("seed", cfg.seed.to_string()), ("epoch", epoch.to_string()), ("normalisation", norm_json.clone())]
+    };
 
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start_epoch = 0;
@@ -362,12 +371,9 @@ pub fn run(cfg: &TrainConfig, out: &Path, device: Device, resume: bool, on_event
 
 fn with_resume_hint(e: Error, epoch: usize) -> Error {
     match e {
-        Error::NonFinite { epoch: ep, step, loss, .. } => Error::NonFinite {
-            epoch: ep,
-            step,
-            loss,
-            hint: format!(" (after epoch {epoch}); lower --lr and rerun"),
-        },
+        Error::NonFinite { epoch: ep, step, loss, .. } => {
+            Error::NonFinite { epoch: ep, step, loss, hint: format!(" (after epoch {epoch}); lower --lr and rerun") }
+        }
         other => other,
     }
 }
@@ -401,11 +407,21 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Json { path: path.into(), detail: format!("line {}: {e}", i + 1) }))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::Json { path: path.into(), detail: format!("line {}: {e}", i + 1) })
+        })
         .collect()
 }
 
-fn write_run_json(cfg: &TrainConfig, model: &ModelConfig, data: &Prepared, device: Device, s: &RunSummary, path: &Path) -> Result<()> {
+fn write_run_json(
+    cfg: &TrainConfig,
+    model: &ModelConfig,
+    data: &Prepared,
+    device: Device,
+    s: &RunSummary,
+    path: &Path,
+) -> Result<()> {
     let json = serde_json::json!({
         "valley_version": VERSION,
         "git_revision": option_env!("VALLEY_GIT_REVISION"),
@@ -491,7 +507,17 @@ mod tests {
         let set = toy_set(16);
         let (optim, schedule) = (OptimConfig::default(), Schedule::Cosine);
         let empty: Vec<usize> = Vec::new();
-        let plan = EpochPlan { set: &set, images: None, indices: Some(&empty), optim: &optim, schedule: &schedule, epochs: 2, batch_size: 4, seed: 0, stream: 0 };
+        let plan = EpochPlan {
+            set: &set,
+            images: None,
+            indices: Some(&empty),
+            optim: &optim,
+            schedule: &schedule,
+            epochs: 2,
+            batch_size: 4,
+            seed: 0,
+            stream: 0,
+        };
         assert!(train_epochs(&toy_model(), &plan, |_, _| Ok(())).is_err());
         let plan = EpochPlan { indices: None, ..plan };
         let mut calls = 0;

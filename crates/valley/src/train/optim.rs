@@ -43,13 +43,22 @@ pub struct OptimConfig {
 impl Default for OptimConfig {
     /// The paper's defaults: SGD, lr 0.03, momentum 0.9, weight decay 5e-4.
     fn default() -> Self {
-        Self { kind: OptimizerKind::Sgd, lr: 0.03, momentum: 0.9, weight_decay: 5e-4, nesterov: false, betas: (0.9, 0.999), eps: 1e-8 }
+        Self {
+            kind: OptimizerKind::Sgd,
+            lr: 0.03,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            nesterov: false,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+        }
     }
 }
 
 impl OptimConfig {
     pub fn validate(&self) -> Result<()> {
-        let ok = self.lr > 0.0 && self.lr.is_finite() && (0.0..1.0).contains(&self.momentum) && self.weight_decay >= 0.0;
+        let ok =
+            self.lr > 0.0 && self.lr.is_finite() && (0.0..1.0).contains(&self.momentum) && self.weight_decay >= 0.0;
         if !ok {
             return Err(Error::Config(format!(
                 "optimiser needs lr > 0, momentum in [0,1), weight decay ≥ 0 (got lr {}, momentum {}, wd {})",
@@ -136,7 +145,15 @@ impl Optimizer {
     }
 }
 
-fn sgd_update(p: &mut Tensor, g: &Tensor, state: &mut Vec<Vec<Tensor>>, i: usize, first: bool, c: &OptimConfig, lr: f64) {
+fn sgd_update(
+    p: &mut Tensor,
+    g: &Tensor,
+    state: &mut Vec<Vec<Tensor>>,
+    i: usize,
+    first: bool,
+    c: &OptimConfig,
+    lr: f64,
+) {
     let mut d = if c.weight_decay != 0.0 { g + &*p * c.weight_decay } else { g.shallow_clone() };
     if c.momentum != 0.0 {
         if first {
@@ -152,7 +169,16 @@ fn sgd_update(p: &mut Tensor, g: &Tensor, state: &mut Vec<Vec<Tensor>>, i: usize
 }
 
 #[allow(clippy::too_many_arguments)]
-fn adamw_update(p: &mut Tensor, g: &Tensor, state: &mut Vec<Vec<Tensor>>, i: usize, first: bool, c: &OptimConfig, lr: f64, step: i64) {
+fn adamw_update(
+    p: &mut Tensor,
+    g: &Tensor,
+    state: &mut Vec<Vec<Tensor>>,
+    i: usize,
+    first: bool,
+    c: &OptimConfig,
+    lr: f64,
+    step: i64,
+) {
     if first {
         state.push(vec![g.zeros_like(), g.zeros_like()]);
     }
@@ -177,7 +203,10 @@ pub enum Schedule {
     #[default]
     Cosine,
     /// `lr_e = lr · γ^⌊e / every⌋`.
-    Step { every: usize, gamma: f64 },
+    Step {
+        every: usize,
+        gamma: f64,
+    },
     Constant,
 }
 
@@ -191,7 +220,9 @@ impl FromStr for Schedule {
             ["constant"] => Ok(Self::Constant),
             ["step", every, gamma] => match (every.parse::<usize>(), gamma.parse::<f64>()) {
                 (Ok(every), Ok(gamma)) if every > 0 && gamma > 0.0 => Ok(Self::Step { every, gamma }),
-                _ => Err(Error::Config(format!("bad step schedule `{s}` (expected step:EVERY:GAMMA, e.g. step:30:0.1)"))),
+                _ => {
+                    Err(Error::Config(format!("bad step schedule `{s}` (expected step:EVERY:GAMMA, e.g. step:30:0.1)")))
+                }
             },
             _ => Err(Error::Config(format!("unknown schedule `{s}` (expected cosine, constant or step:EVERY:GAMMA)"))),
         }
