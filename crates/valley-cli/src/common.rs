@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Deserialize;
 use valley::device::{self, DeviceChoice};
+use valley::eval::{BnPolicy, EvalConfig};
 use valley::train::DataConfig;
 use valley::{Device, Model, ModelConfig};
 use valley_data::DatasetKind;
@@ -119,27 +120,40 @@ pub fn data_for(
     Ok(data)
 }
 
-/// BN re-estimation options shared by every command that evaluates changed weights.
+/// Evaluation and BN re-estimation options of every command that evaluates a model; the
+/// defaults are [`EvalConfig::default`]'s.
 #[derive(Args, Debug, Clone)]
-pub struct BnArgs {
-    /// BN running statistics at each point: recompute (reset + cumulative re-estimation, the
-    /// paper) or keep.
-    #[arg(long, default_value = "recompute")]
-    pub bn: String,
+pub struct EvalOptions {
+    /// BN running statistics: recompute (reset + cumulative re-estimation on training
+    /// samples, the paper) or keep [default: recompute; keep for `eval` and `merge`, where
+    /// `average` also means keep].
+    #[arg(long)]
+    pub bn: Option<BnPolicy>,
     /// Training batches used to re-estimate BN statistics.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = EvalConfig::default().bn_batches)]
     pub bn_batches: usize,
     /// Samples per BN re-estimation batch.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = EvalConfig::default().bn_batch)]
     pub bn_batch: usize,
+    /// Seed of the draw of BN re-estimation samples from the training split.
+    #[arg(long, default_value_t = EvalConfig::default().bn_seed)]
+    pub bn_seed: u64,
+    /// Evaluation batch size (no gradients, so large batches are cheap).
+    #[arg(long, default_value_t = EvalConfig::default().eval_batch)]
+    pub eval_batch: usize,
 }
 
-impl BnArgs {
-    /// The policy, after checking the batch counts.
-    pub fn policy(&self) -> Result<valley::train::BnPolicy> {
-        if self.bn_batch == 0 || self.bn_batches == 0 {
-            anyhow::bail!("--bn-batch and --bn-batches must be at least 1");
-        }
-        Ok(self.bn.parse()?)
+impl EvalOptions {
+    /// The configuration, with `default_bn` when `--bn` is not given.
+    pub fn config(&self, default_bn: BnPolicy) -> Result<EvalConfig> {
+        let cfg = EvalConfig {
+            bn: self.bn.unwrap_or(default_bn),
+            bn_batch: self.bn_batch,
+            bn_batches: self.bn_batches,
+            eval_batch: self.eval_batch,
+            bn_seed: self.bn_seed,
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }

@@ -66,3 +66,35 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("valley").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bad_typed_values_are_refused_at_parse_time() {
+        let err = parse(&["merge", "a.safetensors", "b.safetensors", "--method", "soup", "--out", "m.safetensors"])
+            .err()
+            .expect("unknown method refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("soup"), "{err}");
+        assert!(parse(&["merge", "a.safetensors", "--method", "ties", "--out", "m.safetensors"]).is_ok());
+        let err = parse(&["eval", "a.safetensors", "--bn", "sometimes"]).err().expect("unknown BN policy refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        let err = parse(&["eval", "a.safetensors", "--split", "valid"]).err().expect("unknown split refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn eval_defaults_come_from_eval_config() {
+        let Ok(Cli { command: Command::Landscape(a) }) = parse(&["landscape", "--checkpoint", "x.safetensors"]) else {
+            panic!("landscape parses");
+        };
+        let d = valley::eval::EvalConfig::default();
+        assert_eq!(a.eval.config(d.bn).unwrap(), d);
+    }
+}

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rand::Rng;
-use tch::{Kind, Tensor};
-use valley::models::Mode;
+use tch::Tensor;
+use valley::eval::{batch_totals, Eval};
 use valley::rng::{self, tag};
-use valley::train::Eval;
 use valley_data::ImageSet;
 
 use crate::client::{local_fit, ClientState, ClientTask, Workspace};
@@ -212,11 +211,7 @@ impl Evaluator for Simulation<'_> {
             w.load_into(&ws.model);
             tch::no_grad(|| {
                 let (x, y) = ws.test.slice(start, b.min(n - start));
-                let logits = ws.model.forward(&x, Mode::Eval);
-                let loss =
-                    logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0).double_value(&[]);
-                let correct = logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
-                (loss, correct)
+                batch_totals(&ws.model, &x, &y)
             })
         });
         let (loss, correct) = parts.iter().fold((0.0, 0i64), |(l, c), (pl, pc)| (l + pl, c + pc));

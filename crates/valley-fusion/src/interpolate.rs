@@ -2,36 +2,18 @@
 //! (paper §4).
 
 use serde::{Deserialize, Serialize};
+use valley::eval::{Eval, EvalConfig, Split};
 use valley::models::Role;
 use valley::tensors::TensorSet;
-use valley::train::{self, BnPolicy, Eval};
 use valley::Model;
 
 use crate::{FusionError, Result};
-
-/// How each point of a curve is evaluated; recorded beside the results.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EvalSpec {
-    /// BN running statistics at θ(λ): `recompute` (the paper: reset, then a cumulative
-    /// average over `bn_batches` training batches of `bn_batch`), or `keep`
-    /// (`(1−λ)·stats_A + λ·stats_B`).
-    pub bn: BnPolicy,
-    pub bn_batch: usize,
-    pub bn_batches: usize,
-    pub eval_batch: usize,
-}
-
-impl Default for EvalSpec {
-    fn default() -> Self {
-        Self { bn: BnPolicy::Recompute, bn_batch: 256, bn_batches: 20, eval_batch: 1000 }
-    }
-}
 
 /// One evaluated point of a curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     pub lambda: f64,
-    pub split: String,
+    pub split: Split,
     pub loss: f64,
     pub accuracy: f64,
 }
@@ -58,37 +40,34 @@ pub fn set_interpolated(work: &Model, a: &Model, b: &Model, lambda: f64) -> Resu
     Ok(())
 }
 
+/// The data a curve is evaluated on: the BN re-estimation samples (drawn with
+/// [`EvalConfig::bn_sample`]) and the splits.
+pub struct CurveData<'a> {
+    pub bn: &'a TensorSet,
+    pub splits: &'a [(Split, &'a TensorSet)],
+}
+
 /// Evaluates `model` as it stands on each split, after applying the BN policy
-/// (`recompute` re-estimates the statistics from `bn_data`; `keep` leaves them).
-pub fn evaluate_with_policy(
-    model: &Model,
-    spec: &EvalSpec,
-    bn_data: &TensorSet,
-    splits: &[(&str, &TensorSet)],
-) -> Vec<Eval> {
-    if spec.bn == BnPolicy::Recompute {
-        train::recompute_bn(model, bn_data, spec.bn_batch, spec.bn_batches);
-    }
-    splits.iter().map(|(_, set)| train::evaluate(model, set, spec.eval_batch)).collect()
+/// (`recompute` re-estimates the statistics from `data.bn`; `keep` leaves them).
+pub fn evaluate_with_policy(model: &Model, spec: &EvalConfig, data: &CurveData) -> Vec<Eval> {
+    spec.apply_bn(model, data.bn);
+    data.splits.iter().map(|(_, set)| spec.evaluate(model, set)).collect()
 }
 
 /// The curve over `lambdas`, one point per (λ, split). `work` is scratch space of the same
 /// architecture; `a` and `b` are left untouched.
 pub fn curve(
-    a: &Model,
-    b: &Model,
-    work: &Model,
+    (a, b, work): (&Model, &Model, &Model),
     lambdas: &[f64],
-    spec: &EvalSpec,
-    bn_data: &TensorSet,
-    splits: &[(&str, &TensorSet)],
+    spec: &EvalConfig,
+    data: &CurveData,
     mut on_point: impl FnMut(usize, f64),
 ) -> Result<Vec<CurvePoint>> {
-    let mut points = Vec::with_capacity(lambdas.len() * splits.len());
+    let mut points = Vec::with_capacity(lambdas.len() * data.splits.len());
     for (i, &lambda) in lambdas.iter().enumerate() {
         set_interpolated(work, a, b, lambda)?;
-        for ((name, _), e) in splits.iter().zip(evaluate_with_policy(work, spec, bn_data, splits)) {
-            points.push(CurvePoint { lambda, split: name.to_string(), loss: e.loss, accuracy: e.accuracy });
+        for ((split, _), e) in data.splits.iter().zip(evaluate_with_policy(work, spec, data)) {
+            points.push(CurvePoint { lambda, split: *split, loss: e.loss, accuracy: e.accuracy });
         }
         on_point(i, lambda);
     }
@@ -118,7 +97,7 @@ pub fn performance_gap(acc_a: f64, acc_mid: f64, acc_b: f64) -> f64 {
 /// Barrier, gap and endpoints of one split of a curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurveSummary {
-    pub split: String,
+    pub split: Split,
     pub barrier: f64,
     pub gap: f64,
     pub accuracy_a: f64,
@@ -130,7 +109,7 @@ pub struct CurveSummary {
 }
 
 /// Summarises one split of a curve (λ = 0, ½ and 1 must be on the grid).
-pub fn summarise(points: &[CurvePoint], split: &str) -> Result<CurveSummary> {
+pub fn summarise(points: &[CurvePoint], split: Split) -> Result<CurveSummary> {
     let pts: Vec<&CurvePoint> = points.iter().filter(|p| p.split == split).collect();
     let at = |l: f64| {
         pts.iter().find(|p| p.lambda == l).copied().ok_or_else(|| {
@@ -143,7 +122,7 @@ pub fn summarise(points: &[CurvePoint], split: &str) -> Result<CurveSummary> {
     let lambdas: Vec<f64> = pts.iter().map(|p| p.lambda).collect();
     let losses: Vec<f64> = pts.iter().map(|p| p.loss).collect();
     Ok(CurveSummary {
-        split: split.to_string(),
+        split,
         barrier: barrier(&lambdas, &losses)?,
         gap: performance_gap(p0.accuracy, pm.accuracy, p1.accuracy),
         accuracy_a: p0.accuracy,
@@ -158,6 +137,7 @@ pub fn summarise(points: &[CurvePoint], split: &str) -> Result<CurveSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use valley::eval::{recompute_bn, BnPolicy};
     use valley::{Arch, Device, Kind, ModelConfig, Tensor};
 
     #[test]
@@ -193,22 +173,23 @@ mod tests {
         let (train, test) = (toy_set(96, 1), toy_set(64, 2));
         let (a, b, work) = (cnn(1), cnn(2), cnn(3));
         // Give A and B distinct, non-initial BN statistics.
-        train::recompute_bn(&a, &train, 32, 2);
-        train::recompute_bn(&b, &toy_set(64, 9), 32, 2);
+        recompute_bn(&a, &train, 32, 2);
+        recompute_bn(&b, &toy_set(64, 9), 32, 2);
         for bn in [BnPolicy::Keep, BnPolicy::Recompute] {
-            let spec = EvalSpec { bn, bn_batch: 32, bn_batches: 3, eval_batch: 50 };
-            let splits = [("test", &test), ("train", &train)];
-            let pts = curve(&a, &b, &work, &[0.0, 0.5, 1.0], &spec, &train, &splits, |_, _| {}).unwrap();
+            let spec = EvalConfig { bn, bn_batch: 32, bn_batches: 3, eval_batch: 50, bn_seed: 0 };
+            let splits = [(Split::Test, &test), (Split::Train, &train)];
+            let data = CurveData { bn: &train, splits: &splits };
+            let pts = curve((&a, &b, &work), &[0.0, 0.5, 1.0], &spec, &data, |_, _| {}).unwrap();
             for (lambda, model) in [(0.0, &a), (1.0, &b)] {
                 let own = cnn(4);
                 own.copy_from(model).unwrap();
-                let expect = evaluate_with_policy(&own, &spec, &train, &splits);
+                let expect = evaluate_with_policy(&own, &spec, &data);
                 for ((name, _), e) in splits.iter().zip(expect) {
                     let p = pts.iter().find(|p| p.lambda == lambda && p.split == *name).unwrap();
                     assert_eq!((p.loss, p.accuracy), (e.loss, e.accuracy), "{bn:?} λ={lambda} {name}");
                 }
             }
-            let s = summarise(&pts, "test").unwrap();
+            let s = summarise(&pts, Split::Test).unwrap();
             assert_eq!(s.gap, performance_gap(s.accuracy_a, s.accuracy_mid, s.accuracy_b));
         }
     }
@@ -216,7 +197,7 @@ mod tests {
     #[test]
     fn keep_interpolates_running_statistics() {
         let (a, b, work) = (cnn(1), cnn(2), cnn(3));
-        train::recompute_bn(&b, &toy_set(64, 5), 32, 2);
+        recompute_bn(&b, &toy_set(64, 5), 32, 2);
         set_interpolated(&work, &a, &b, 0.25).unwrap();
         let name = work.entries().iter().find(|e| e.role == Role::BnRunningMean).unwrap().name.clone();
         let get = |m: &Model| m.entry(&name).unwrap().tensor.shallow_clone();

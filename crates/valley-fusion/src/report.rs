@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use valley::eval::EvalConfig;
 use valley_report::{bar_figure, line_figure, Panel, Series, Table};
 
-use crate::interpolate::{CurvePoint, CurveSummary, EvalSpec};
+use crate::interpolate::{CurvePoint, CurveSummary};
 use crate::soups::{SoupsOutcome, Start};
 use crate::ssr::GroupSsr;
 use crate::Result;
@@ -38,10 +39,9 @@ fn metadata() -> Value {
 /// sha256s, `dataset`) and `interpolation.png/svg`. Returns the written paths.
 pub fn write_interpolation(
     dir: &Path,
-    a: &CheckpointId,
-    b: &CheckpointId,
+    (a, b): (&CheckpointId, &CheckpointId),
     dataset: Value,
-    spec: &EvalSpec,
+    spec: &EvalConfig,
     lambdas: &[f64],
     points: &[CurvePoint],
     summaries: &[CurveSummary],
@@ -53,7 +53,7 @@ pub fn write_interpolation(
             .map(|p| {
                 vec![
                     p.lambda.to_string(),
-                    p.split.clone(),
+                    p.split.to_string(),
                     p.loss.to_string(),
                     p.accuracy.to_string(),
                     (1.0 - p.accuracy).to_string(),
@@ -67,7 +67,7 @@ pub fn write_interpolation(
     let endpoint = |f: &dyn Fn(&CurveSummary) -> (f64, f64)| {
         summaries
             .iter()
-            .map(|s| (s.split.clone(), json!({ "loss": f(s).0, "accuracy": f(s).1 })))
+            .map(|s| (s.split.to_string(), json!({ "loss": f(s).0, "accuracy": f(s).1 })))
             .collect::<serde_json::Map<_, _>>()
     };
     let record = json!({
@@ -90,7 +90,7 @@ pub fn write_interpolation(
             let pts: Vec<&CurvePoint> = points.iter().filter(|p| p.split == s.split).collect();
             panel = panel.with_series(
                 Series::new(
-                    s.split.clone(),
+                    s.split.to_string(),
                     pts.iter().map(|p| p.lambda).collect::<Vec<_>>(),
                     pts.iter().map(|p| f(p)).collect::<Vec<_>>(),
                 )
@@ -221,7 +221,7 @@ pub fn write_soups(dir: &Path, outcome: &SoupsOutcome, dataset: Value) -> Result
                         p.start.name().into(),
                         p.epoch.to_string(),
                         c.lambda.to_string(),
-                        c.split.clone(),
+                        c.split.to_string(),
                         c.loss.to_string(),
                         c.accuracy.to_string(),
                     ]

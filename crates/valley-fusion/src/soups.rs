@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use valley::checkpoint::{self, Checkpoint};
+use valley::eval::{Eval, EvalConfig, Split};
 use valley::params::{ssr, Params};
 use valley::rng::{self, tag};
 use valley::tensors::TensorSet;
-use valley::train::{self, EpochPlan, EpochStats, Eval, OptimConfig, Schedule};
+use valley::train::{self, EpochPlan, EpochStats, OptimConfig, Schedule};
 use valley::{Device, Model, ModelConfig};
 use valley_data::{Normalisation, Partition};
 
 use crate::grid::with_anchors;
-use crate::interpolate::{self, CurvePoint, CurveSummary, EvalSpec};
+use crate::interpolate::{self, CurveData, CurvePoint, CurveSummary};
 use crate::ssr::{ssr_report, GroupSsr};
 use crate::{FusionError, Result};
 
@@ -54,7 +55,8 @@ pub struct SoupsConfig {
     pub pretrain_epochs: usize,
     /// λ grid of the interpolation curves (0, ½ and 1 are always added).
     pub lambdas: Vec<f64>,
-    pub eval: EvalSpec,
+    /// Evaluation and BN re-estimation; the BN samples are drawn from the two halves.
+    pub eval: EvalConfig,
     /// The verdict needs Spearman ρ(gap, SSR-AB) over all measured points ≥ this.
     pub min_spearman: f64,
 }
@@ -241,11 +243,11 @@ pub fn run_soups(
     let pre = Model::new(&cfg.model, device)?;
     pre.copy_from(&theta0)?;
     train::train_epochs(&pre, &plan(cfg, data, &split.pretrain, cfg.pretrain_epochs, 100), |e, s| {
-        let test = train::evaluate(&pre, data.test, cfg.eval.eval_batch);
+        let test = cfg.eval.evaluate(&pre, data.test);
         on_event(SoupsEvent::Epoch { who: "pretrain", epoch: e, train: s, test });
         Ok(())
     })?;
-    let pretrain_test_accuracy = train::evaluate(&pre, data.test, cfg.eval.eval_batch).accuracy;
+    let pretrain_test_accuracy = cfg.eval.evaluate(&pre, data.test).accuracy;
     checkpoint::save_model(
         &pre,
         &out.join("pretrained").join("init.safetensors"),
@@ -261,7 +263,7 @@ pub fn run_soups(
             model.copy_from(init)?;
             let dir = out.join(start.name()).join(half);
             train::train_epochs(&model, &plan(cfg, data, idx, epochs, 200 + 2 * si as u64 + hi as u64), |e, s| {
-                let test = train::evaluate(&model, data.test, cfg.eval.eval_batch);
+                let test = cfg.eval.evaluate(&model, data.test);
                 on_event(SoupsEvent::Epoch { who: &who, epoch: e, train: s, test });
                 if cfg.checkpoints.contains(&e) {
                     checkpoint::save_model(&model, &dir.join(format!("epoch-{e}.safetensors")), &meta(&who, e))?;
@@ -272,13 +274,9 @@ pub fn run_soups(
     }
 
     on_event(SoupsEvent::Phase("measuring interpolation curves and SSRs".into()));
-    let pool: Vec<usize> = {
-        use rand::seq::SliceRandom;
-        let mut p = [split.half_a.clone(), split.half_b.clone()].concat();
-        p.shuffle(&mut rng::stream(cfg.seed, &[tag::BN]));
-        p
-    };
-    let bn_data = data.train.subset(&pool);
+    let bn = cfg.eval.bn_sample_from(data.train, &[split.half_a.clone(), split.half_b.clone()].concat());
+    let test_only = [(Split::Test, data.test)];
+    let curve_data = CurveData { bn: &bn.set, splits: &test_only };
     let lambdas = with_anchors(&cfg.lambdas);
     let (a, b, work) =
         (Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?);
@@ -292,9 +290,8 @@ pub fn run_soups(
             };
             load(&a, "a")?;
             load(&b, "b")?;
-            let curve =
-                interpolate::curve(&a, &b, &work, &lambdas, &cfg.eval, &bn_data, &[("test", data.test)], |_, _| {})?;
-            let test = interpolate::summarise(&curve, "test")?;
+            let curve = interpolate::curve((&a, &b, &work), &lambdas, &cfg.eval, &curve_data, |_, _| {})?;
+            let test = interpolate::summarise(&curve, Split::Test)?;
             let (pa, pb) = (Params::of(&a), Params::of(&b));
             let point = SoupsPoint {
                 start,

@@ -19,4 +19,4 @@ pub use error::{Error, Result};
 pub use grid::{parse_f64_list, parse_lambdas};
 pub use metrics::{CurveMetrics, Interval, Threshold};
 pub use run::{aggregate, Aggregate, Curve, LandscapeSpec};
-pub use sweep::{BnOptions, EvalData, Evaluator, Split};
+pub use sweep::{EvalData, Evaluator, Split};

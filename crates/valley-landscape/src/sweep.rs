@@ -4,68 +4,19 @@
 //! gradients); BN running statistics are either kept from θf or reset and re-estimated as a
 //! cumulative average over a fixed set of training batches (the paper's choice).
 
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
-use rand::seq::SliceRandom;
-use serde::Serialize;
 use tch::{Device, Tensor};
 use valley::checkpoint::Checkpoint;
+pub use valley::eval::Split;
+use valley::eval::{Eval, EvalConfig};
 use valley::params::Params;
-use valley::rng::{self, tag};
 use valley::tensors::TensorSet;
-use valley::train::{self, BnPolicy, DataConfig, Eval};
+use valley::train::{self, DataConfig};
 use valley::Model;
 use valley_data::{FileIdentity, Normalisation};
 
 use crate::{Error, Result};
-
-/// A dataset split a curve is measured on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Split {
-    Train,
-    Test,
-}
-
-impl fmt::Display for Split {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Split::Train => "train",
-            Split::Test => "test",
-        })
-    }
-}
-
-impl FromStr for Split {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "train" => Ok(Split::Train),
-            "test" => Ok(Split::Test),
-            _ => Err(Error::Spec(format!("unknown split `{s}` (expected train, test or train,test)"))),
-        }
-    }
-}
-
-/// How BN running statistics follow the weights, and on which training samples.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct BnOptions {
-    pub policy: BnPolicy,
-    /// Samples per re-estimation batch.
-    pub batch: usize,
-    /// Number of re-estimation batches (the same ones, in the same order, at every point).
-    pub batches: usize,
-    /// Seed of the permutation that picks the re-estimation samples from the training split.
-    pub seed: u64,
-}
-
-impl Default for BnOptions {
-    fn default() -> Self {
-        Self { policy: BnPolicy::Recompute, batch: 256, batches: 20, seed: 0 }
-    }
-}
 
 /// The tensors a landscape is evaluated on.
 pub struct EvalData {
@@ -76,7 +27,8 @@ pub struct EvalData {
     pub normalisation_from_checkpoint: bool,
     /// The evaluated splits, in the order asked for.
     pub splits: Vec<(Split, TensorSet)>,
-    /// BN re-estimation samples, `bn.batch · bn.batches` of them (fewer if the split is small).
+    /// BN re-estimation samples, `bn_batch · bn_batches` of them (fewer if the split is
+    /// small), drawn by [`EvalConfig::bn_draw`].
     pub bn_set: TensorSet,
     /// Their indices in the (possibly subset) training split.
     pub bn_indices: Vec<usize>,
@@ -91,7 +43,7 @@ impl EvalData {
         model: &Model,
         data: &DataConfig,
         splits: &[Split],
-        bn: &BnOptions,
+        eval: &EvalConfig,
         device: Device,
     ) -> Result<Self> {
         if splits.is_empty() {
@@ -123,10 +75,7 @@ impl EvalData {
                 )));
             }
         }
-        let mut order: Vec<usize> = (0..p.train.len()).collect();
-        order.shuffle(&mut rng::stream(bn.seed, &[tag::BN]));
-        order.truncate(bn.batch.max(1) * bn.batches);
-        let bn_set = p.train.subset(&order);
+        let bn = eval.bn_sample(&p.train);
         let train_size = p.train.len();
         let (train, test) = (p.train, p.test);
         let mut out = Vec::new();
@@ -145,15 +94,15 @@ impl EvalData {
             normalisation: p.normalisation,
             normalisation_from_checkpoint: recorded.is_some(),
             splits: out,
-            bn_set,
-            bn_indices: order,
+            bn_set: bn.set,
+            bn_indices: bn.indices,
             train_size,
         })
     }
 
     /// Writes the exact evaluation tensors (`test_x`, `test_y`, `train_x`, `train_y`, `bn_x`)
     /// so that an independent implementation can reproduce the curves on identical data.
-    pub fn dump(&self, path: &Path, bn: &BnOptions) -> Result<()> {
+    pub fn dump(&self, path: &Path, eval: &EvalConfig) -> Result<()> {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         for (s, set) in &self.splits {
             tensors.push((format!("{s}_x"), set.x.to_device(Device::Cpu)));
@@ -161,8 +110,8 @@ impl EvalData {
         }
         tensors.push(("bn_x".into(), self.bn_set.x.to_device(Device::Cpu)));
         let meta = std::collections::HashMap::from([
-            ("bn_batch".to_string(), bn.batch.to_string()),
-            ("bn_batches".to_string(), bn.batches.to_string()),
+            ("bn_batch".to_string(), eval.bn_batch.to_string()),
+            ("bn_batches".to_string(), eval.bn_batches.to_string()),
             ("dataset".to_string(), self.dataset.clone()),
         ]);
         valley::checkpoint::save_tensors(path, &tensors, meta)?;
@@ -183,8 +132,7 @@ pub struct Evaluator<'a> {
     /// θf's BN buffers (running mean/var, batch count), restored by [`Evaluator::restore`].
     buffers: Vec<Tensor>,
     data: &'a EvalData,
-    pub bn: BnOptions,
-    pub eval_batch: usize,
+    pub config: EvalConfig,
     base: Option<PointEval>,
     /// Number of evaluated points (cache hits excluded).
     pub evaluations: usize,
@@ -192,18 +140,9 @@ pub struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     /// Takes θf from `model`'s current parameters.
-    pub fn new(model: &'a Model, data: &'a EvalData, bn: BnOptions, eval_batch: usize) -> Self {
+    pub fn new(model: &'a Model, data: &'a EvalData, config: EvalConfig) -> Self {
         let buffers = model.entries().iter().filter(|e| !e.role.is_learnable()).map(|e| e.tensor.copy()).collect();
-        Self {
-            model,
-            theta: Params::of(model),
-            buffers,
-            data,
-            bn,
-            eval_batch: eval_batch.max(1),
-            base: None,
-            evaluations: 0,
-        }
+        Self { model, theta: Params::of(model), buffers, data, config, base: None, evaluations: 0 }
     }
 
     /// θf.
@@ -238,11 +177,8 @@ impl<'a> Evaluator<'a> {
             _ => self.theta.write_to(self.model),
         }
         self.restore_buffers();
-        if self.bn.policy == BnPolicy::Recompute {
-            train::recompute_bn(self.model, &self.data.bn_set, self.bn.batch, self.bn.batches);
-        }
-        let per_split =
-            self.data.splits.iter().map(|(s, set)| (*s, train::evaluate(self.model, set, self.eval_batch))).collect();
+        self.config.apply_bn(self.model, &self.data.bn_set);
+        let per_split = self.data.splits.iter().map(|(s, set)| (*s, self.config.evaluate(self.model, set))).collect();
         let p = PointEval { per_split };
         self.evaluations += 1;
         if at_theta {
@@ -275,6 +211,7 @@ impl<'a> Evaluator<'a> {
 mod tests {
     use super::*;
     use crate::run::{self, LandscapeSpec};
+    use valley::eval::{evaluate, recompute_bn, BnPolicy};
     use valley::noise::{Context, Noise, Norm, SignMode};
     use valley::params::Group;
     use valley::ModelConfig;
@@ -317,18 +254,19 @@ mod tests {
         }
     }
 
-    const BN: BnOptions = BnOptions { policy: BnPolicy::Recompute, batch: 16, batches: 4, seed: 0 };
+    const BN: EvalConfig =
+        EvalConfig { bn: BnPolicy::Recompute, bn_batch: 16, bn_batches: 4, eval_batch: 7, bn_seed: 0 };
 
     #[test]
     fn lambda_zero_equals_plain_evaluation_of_theta_f() {
         let (model, data) = setup();
         let curves = {
-            let mut ev = Evaluator::new(&model, &data, BN, 7);
+            let mut ev = Evaluator::new(&model, &data, BN);
             run::run(&spec(), &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap()
         };
         // θf, BN re-estimated the same way, evaluated directly.
-        train::recompute_bn(&model, &data.bn_set, BN.batch, BN.batches);
-        let plain = train::evaluate(&model, &data.splits[0].1, 50);
+        recompute_bn(&model, &data.bn_set, BN.bn_batch, BN.bn_batches);
+        let plain = evaluate(&model, &data.splits[0].1, 50);
         for c in &curves {
             assert!((c.loss[1] - plain.loss).abs() < 1e-6, "{} vs {}", c.loss[1], plain.loss);
             assert_eq!(c.error[1], plain.error());
@@ -339,8 +277,8 @@ mod tests {
     fn keep_policy_at_lambda_zero_is_evaluate_and_model_is_restored() {
         let (model, data) = setup();
         let before = Params::of(&model);
-        let plain = train::evaluate(&model, &data.splits[0].1, 50);
-        let mut ev = Evaluator::new(&model, &data, BnOptions { policy: BnPolicy::Keep, ..BN }, 50);
+        let plain = evaluate(&model, &data.splits[0].1, 50);
+        let mut ev = Evaluator::new(&model, &data, EvalConfig { bn: BnPolicy::Keep, eval_batch: 50, ..BN });
         let curves = run::run(&spec(), &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap();
         assert_eq!(curves[0].loss[1], plain.loss);
         let after = Params::of(&model);
@@ -348,7 +286,7 @@ mod tests {
             before.tensors.iter().zip(&after.tensors).all(|(a, b)| a.equal(b)),
             "θf must be restored after the run"
         );
-        assert_eq!(train::evaluate(&model, &data.splits[0].1, 50), plain, "BN statistics must be restored");
+        assert_eq!(evaluate(&model, &data.splits[0].1, 50), plain, "BN statistics must be restored");
     }
 
     #[test]
@@ -357,7 +295,7 @@ mod tests {
         let go = |seed: u64| {
             let mut s = spec();
             s.seeds = vec![seed];
-            let mut ev = Evaluator::new(&model, &data, BN, 16);
+            let mut ev = Evaluator::new(&model, &data, EvalConfig { eval_batch: 16, ..BN });
             run::run(&s, &mut ev, &Context::default(), None, &[], &mut |_| {}).unwrap()
         };
         let (a, b, c) = (go(3), go(3), go(4));

@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use valley::checkpoint::Checkpoint;
+use valley::eval::EvalConfig;
 use valley::noise::{Context, Noise, Norm, OneDPolicy, SignMode};
 use valley::params::Group;
 use valley::train::{DataConfig, OptimConfig, Schedule, TrainConfig};
 use valley::{Arch, BnInit, ModelConfig};
 use valley_data::DatasetKind;
-use valley_landscape::{aggregate, Aggregate, BnOptions, EvalData, Evaluator, Interval, LandscapeSpec, Split};
+use valley_landscape::{aggregate, Aggregate, EvalData, Evaluator, Interval, LandscapeSpec, Split};
 use valley_report::{HistPanel, Table};
 
 use crate::verdict::{fmt, Finding, Outcome};
@@ -46,7 +47,7 @@ pub fn base_config(budget: Budget, arch: Arch) -> TrainConfig {
 struct Sweep {
     lambdas: Vec<f64>,
     test_limit: Option<usize>,
-    bn: BnOptions,
+    eval: EvalConfig,
 }
 
 fn sweep_settings(budget: Budget) -> Sweep {
@@ -54,7 +55,7 @@ fn sweep_settings(budget: Budget) -> Sweep {
     Sweep {
         lambdas: (0..n).map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64).collect(),
         test_limit: budget.pick(Some(300), Some(2000), None),
-        bn: BnOptions { batch: 256, batches: budget.pick(2, 8, 20), ..BnOptions::default() },
+        eval: EvalConfig { bn_batches: budget.pick(2, 8, 20), ..EvalConfig::default() },
     }
 }
 
@@ -73,8 +74,8 @@ pub(crate) fn valleys_of(
     let model = ck.to_model(None, env.device)?;
     let mut data_cfg = cfg.data.clone();
     data_cfg.test_limit = s.test_limit.or(cfg.data.test_limit);
-    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.bn, env.device).map_err(lerr)?;
-    let mut eval = Evaluator::new(&model, &data, s.bn, 1000);
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.eval, env.device).map_err(lerr)?;
+    let mut eval = Evaluator::new(&model, &data, s.eval);
     let ctx = Context { init: Some(run.join("init.safetensors")) };
     let total = spec.directions().len();
     let log = &mut env.log;

@@ -1,12 +1,15 @@
 //! valley: the asymmetric valleys of deep networks, sign consistency, model fusion and
 //! FedSign (Li et al., NeurIPS 2024), on libtorch.
 //!
-//! Layers, lowest first: `data` (in the `valley-data` crate) → [`models`] → [`train`]
-//! (with [`checkpoint`]) → [`params`] / [`noise`] → [`landscape`], [`fusion`], [`fed`].
+//! This crate is the core the others build on. Layers, lowest first: datasets (the
+//! `valley-data` crate) → [`models`] → [`train`] (with [`checkpoint`]) and [`eval`]
+//! (evaluation, BN re-estimation) → [`params`] / [`noise`]. Landscapes, fusion and federated
+//! learning live in the `valley-landscape`, `valley-fusion` and `valley-fed` crates.
 
 pub mod checkpoint;
 pub mod device;
 mod error;
+pub mod eval;
 pub mod grid;
 pub mod models;
 pub mod noise;

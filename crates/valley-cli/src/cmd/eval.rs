@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-use valley::train::{self, BnPolicy};
+use valley::eval::{BnPolicy, Split};
 
-use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs};
+use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -18,13 +18,12 @@ pub struct EvalArgs {
     pub device: DeviceArgs,
     /// Split(s) to evaluate: test, train or train,test.
     #[arg(long, default_value = "test", value_delimiter = ',')]
-    pub split: Vec<String>,
+    pub split: Vec<Split>,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
     pub model: Option<String>,
-    /// BN statistics: keep (default here) or recompute from training batches first.
-    #[arg(long, default_value = "keep")]
-    pub bn: String,
+    #[command(flatten)]
+    pub eval: EvalOptions,
     /// Seed of the --train-limit/--test-limit subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -34,16 +33,17 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
     let data = data_for(&a.data, a.seed, &ck, &model, device)?;
-    if a.bn.parse::<BnPolicy>()? == BnPolicy::Recompute {
-        train::recompute_bn(&model, &data.train, 256, 20);
+    // A checkpoint is evaluated as saved unless asked otherwise.
+    let cfg = a.eval.config(BnPolicy::Keep)?;
+    if cfg.bn == BnPolicy::Recompute {
+        cfg.apply_bn(&model, &cfg.bn_sample(&data.train).set);
     }
     for split in &a.split {
-        let set = match split.as_str() {
-            "test" => &data.test,
-            "train" => &data.train,
-            other => bail!("unknown split `{other}` (expected test or train)"),
+        let set = match split {
+            Split::Test => &data.test,
+            Split::Train => &data.train,
         };
-        let r = train::evaluate(&model, set, 1000);
+        let r = cfg.evaluate(&model, set);
         println!(
             "{split}: loss {:.4}  accuracy {:.2}%  ({} samples of {})",
             r.loss,

@@ -1,28 +1,23 @@
 //! `valley interpolate|ssr|soups|merge`: model fusion (paper §4).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
-use valley::checkpoint::{self, Checkpoint};
+use valley::checkpoint::Checkpoint;
+use valley::eval::{BnPolicy, Split};
 use valley::params::Params;
 use valley::train::{self, OptimConfig, Prepared};
 use valley::{Device, Model, ModelConfig};
 use valley_data::DatasetKind;
-use valley_fusion::interpolate::{self, EvalSpec};
-use valley_fusion::merge::{self, TiesConfig};
+use valley_fusion::interpolate::{self, CurveData};
+use valley_fusion::merge;
 use valley_fusion::report::{self, CheckpointId};
 use valley_fusion::soups::{self, SoupsConfig, SoupsData, SoupsEvent};
-use valley_fusion::{grid, FusionError};
+use valley_fusion::{grid, same_layout};
 
-use crate::common::{data_for, load_checkpoint, BnArgs, DataArgs, DeviceArgs};
-
-impl BnArgs {
-    fn spec(&self) -> Result<EvalSpec> {
-        Ok(EvalSpec { bn: self.policy()?, bn_batch: self.bn_batch, bn_batches: self.bn_batches, eval_batch: 1000 })
-    }
-}
+use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
 
 #[derive(Args, Debug)]
 pub struct InterpolateArgs {
@@ -38,9 +33,9 @@ pub struct InterpolateArgs {
     pub lambdas: String,
     /// Splits to evaluate: test, train or test,train.
     #[arg(long, default_value = "test", value_delimiter = ',')]
-    pub splits: Vec<String>,
+    pub splits: Vec<Split>,
     #[command(flatten)]
-    pub bn: BnArgs,
+    pub eval: EvalOptions,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -115,7 +110,7 @@ pub struct SoupsArgs {
     #[arg(long, default_value = "0:1:5", allow_hyphen_values = true)]
     pub lambdas: String,
     #[command(flatten)]
-    pub bn: BnArgs,
+    pub eval: EvalOptions,
     /// The verdict's threshold on Spearman ρ(gap, SSR-AB).
     #[arg(long, default_value_t = 0.5)]
     pub min_spearman: f64,
@@ -130,7 +125,7 @@ pub struct MergeArgs {
     pub models: Vec<PathBuf>,
     /// uniform, greedy, task-arithmetic or ties.
     #[arg(long, default_value = "uniform")]
-    pub method: String,
+    pub method: merge::Method,
     /// Output checkpoint (a merge.json with statistics is written beside it).
     #[arg(long)]
     pub out: PathBuf,
@@ -146,20 +141,14 @@ pub struct MergeArgs {
     /// TIES: fraction of each task vector kept by magnitude.
     #[arg(long, default_value_t = 0.2)]
     pub keep: f64,
-    /// BN statistics of the result: average (of the inputs') or recompute (needs the dataset).
-    #[arg(long, default_value = "average")]
-    pub bn: String,
+    #[command(flatten)]
+    pub eval: EvalOptions,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-}
-
-fn same_layout(a: &Path, ma: &Model, b: &Path, mb: &Model) -> Result<()> {
-    ma.check_same_layout(mb).map_err(|e| FusionError::Mismatch { a: a.into(), b: b.into(), detail: e.to_string() })?;
-    Ok(())
 }
 
 fn warn_normalisation(a: &Checkpoint, b: &Checkpoint) {
@@ -186,31 +175,38 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     if grid.len() != lambdas.len() {
         eprintln!("note: λ = 0, 0.5 and 1 added to the grid for the barrier and the gap");
     }
-    let spec = a.bn.spec()?;
-    for s in &a.splits {
-        if s != "test" && s != "train" {
-            bail!("unknown split `{s}` (expected test or train)");
-        }
-    }
+    let spec = a.eval.config(BnPolicy::Recompute)?;
     let (ck_a, ma) = load_checkpoint(&a.a, a.model.as_deref(), device)?;
     let (ck_b, mb) = load_checkpoint(&a.b, a.model.as_deref(), device)?;
     same_layout(&a.a, &ma, &a.b, &mb)?;
     warn_normalisation(&ck_a, &ck_b);
     let data = data_for(&a.data, a.seed, &ck_a, &ma, device)?;
     let work = Model::new(ma.config(), device)?;
-    let splits: Vec<(&str, &valley::tensors::TensorSet)> =
-        a.splits.iter().map(|s| (s.as_str(), if s == "train" { &data.train } else { &data.test })).collect();
+    let splits: Vec<(Split, &valley::tensors::TensorSet)> = a
+        .splits
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                match s {
+                    Split::Train => &data.train,
+                    Split::Test => &data.test,
+                },
+            )
+        })
+        .collect();
+    let bn = spec.bn_sample(&data.train);
+    let curve_data = CurveData { bn: &bn.set, splits: &splits };
     let pb = crate::progress::bar(grid.len() as u64, "interpolate");
     let points =
-        interpolate::curve(&ma, &mb, &work, &grid, &spec, &data.train, &splits, |i, _| pb.set_position(i as u64 + 1))?;
+        interpolate::curve((&ma, &mb, &work), &grid, &spec, &curve_data, |i, _| pb.set_position(i as u64 + 1))?;
     pb.finish_and_clear();
     let summaries =
-        a.splits.iter().map(|s| interpolate::summarise(&points, s)).collect::<valley_fusion::Result<Vec<_>>>()?;
+        a.splits.iter().map(|&s| interpolate::summarise(&points, s)).collect::<valley_fusion::Result<Vec<_>>>()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     report::write_interpolation(
         &a.out,
-        &CheckpointId::of(&a.a)?,
-        &CheckpointId::of(&a.b)?,
+        (&CheckpointId::of(&a.a)?, &CheckpointId::of(&a.b)?),
         dataset_json(&data, &a.data, a.seed),
         &spec,
         &grid,
@@ -281,7 +277,7 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         pretrain_classes,
         pretrain_epochs: a.pretrain_epochs,
         lambdas: grid::parse_lambdas(&a.lambdas)?,
-        eval: a.bn.spec()?,
+        eval: a.eval.config(BnPolicy::Recompute)?,
         min_spearman: a.min_spearman,
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -339,113 +335,40 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
 
 pub fn merge(a: MergeArgs) -> Result<()> {
     let device = a.device.resolve()?;
-    let mut cks = Vec::new();
-    let mut models = Vec::new();
-    for p in &a.models {
-        let (ck, m) = load_checkpoint(p, None, device)?;
-        if let Some(first) = models.first() {
-            same_layout(&a.models[0], first, p, &m)?;
-            warn_normalisation(&cks[0], &ck);
-        }
-        cks.push(ck);
-        models.push(m);
+    let inputs = merge::Inputs::load(&a.models, a.base.as_deref(), device)?;
+    for p in inputs.normalisation_mismatches() {
+        eprintln!(
+            "warning: {} and {} record different input normalisations; using {}'s",
+            a.models[0].display(),
+            p.display(),
+            a.models[0].display()
+        );
     }
-    let base = match &a.base {
-        Some(p) => {
-            let (_, m) = load_checkpoint(p, None, device)?;
-            same_layout(&a.models[0], &models[0], p, &m)?;
-            Some(Params::of(&m))
-        }
-        None => None,
+    let spec = merge::MergeSpec {
+        method: a.method,
+        weights: a.weights.clone(),
+        lambda: a.lambda,
+        keep: a.keep,
+        eval: a.eval.config(BnPolicy::Keep)?,
+        seed: a.seed,
     };
-    let bn = match a.bn.as_str() {
-        "average" => false,
-        "recompute" => true,
-        other => bail!("unknown --bn `{other}` (expected average or recompute)"),
+    let data = if spec.needs_data() {
+        Some(data_for(&a.data, a.seed, &inputs.checkpoints[0], &inputs.models[0], device)?)
+    } else {
+        None
     };
-    let params: Vec<Params> = models.iter().map(Params::of).collect();
-    let refs: Vec<&Model> = models.iter().collect();
-    let uniform = merge::normalise_weights(models.len(), None)?;
-    let work = Model::new(models[0].config(), device)?;
-    let needs_data = bn || a.method == "greedy";
-    let data = if needs_data { Some(data_for(&a.data, a.seed, &cks[0], &models[0], device)?) } else { None };
-    let need_base = || {
-        base.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("--method {} needs --base (the shared initialisation or pre-trained model)", a.method)
-        })
-    };
-    let mut extra = json!({});
-    let (merged, ties_stack) = match a.method.as_str() {
-        "uniform" => {
-            let w = merge::normalise_weights(models.len(), a.weights.as_deref())?;
-            extra = json!({ "weights": w });
-            (merge::weighted_average(&params, &w)?, None)
-        }
-        "task-arithmetic" => (merge::task_arithmetic(need_base()?, &params, a.lambda), None),
-        "ties" => {
-            let (m, st) = merge::ties(need_base()?, &params, &TiesConfig { keep: a.keep, lambda: a.lambda })?;
-            (m, Some(st))
-        }
-        "greedy" => {
-            let d = data.as_ref().expect("loaded for greedy");
-            let labels = Vec::<i64>::try_from(&d.test.y.to_device(Device::Cpu))?;
-            let (report_ix, held_ix) = valley_data::stratified_split(&labels, d.num_classes as usize, 0.5, a.seed)?;
-            let (held, rest) = (d.test.subset(&held_ix), d.test.subset(&report_ix));
-            let (soup, trace) = merge::greedy_soup(&params, |inc, theta| {
-                let srcs: Vec<&Model> = inc.iter().map(|&i| &models[i]).collect();
-                merge::write_merged(&work, theta, &srcs, &merge::normalise_weights(srcs.len(), None)?)?;
-                if bn {
-                    train::recompute_bn(&work, &d.train, 256, 20);
-                }
-                Ok(train::evaluate(&work, &held, 1000).accuracy)
-            })?;
-            let srcs: Vec<&Model> = trace.included.iter().map(|&i| &models[i]).collect();
-            merge::write_merged(&work, &soup, &srcs, &merge::normalise_weights(srcs.len(), None)?)?;
-            if bn {
-                train::recompute_bn(&work, &d.train, 256, 20);
-            }
-            let other = train::evaluate(&work, &rest, 1000).accuracy;
-            println!("greedy soup: {} of {} models (order {:?}); held-out accuracy {:.2}%, other half of the test split {:.2}%",
-                trace.included.len(), models.len(), trace.order, trace.soup_accuracy.last().unwrap_or(&f64::NAN) * 100.0, other * 100.0);
-            extra = json!({ "heldout": "a stratified half of the test split (seed --seed); the other half is reported", "trace": trace, "other_half_accuracy": other });
-            (soup, None)
-        }
-        other => bail!("unknown --method `{other}` (expected uniform, greedy, task-arithmetic or ties)"),
-    };
-    // BN buffers: the inputs' average (uniform weights unless the uniform soup has its own).
-    let bn_weights = match a.method.as_str() {
-        "uniform" => merge::normalise_weights(models.len(), a.weights.as_deref())?,
-        _ => uniform.clone(),
-    };
-    if a.method != "greedy" {
-        merge::write_merged(&work, &merged, &refs, &bn_weights)?;
-        if let Some(d) = &data {
-            train::recompute_bn(&work, &d.train, 256, 20);
-        }
+    let report = merge::run(&spec, &inputs, data.as_ref(), &a.out)?;
+    if let Some(g) = &report.greedy {
+        println!(
+            "greedy soup: {} of {} models (order {:?}); held-out accuracy {:.2}%, other half of the test split {:.2}%",
+            g.trace.included.len(),
+            inputs.models.len(),
+            g.trace.order,
+            g.trace.soup_accuracy.last().unwrap_or(&f64::NAN) * 100.0,
+            g.other_half_accuracy * 100.0
+        );
     }
-    // Sign statistics: over task vectors when a base is given, else over the models.
-    let (inputs, merged_vec) = match &base {
-        Some(b) => (merge::task_vectors(b, &params), merged.combine(1.0, b, -1.0)),
-        None => (params.to_vec(), merged.clone()),
-    };
-    let conflicts = merge::sign_conflicts(&models[0], &inputs, &merged_vec, ties_stack.as_ref());
-    let norm = cks[0].metadata.get("normalisation").cloned().unwrap_or_default();
-    let method_json = json!({ "method": a.method, "lambda": a.lambda, "keep": a.keep, "bn": a.bn }).to_string();
-    checkpoint::save_model(
-        &work,
-        &a.out,
-        &[("normalisation", norm), ("merge", method_json), ("seed", a.seed.to_string())],
-    )?;
-    let inputs_ids = a.models.iter().map(|p| CheckpointId::of(p)).collect::<valley_fusion::Result<Vec<_>>>()?;
-    let record = json!({
-        "meta": { "valley_version": valley::VERSION },
-        "method": a.method, "lambda": a.lambda, "keep": a.keep, "bn": a.bn,
-        "inputs": inputs_ids, "base": a.base.as_deref().map(CheckpointId::of).transpose()?,
-        "output": CheckpointId::of(&a.out)?,
-        "sign_conflicts": conflicts, "details": extra,
-    });
-    let json_path = a.out.with_extension("json");
-    valley_report::atomic_write(&json_path, serde_json::to_string_pretty(&record)?.as_bytes())?;
+    let conflicts = &report.conflicts;
     let f = |x: f64| if x.is_nan() { "–".to_string() } else { format!("{x:.4}") };
     let o = |x: Option<f64>| x.map(f).unwrap_or_else(|| "–".into());
     let table = valley_report::Table {
@@ -476,6 +399,6 @@ pub fn merge(a: MergeArgs) -> Result<()> {
             .collect(),
     };
     print!("{}", table.to_markdown());
-    println!("wrote {} and {}", a.out.display(), json_path.display());
+    println!("wrote {} and {}", a.out.display(), report.record.display());
     Ok(())
 }

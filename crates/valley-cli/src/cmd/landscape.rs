@@ -6,15 +6,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
+use valley::eval::{BnPolicy, EvalConfig};
 use valley::noise::{self, Context, DirectionSpec, Norm};
 use valley::params::Group;
 use valley_data::DatasetKind;
 use valley_landscape::run::{self, Event};
-use valley_landscape::{
-    parse_f64_list, parse_lambdas, plane, plots, BnOptions, EvalData, Evaluator, LandscapeSpec, Split,
-};
+use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, EvalData, Evaluator, LandscapeSpec, Split};
 
-use crate::common::{load_checkpoint, BnArgs, DataArgs, DeviceArgs};
+use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
 use crate::progress;
 
 #[derive(Args, Debug)]
@@ -67,15 +66,9 @@ pub struct LandscapeArgs {
     pub repeats: u64,
     /// Splits to evaluate: test, train or train,test.
     #[arg(long, default_value = "test", value_delimiter = ',')]
-    pub splits: Vec<String>,
+    pub splits: Vec<Split>,
     #[command(flatten)]
-    pub bn_args: BnArgs,
-    /// Seed of the fixed choice of BN re-estimation samples.
-    #[arg(long, default_value_t = 0)]
-    pub bn_seed: u64,
-    /// Evaluation batch size (no gradients, so large batches are cheap).
-    #[arg(long, default_value_t = 1000)]
-    pub eval_batch: usize,
+    pub eval: EvalOptions,
     /// Seed of the --train-limit/--test-limit stratified subsets.
     #[arg(long, default_value_t = 0)]
     pub subset_seed: u64,
@@ -122,17 +115,11 @@ impl LandscapeArgs {
         spec.validate()?;
         Ok(spec)
     }
-
-    fn bn(&self) -> Result<BnOptions> {
-        let b = &self.bn_args;
-        Ok(BnOptions { policy: b.policy()?, batch: b.bn_batch, batches: b.bn_batches, seed: self.bn_seed })
-    }
 }
 
 pub fn run(a: LandscapeArgs) -> Result<()> {
     let spec = a.spec()?;
-    let bn = a.bn()?;
-    let splits = a.splits.iter().map(|s| s.parse::<Split>()).collect::<valley_landscape::Result<Vec<_>>>()?;
+    let bn = a.eval.config(BnPolicy::Recompute)?;
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
     let init = a.init.clone().or_else(|| {
@@ -148,13 +135,13 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
         bail!("direction `init` needs θ0: no init.safetensors beside {} (pass --init PATH)", a.checkpoint.display());
     }
     let data_cfg = a.data.config(DatasetKind::FashionMnist, a.subset_seed)?;
-    let data = EvalData::prepare(&ck, &model, &data_cfg, &splits, &bn, device)?;
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &a.splits, &bn, device)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     if a.dump_eval_data {
         data.dump(&a.out.join("eval-data.safetensors"), &bn)?;
     }
     let sha = valley::checkpoint::sha256_file(&a.checkpoint)?;
-    let mut eval = Evaluator::new(&model, &data, bn, a.eval_batch);
+    let mut eval = Evaluator::new(&model, &data, bn);
     if a.plane {
         return run_plane(&a, &spec, &mut eval, &ctx, &sha);
     }
@@ -192,7 +179,7 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
         "dataset": dataset_record(&data, &a, &data_cfg),
         "spec": spec.record(),
         "bn": bn_record(&bn, &data),
-        "eval_batch": a.eval_batch,
+        "eval_batch": bn.eval_batch,
         "device": valley::device::describe(device),
         "theta_f": base.per_split.iter().map(|(s, e)| (s.to_string(), serde_json::json!({"loss": e.loss, "error": e.error()}))).collect::<serde_json::Map<_, _>>(),
         "timing": { "sweep_seconds": seconds, "evaluated_points": eval.evaluations, "grid_points": total_points },
@@ -240,12 +227,12 @@ fn dataset_record(data: &EvalData, a: &LandscapeArgs, cfg: &valley::train::DataC
     })
 }
 
-fn bn_record(bn: &BnOptions, data: &EvalData) -> serde_json::Value {
+fn bn_record(bn: &EvalConfig, data: &EvalData) -> serde_json::Value {
     serde_json::json!({
-        "policy": bn.policy,
-        "batch": bn.batch,
-        "batches": bn.batches,
-        "seed": bn.seed,
+        "policy": bn.bn,
+        "batch": bn.bn_batch,
+        "batches": bn.bn_batches,
+        "seed": bn.bn_seed,
         "samples": data.bn_set.len(),
         "momentum": "cumulative average (PyTorch momentum=None) after reset",
         "indices_file": "bn-indices.json",
@@ -312,7 +299,7 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
         "d1": s1.label(), "d2": s2.label(), "seeds": [s1.seed, s2.seed],
         "norm": spec.norm.label(), "group": spec.groups[0].to_string(),
         "alphas": alphas, "betas": betas,
-        "bn": { "policy": eval.bn.policy, "batch": eval.bn.batch, "batches": eval.bn.batches, "seed": eval.bn.seed },
+        "bn": { "policy": eval.config.bn, "batch": eval.config.bn_batch, "batches": eval.config.bn_batches, "seed": eval.config.bn_seed },
         "splits": a.splits, "test_limit": a.data.test_limit, "train_limit": a.data.train_limit, "subset_seed": a.subset_seed,
     });
     let json_path = a.out.join("plane.json");

@@ -1,4 +1,4 @@
-//! Training: the optimiser loop, evaluation, BN re-estimation, run folders and resume.
+//! Training: the optimiser loop, run folders and resume (evaluation is in [`crate::eval`]).
 //!
 //! A run folder holds `init.safetensors` (θ0), `final.safetensors` (θf), optional
 //! `epoch-N.safetensors`, `checkpoint.safetensors` (model + optimiser state after the last
@@ -14,86 +14,13 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::eval::evaluate;
 use crate::models::{Mode, Model, ModelConfig};
 use crate::rng::{self, tag};
 use crate::tensors::TensorSet;
 use crate::{Error, Result, VERSION};
 pub use data::{prepare, Batches, DataConfig, Prepared};
 pub use optim::{OptimConfig, Optimizer, OptimizerKind, Schedule};
-
-/// Loss and accuracy of a model on a split.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Eval {
-    pub loss: f64,
-    pub accuracy: f64,
-}
-
-impl Eval {
-    pub fn error(&self) -> f64 {
-        1.0 - self.accuracy
-    }
-}
-
-/// Mean cross-entropy and accuracy in evaluation mode, without gradients.
-pub fn evaluate(model: &Model, set: &TensorSet, batch: usize) -> Eval {
-    tch::no_grad(|| {
-        let (mut loss, mut correct) = (0.0, 0i64);
-        let n = set.len();
-        let mut start = 0;
-        while start < n {
-            let len = batch.min(n - start);
-            let (x, y) = set.slice(start, len);
-            let logits = model.forward(&x, Mode::Eval);
-            loss += logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0).double_value(&[]);
-            correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
-            start += len;
-        }
-        let n = n.max(1) as f64;
-        Eval { loss: loss / n, accuracy: correct as f64 / n }
-    })
-}
-
-/// BN running statistics policy when the weights change (landscape, fusion).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum BnPolicy {
-    /// Reset and re-estimate as a cumulative average over training batches (the paper).
-    #[default]
-    Recompute,
-    /// Keep θf's running statistics.
-    Keep,
-}
-
-impl std::str::FromStr for BnPolicy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "recompute" => Ok(Self::Recompute),
-            "keep" => Ok(Self::Keep),
-            _ => Err(Error::Config(format!("unknown BN policy `{s}` (expected recompute or keep)"))),
-        }
-    }
-}
-
-/// Re-estimates BN running statistics: reset, then forward `batches` fixed training batches
-/// of size `batch` in train mode, averaging cumulatively. No-op for models without BN.
-pub fn recompute_bn(model: &Model, train: &TensorSet, batch: usize, batches: usize) {
-    if !model.config().arch.has_bn() {
-        return;
-    }
-    model.reset_bn_statistics();
-    tch::no_grad(|| {
-        let n = train.len();
-        for b in 0..batches {
-            let start = b * batch;
-            if start >= n {
-                break;
-            }
-            let (x, _) = train.slice(start, batch.min(n - start));
-            let _ = model.forward(&x, Mode::Recompute);
-        }
-    });
-}
 
 /// An extra loss term added during local or global training (FedProx, FedSign, MOON, ...).
 pub trait Regulariser {

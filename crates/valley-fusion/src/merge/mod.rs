@@ -1,10 +1,14 @@
 //! Merging models: uniform (weighted) soups, greedy soups, task arithmetic and TIES, with
-//! per-group sign-conflict statistics.
+//! per-group sign-conflict statistics; [`run`] merges checkpoints as `valley merge` does.
 
 use serde::{Deserialize, Serialize};
 use valley::models::Role;
 use valley::params::Params;
 use valley::{Kind, Model, Tensor};
+
+mod run;
+
+pub use run::{run, GreedyOutcome, Inputs, MergeReport, MergeSpec, Method};
 
 use crate::ssr::groups_of;
 use crate::{FusionError, Result};

@@ -1,0 +1,276 @@
+//! Evaluation: loss and accuracy of a model on a split, and BN re-estimation after the
+//! weights change (landscapes, interpolation, merging, soups).
+//!
+//! Every command that evaluates changed weights takes one [`EvalConfig`]; its `Default`
+//! holds the paper's settings. The samples that re-estimate BN statistics are always a
+//! seeded draw from the training samples ([`EvalConfig::bn_draw`]), so a run records which
+//! ones it used and a rerun uses the same ones.
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::models::{Mode, Model};
+use crate::rng::{self, tag};
+use crate::tensors::TensorSet;
+use crate::{Error, Result};
+
+/// A dataset split a model is evaluated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Split {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Split {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "train" => Ok(Split::Train),
+            "test" => Ok(Split::Test),
+            _ => Err(Error::Config(format!("unknown split `{s}` (expected train, test or train,test)"))),
+        }
+    }
+}
+
+/// Loss and accuracy of a model on a split.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Eval {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+impl Eval {
+    pub fn error(&self) -> f64 {
+        1.0 - self.accuracy
+    }
+}
+
+/// Mean cross-entropy `(1/N) Σᵢ −log softmax(f(xᵢ))_{yᵢ}` and accuracy in evaluation
+/// mode, without gradients, in batches of `batch` rows.
+pub fn evaluate(model: &Model, set: &TensorSet, batch: usize) -> Eval {
+    let batch = batch.max(1);
+    tch::no_grad(|| {
+        let (mut loss, mut correct) = (0.0, 0i64);
+        let n = set.len();
+        let mut start = 0;
+        while start < n {
+            let len = batch.min(n - start);
+            let (x, y) = set.slice(start, len);
+            let (l, c) = batch_totals(model, &x, &y);
+            loss += l;
+            correct += c;
+            start += len;
+        }
+        let n = n.max(1) as f64;
+        Eval { loss: loss / n, accuracy: correct as f64 / n }
+    })
+}
+
+/// Summed cross-entropy and number of correct predictions of one batch `x` `[B, C, H, W]`,
+/// `y` `[B]`, in evaluation mode (call inside `no_grad`). [`evaluate`] and the federated
+/// server's parallel evaluation add these up.
+pub fn batch_totals(model: &Model, x: &Tensor, y: &Tensor) -> (f64, i64) {
+    let logits = model.forward(x, Mode::Eval);
+    let loss = logits.cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Sum, -100, 0.0).double_value(&[]);
+    let correct = logits.argmax(-1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[]);
+    (loss, correct)
+}
+
+/// What happens to BN running statistics when the weights change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnPolicy {
+    /// Reset and re-estimate as a cumulative average over training batches (the paper).
+    #[default]
+    Recompute,
+    /// Keep the statistics the weights came with: θf's in a landscape, the interpolated or
+    /// averaged statistics of the inputs in interpolation and merging.
+    Keep,
+}
+
+impl BnPolicy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Recompute => "recompute",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+impl std::fmt::Display for BnPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BnPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "recompute" => Ok(Self::Recompute),
+            // `average` is `valley merge`'s word for keeping the inputs' averaged statistics.
+            "keep" | "average" => Ok(Self::Keep),
+            _ => Err(Error::Config(format!("unknown BN policy `{s}` (expected recompute or keep)"))),
+        }
+    }
+}
+
+/// How changed weights are evaluated; recorded beside every result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// BN running statistics at each evaluated point.
+    pub bn: BnPolicy,
+    /// Samples per BN re-estimation batch.
+    pub bn_batch: usize,
+    /// BN re-estimation batches (the same ones, in the same order, at every point).
+    pub bn_batches: usize,
+    /// Evaluation batch size (no gradients, so large batches are cheap).
+    pub eval_batch: usize,
+    /// Seed of the draw of BN re-estimation samples from the training samples.
+    #[serde(default)]
+    pub bn_seed: u64,
+}
+
+impl Default for EvalConfig {
+    /// The paper's setting: BN re-estimated from 20 batches of 256 training samples.
+    fn default() -> Self {
+        Self { bn: BnPolicy::Recompute, bn_batch: 256, bn_batches: 20, eval_batch: 1000, bn_seed: 0 }
+    }
+}
+
+/// BN re-estimation samples: their indices in the training samples, and the samples.
+pub struct BnSample {
+    pub indices: Vec<usize>,
+    pub set: TensorSet,
+}
+
+impl EvalConfig {
+    /// Refuses zero batch sizes and counts.
+    pub fn validate(&self) -> Result<()> {
+        if self.bn_batch == 0 || self.bn_batches == 0 || self.eval_batch == 0 {
+            return Err(Error::Config(format!(
+                "BN batch, BN batches and evaluation batch must be ≥ 1 (got {}, {}, {})",
+                self.bn_batch, self.bn_batches, self.eval_batch
+            )));
+        }
+        Ok(())
+    }
+
+    /// Number of BN re-estimation samples, `bn_batch · bn_batches`.
+    pub fn bn_samples(&self) -> usize {
+        self.bn_batch.max(1) * self.bn_batches
+    }
+
+    /// The BN re-estimation samples drawn from `pool` (indices of the training samples that
+    /// may be used): `pool` shuffled by the stream `(bn_seed, [BN])`, then its first
+    /// `bn_batch · bn_batches` entries (all of them when the pool is smaller).
+    pub fn bn_draw(&self, pool: &[usize]) -> Vec<usize> {
+        let mut order = pool.to_vec();
+        order.shuffle(&mut rng::stream(self.bn_seed, &[tag::BN]));
+        order.truncate(self.bn_samples());
+        order
+    }
+
+    /// The BN re-estimation samples drawn from all of `train`.
+    pub fn bn_sample(&self, train: &TensorSet) -> BnSample {
+        let pool: Vec<usize> = (0..train.len()).collect();
+        self.bn_sample_from(train, &pool)
+    }
+
+    /// The BN re-estimation samples drawn from the rows `pool` of `train`.
+    pub fn bn_sample_from(&self, train: &TensorSet, pool: &[usize]) -> BnSample {
+        let indices = self.bn_draw(pool);
+        let set = train.subset(&indices);
+        BnSample { indices, set }
+    }
+
+    /// Applies the BN policy to `model` as it stands: with `recompute`, re-estimates its
+    /// statistics from `bn` (the drawn samples); with `keep`, leaves them.
+    pub fn apply_bn(&self, model: &Model, bn: &TensorSet) {
+        if self.bn == BnPolicy::Recompute {
+            recompute_bn(model, bn, self.bn_batch, self.bn_batches);
+        }
+    }
+
+    /// [`evaluate`] with this configuration's batch size.
+    pub fn evaluate(&self, model: &Model, set: &TensorSet) -> Eval {
+        evaluate(model, set, self.eval_batch)
+    }
+}
+
+/// Re-estimates BN running statistics: reset, then forward `batches` consecutive batches of
+/// `batch` rows of `samples` in train mode, so that each statistic is the cumulative average
+/// `(1/B) Σ_b stat_b` (PyTorch's momentum = None). No-op for models without BN.
+pub fn recompute_bn(model: &Model, samples: &TensorSet, batch: usize, batches: usize) {
+    if !model.config().arch.has_bn() {
+        return;
+    }
+    let batch = batch.max(1);
+    model.reset_bn_statistics();
+    tch::no_grad(|| {
+        let n = samples.len();
+        for b in 0..batches {
+            let start = b * batch;
+            if start >= n {
+                break;
+            }
+            let (x, _) = samples.slice(start, batch.min(n - start));
+            let _ = model.forward(&x, Mode::Recompute);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_the_papers_setting() {
+        let c = EvalConfig::default();
+        assert_eq!((c.bn, c.bn_batch, c.bn_batches, c.eval_batch, c.bn_seed), (BnPolicy::Recompute, 256, 20, 1000, 0));
+        assert!(c.validate().is_ok());
+        assert!(EvalConfig { bn_batches: 0, ..c }.validate().is_err());
+    }
+
+    #[test]
+    fn bn_draw_is_seeded_distinct_and_from_the_pool() {
+        let c = EvalConfig { bn_batch: 4, bn_batches: 3, ..EvalConfig::default() };
+        let pool: Vec<usize> = (100..200).collect();
+        let a = c.bn_draw(&pool);
+        assert_eq!(a.len(), 12);
+        assert!(a.iter().all(|i| pool.contains(i)));
+        let mut u = a.clone();
+        u.sort();
+        u.dedup();
+        assert_eq!(u.len(), 12, "no sample drawn twice");
+        assert_eq!(a, c.bn_draw(&pool), "same seed, same draw");
+        assert_ne!(a, EvalConfig { bn_seed: 1, ..c }.bn_draw(&pool), "another seed, another draw");
+        assert_eq!(c.bn_draw(&pool[..5]).len(), 5, "a small pool is used whole");
+    }
+
+    #[test]
+    fn bn_policy_parses_its_names_and_refuses_others() {
+        for p in [BnPolicy::Recompute, BnPolicy::Keep] {
+            assert_eq!(p.name().parse::<BnPolicy>().unwrap(), p);
+        }
+        assert_eq!("average".parse::<BnPolicy>().unwrap(), BnPolicy::Keep);
+        assert!("recomputed".parse::<BnPolicy>().is_err());
+    }
+}
