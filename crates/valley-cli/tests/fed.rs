@@ -1,20 +1,10 @@
 //! End-to-end tests of `valley fed` and `valley partition` with the real binary on a small
-//! Fashion-MNIST subset (skipped when the dataset is not installed).
+//! Fashion-MNIST subset (the setup script installs it; a missing dataset fails the tests).
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn have_data() -> bool {
-    let dir = std::env::var_os("VALLEY_FASHION_MNIST_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("VALLEY_DATA_DIR").map(|d| PathBuf::from(d).join("fashion-mnist")))
-        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    let ok = dir.is_dir();
-    if !ok {
-        eprintln!("skipping: Fashion-MNIST not found at {}", dir.display());
-    }
-    ok
-}
+use std::process::Output;
 
 /// The contract command with small numbers.
 fn fed(algo: &str, out: &Path, extra: &[&str]) -> Output {
@@ -49,7 +39,7 @@ fn fed(algo: &str, out: &Path, extra: &[&str]) -> Output {
     args.extend(["--out".to_string(), out.display().to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     // Later flags override earlier ones (e.g. a second --rounds).
-    Command::new(env!("CARGO_BIN_EXE_valley")).args(&args).env("CI", "1").output().expect("run valley")
+    common::valley(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn ok(o: &Output) {
@@ -73,9 +63,7 @@ fn rounds_without_seconds(dir: &Path) -> Vec<String> {
 
 #[test]
 fn fedavg_and_fedsign_write_their_results() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     for algo in ["fedavg", "fedsign"] {
         let out = tmp.path().join(algo);
@@ -91,10 +79,8 @@ fn fedavg_and_fedsign_write_their_results() {
         assert_eq!(summary["config"]["algorithm"]["name"], algo);
         assert!(out.join("accuracy.png").exists() && out.join("accuracy.svg").exists());
         // The global model is a valley checkpoint that `valley eval` reads.
-        let e = Command::new(env!("CARGO_BIN_EXE_valley"))
-            .args(["eval", &out.join("global.safetensors").display().to_string(), "--test-limit", "300", "--seed", "1"])
-            .output()
-            .unwrap();
+        let global = out.join("global.safetensors");
+        let e = common::valley(&["eval", common::p(&global), "--test-limit", "300", "--seed", "1"]);
         ok(&e);
         assert!(String::from_utf8_lossy(&e.stdout).contains("accuracy"));
     }
@@ -102,9 +88,7 @@ fn fedavg_and_fedsign_write_their_results() {
 
 #[test]
 fn thread_count_does_not_change_the_global_model() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
     ok(&fed("fedsign", &a, &["--threads", "1"]));
@@ -115,9 +99,7 @@ fn thread_count_does_not_change_the_global_model() {
 
 #[test]
 fn resumed_run_matches_an_uninterrupted_one() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let (full, split) = (tmp.path().join("full"), tmp.path().join("split"));
     // FedDyn carries server and client state across rounds, so resume must restore both.
@@ -136,9 +118,7 @@ fn resumed_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn dropout_completes_and_total_dropout_keeps_the_global_model() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("drop30");
     ok(&fed("fedavg", &out, &["--dropout", "0.3", "--stragglers", "0.3"]));
@@ -167,15 +147,21 @@ fn invalid_settings_are_clear_errors() {
 
 #[test]
 fn partition_prints_and_plots_the_matrix() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_valley"))
-        .args(["partition", "--dataset", "fashion-mnist", "--clients", "10", "--alpha", "0.5", "--train-limit", "1000"])
-        .args(["--out", &tmp.path().display().to_string()])
-        .output()
-        .unwrap();
+    let o = common::valley(&[
+        "partition",
+        "--dataset",
+        "fashion-mnist",
+        "--clients",
+        "10",
+        "--alpha",
+        "0.5",
+        "--train-limit",
+        "1000",
+        "--out",
+        common::p(tmp.path()),
+    ]);
     ok(&o);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("| client | samples | c0 |"), "{text}");

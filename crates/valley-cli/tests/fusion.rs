@@ -1,33 +1,11 @@
 //! End-to-end tests of `valley interpolate|ssr|soups|merge` on tiny Fashion-MNIST runs.
-//! Skipped (with a note) when the dataset is not installed.
+//! The setup script installs the dataset; a missing dataset fails the tests.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn valley(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_valley")).args(args).env("CI", "1").output().expect("run valley")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = valley(args);
-    assert!(out.status.success(), "valley {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn have_data() -> bool {
-    let dir = std::env::var_os("VALLEY_FASHION_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
-    let found = dir.exists();
-    if !found {
-        eprintln!("skipping: Fashion-MNIST not found in {}", dir.display());
-    }
-    found
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
+use common::{json, ok, p, valley};
 
 fn train(dir: &Path, name: &str, model: &str, seed: &str) -> PathBuf {
     let out = dir.join(name);
@@ -54,15 +32,9 @@ fn train(dir: &Path, name: &str, model: &str, seed: &str) -> PathBuf {
     out
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn ssr_interpolate_merge_eval_and_errors() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (train(tmp.path(), "a", "mlp", "1"), train(tmp.path(), "b", "mlp", "2"));
     let (fa, fb, init) = (a.join("final.safetensors"), b.join("final.safetensors"), a.join("init.safetensors"));
@@ -160,9 +132,7 @@ fn ssr_interpolate_merge_eval_and_errors() {
 
 #[test]
 fn soups_smoke_run_writes_the_verdict() {
-    if !have_data() {
-        return;
-    }
+    common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("soups");
     ok(&[

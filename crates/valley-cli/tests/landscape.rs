@@ -1,17 +1,19 @@
 //! End to end: train a tiny model with the real binary, then draw its valley with the
 //! contract command and check the files it writes.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn valley(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_valley")).args(args).current_dir(cwd).env("CI", "1").output().expect("valley runs")
+    common::valley_in(args, Some(cwd))
 }
 
 #[test]
 fn landscape_contract_command_writes_curves_summary_and_directions() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    common::fashion_mnist();
     let data = ["--dataset", "fashion-mnist", "--train-limit", "500", "--test-limit", "200"];
     let mut train = vec!["train", "--model", "mlp", "--width", "0.25", "--epochs", "1", "--out", "runs/a"];
     train.extend(data);

@@ -1,10 +1,10 @@
 //! `valley reproduce` at the smoke budget writes a verdict, figures and a report per finding,
 //! and `valley report` collects them.
 
-use std::process::Command;
+mod common;
 
 fn valley(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_valley")).args(args).env("CI", "1").output().expect("valley runs");
+    let out = common::valley(args);
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 

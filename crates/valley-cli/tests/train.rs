@@ -1,29 +1,14 @@
 //! End-to-end tests of `valley train`, `eval` and `info` on real Fashion-MNIST subsets.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn valley(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_valley")).args(args).env("CI", "1").output().expect("valley runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = valley(args);
-    let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "valley {args:?} failed:\n{so}\n{se}");
-    format!("{so}{se}")
-}
-
-/// Fails cleanly: non-zero exit, an `error:` line mentioning `needle`, no panic.
-fn fails(args: &[&str], needle: &str) {
-    let out = valley(args);
-    let se = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "valley {args:?} should fail");
-    assert!(se.contains(needle), "stderr of {args:?} should mention `{needle}`:\n{se}");
-    assert!(!se.contains("panicked"), "valley {args:?} panicked:\n{se}");
-}
+use common::{fails, ok};
 
 fn train(out: &Path, extra: &[&str]) -> String {
+    common::fashion_mnist();
     let o = out.to_str().unwrap();
     let mut args = vec![
         "train",
