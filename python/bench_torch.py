@@ -1,7 +1,8 @@
-"""PyTorch reference for `valley bench`: the same MLP and CNN, batch and thread count.
+"""PyTorch reference for `valley bench`: the same models, batch, thread count and optimiser.
 
-usage: bench_torch.py [--batch 128] [--threads 2] [--steps 50]
-Prints one JSON object per model with its training steps per second.
+usage: bench_torch.py [--batch 128] [--threads 2] [--steps 50] [--models mlp,cnn,...]
+Prints one JSON object per model with its training steps per second. CASES mirrors
+valley::bench::CASES (crates/valley/src/bench.rs).
 """
 
 import argparse
@@ -13,8 +14,23 @@ import torch
 import valley_models
 
 
-def config(arch, c, s):
-    return {"arch": arch, "in_channels": c, "image_size": s, "num_classes": 10, "width": 1.0, "hidden": [512, 512]}
+# name -> (arch as stored in valley's checkpoint metadata, channels, image size, width)
+CASES = {
+    "mlp": ("mlp", 1, 28, 1.0),
+    "cnn": ("cnn", 1, 28, 1.0),
+    "cnn32": ("cnn", 3, 32, 1.0),
+    "resnet20": ("resnet20", 3, 32, 1.0),
+    "vgg11-bn": ({"vgg": {"depth": 11, "bn": True}}, 3, 32, 1.0),
+    "cpu-cnn": ("cnn", 1, 28, 0.5),
+}
+WARMUP_STEPS = 5
+
+
+def config(name):
+    if name not in CASES:
+        raise SystemExit(f"unknown bench model {name!r} (expected one of {', '.join(CASES)})")
+    arch, c, s, w = CASES[name]
+    return {"arch": arch, "in_channels": c, "image_size": s, "num_classes": 10, "width": w, "hidden": [512, 512]}
 
 
 def main():
@@ -22,13 +38,14 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--models", default="mlp,cnn,cnn32")
+    ap.add_argument("--models", default=",".join(CASES))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     for name in a.models.split(","):
-        arch, c, s = ("cnn", 3, 32) if name == "cnn32" else (name, 1, 28)
+        cfg = config(name)
+        c, s = cfg["in_channels"], cfg["image_size"]
         torch.manual_seed(0)
-        net = valley_models.build(config(arch, c, s))
+        net = valley_models.build(cfg)
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         x, y = torch.randn(a.batch, c, s, s), torch.randint(10, (a.batch,))
 
@@ -39,7 +56,7 @@ def main():
             opt.step()
             loss.item()
 
-        for _ in range(5):
+        for _ in range(WARMUP_STEPS):
             step()
         t0 = time.perf_counter()
         for _ in range(a.steps):

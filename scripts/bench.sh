@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
-# Training speed of valley (tch) against PyTorch on the same models, batch and threads.
-# usage: scripts/bench.sh [BATCH] [THREADS] [STEPS]
+# Training speed of valley (tch) against plain PyTorch on the same models, batch, threads and
+# optimiser. Single runs on a 2-core machine vary by ±20 %, so the two engines run in
+# alternation ROUNDS times per batch size, and the table shows the median of each and the
+# ratio of the medians. Every measurement is also appended to out/bench/runs.jsonl.
+# usage: scripts/bench.sh [ROUNDS] [THREADS] [STEPS] [BATCHES] [MODELS]
+#   e.g. scripts/bench.sh 5 2 30 128,256 mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn
 set -euo pipefail
 cd "$(dirname "$0")/.."
-batch=${1:-128}; threads=${2:-2}; steps=${3:-50}
+rounds=${1:-3}; threads=${2:-2}; steps=${3:-30}; batches=${4:-128,256}
+models=${5:-mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn}
 cargo build --release -q
-v=$(target/release/valley bench --json --batch "$batch" --threads "$threads" --steps "$steps")
-t=$(.venv/bin/python python/bench_torch.py --batch "$batch" --threads "$threads" --steps "$steps")
-.venv/bin/python - "$v" "$t" <<'PY'
-import json, sys
-v = {d["model"]: d for d in map(json.loads, sys.argv[1].splitlines())}
-t = {d["model"]: d for d in map(json.loads, sys.argv[2].splitlines())}
-print(f"{'model':<7}{'valley steps/s':>16}{'pytorch steps/s':>17}{'ratio':>8}")
-for m in v:
-    print(f"{m:<7}{v[m]['steps_per_sec']:>16.2f}{t[m]['steps_per_sec']:>17.2f}{v[m]['steps_per_sec'] / t[m]['steps_per_sec']:>7.2f}x")
+mkdir -p out/bench
+log=out/bench/runs.jsonl
+stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for ((r = 1; r <= rounds; r++)); do
+  for b in ${batches//,/ }; do
+    echo "round $r/$rounds, batch $b" >&2
+    target/release/valley bench --json --models "$models" --batch "$b" --threads "$threads" --steps "$steps" |
+      sed "s/^{/{\"stamp\":\"$stamp\",\"round\":$r,/" >> "$log"
+    .venv/bin/python python/bench_torch.py --models "$models" --batch "$b" --threads "$threads" --steps "$steps" |
+      sed "s/^{/{\"stamp\":\"$stamp\",\"round\":$r,/" >> "$log"
+  done
+done
+.venv/bin/python - "$log" "$stamp" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+runs = [json.loads(l) for l in open(sys.argv[1]) if sys.argv[2] in l]
+rate = defaultdict(list)
+for d in runs:
+    rate[(d["model"], d["batch"], d["engine"])].append(d["steps_per_sec"])
+keys = sorted({(m, b) for m, b, _ in rate}, key=lambda k: (k[1], list(dict.fromkeys(d["model"] for d in runs)).index(k[0])))
+print(f"{'model':<10}{'batch':>6}{'valley steps/s':>16}{'pytorch steps/s':>17}{'ratio':>8}{'rounds':>8}")
+for m, b in keys:
+    v, t = rate[(m, b, "valley")], rate[(m, b, "pytorch")]
+    mv, mt = statistics.median(v), statistics.median(t)
+    print(f"{m:<10}{b:>6}{mv:>16.2f}{mt:>17.2f}{mv / mt:>7.2f}x{len(v):>8}")
 PY

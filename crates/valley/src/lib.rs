@@ -6,6 +6,7 @@
 //! (evaluation, BN re-estimation) → [`params`] / [`noise`]. Landscapes, fusion and federated
 //! learning live in the `valley-landscape`, `valley-fusion` and `valley-fed` crates.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod device;
 mod error;
