@@ -23,7 +23,7 @@ enum Command {
     /// Architecture, parameter count and parameter groups of a checkpoint.
     Info(cmd::info::InfoArgs),
     /// Draw 1D valleys L(θf + λ·d) along noise directions and measure their asymmetry.
-    Landscape(cmd::landscape::LandscapeArgs),
+    Landscape(Box<cmd::landscape::LandscapeArgs>),
     /// Accuracy and loss along (1−λ)θA + λθB, the barrier and the performance gap.
     Interpolate(cmd::fusion::InterpolateArgs),
     /// Sign-same ratios between models, overall and per parameter group.
@@ -33,7 +33,7 @@ enum Command {
     /// Merge models: uniform soup, greedy soup, task arithmetic, TIES.
     Merge(cmd::fusion::MergeArgs),
     /// Federated learning: FedAvg, FedProx, MOON, FedDyn, FedSign (and `fed compare`).
-    Fed(cmd::fed::FedArgs),
+    Fed(Box<cmd::fed::FedArgs>),
     /// Show a federated partition's client × class matrix.
     Partition(cmd::fed::PartitionArgs),
     /// Reproduce the paper's findings with verdicts, figures and an HTML report.
@@ -53,12 +53,12 @@ fn main() {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Reproduce(a) => cmd::reproduce::run(a),
         Command::Report(a) => cmd::reproduce::report(a),
-        Command::Landscape(a) => cmd::landscape::run(a),
+        Command::Landscape(a) => cmd::landscape::run(*a),
         Command::Interpolate(a) => cmd::fusion::interpolate(a),
         Command::Ssr(a) => cmd::fusion::ssr(a),
         Command::Soups(a) => cmd::fusion::soups(a),
         Command::Merge(a) => cmd::fusion::merge(a),
-        Command::Fed(a) => cmd::fed::run(a),
+        Command::Fed(a) => cmd::fed::run(*a),
         Command::Partition(a) => cmd::fed::partition(a),
     };
     if let Err(e) = result {

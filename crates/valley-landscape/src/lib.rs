@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod plane;
 pub mod plots;
 pub mod run;
+pub mod summary;
 pub mod sweep;
 
 pub use error::{Error, Result};

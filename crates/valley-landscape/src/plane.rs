@@ -54,6 +54,42 @@ fn write_plane_csv(path: &Path, points: &[PlanePoint]) -> Result<()> {
     Ok(())
 }
 
+/// Writes the plane's spec `record` to `json_path`. When `csv_path` holds points of an
+/// earlier run, that run's record must equal `record` (the valley version aside), else
+/// [`Error::Resume`]: resuming would mix two surfaces in one file.
+pub fn start(json_path: &Path, csv_path: &Path, record: &serde_json::Value) -> Result<()> {
+    if csv_path.exists() {
+        check_resume(json_path, csv_path, record)?;
+    }
+    let text = serde_json::to_string_pretty(record).unwrap_or_default();
+    valley_report::atomic_write(json_path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Checks that the record in `json_path` (written beside `csv_path` by an earlier run)
+/// equals `record`, ignoring `valley_version`.
+pub fn check_resume(json_path: &Path, csv_path: &Path, record: &serde_json::Value) -> Result<()> {
+    let without_version = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("valley_version");
+        }
+        v
+    };
+    let old: Option<serde_json::Value> =
+        std::fs::read_to_string(json_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    match old {
+        Some(old) if without_version(&old) == without_version(record) => Ok(()),
+        _ => Err(Error::Resume {
+            path: csv_path.to_path_buf(),
+            detail: format!(
+                "made with another spec ({} differs or is missing); delete it or choose another --out",
+                json_path.display()
+            ),
+        }),
+    }
+}
+
 /// Evaluates the grid `alphas × betas` (rows: one α, all β), skipping points already in
 /// `csv_path`, and rewrites `csv_path` atomically after each row, so an interrupted run
 /// resumes where it stopped. Returns all points, existing and new.
@@ -148,4 +184,33 @@ pub fn plane_figures(
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_with_a_changed_spec_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (json, csv) = (tmp.path().join("plane.json"), tmp.path().join("plane.csv"));
+        let record = serde_json::json!({ "valley_version": "0.1.0", "alphas": [-1.0, 0.0, 1.0], "seeds": [0, 1] });
+        start(&json, &csv, &record).unwrap();
+        write_plane_csv(&csv, &[]).unwrap();
+        // The same spec under another valley version resumes.
+        let mut newer = record.clone();
+        newer["valley_version"] = "0.2.0".into();
+        start(&json, &csv, &newer).unwrap();
+        let mut changed = record.clone();
+        changed["alphas"] = serde_json::json!([-1.0, 1.0]);
+        match start(&json, &csv, &changed) {
+            Err(Error::Resume { path, detail }) => {
+                assert_eq!(path, csv);
+                assert!(detail.contains("plane.json"), "{detail}");
+            }
+            other => panic!("expected Error::Resume, got {other:?}"),
+        }
+        std::fs::remove_file(&json).unwrap();
+        assert!(matches!(start(&json, &csv, &record), Err(Error::Resume { .. })), "a missing record is refused too");
+    }
 }

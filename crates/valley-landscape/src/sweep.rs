@@ -154,6 +154,11 @@ impl<'a> Evaluator<'a> {
         self.model
     }
 
+    /// The data the points are evaluated on.
+    pub fn data(&self) -> &EvalData {
+        self.data
+    }
+
     /// Loss and error at `θf + Σ λᵢ·dᵢ`. The point with every λᵢ = 0 is θf itself and is
     /// evaluated once, then served from a cache (it does not depend on the directions).
     pub fn at(&mut self, shifts: &[(&Params, f64)]) -> PointEval {

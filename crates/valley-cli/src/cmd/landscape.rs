@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
-use valley::eval::{BnPolicy, EvalConfig};
+use valley::eval::BnPolicy;
 use valley::noise::{self, Context, DirectionSpec, Norm};
 use valley::params::Group;
 use valley_data::DatasetKind;
 use valley_landscape::run::{self, Event};
+use valley_landscape::summary::{self, Provenance, Timing};
 use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, EvalData, Evaluator, LandscapeSpec, Split};
 
 use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
@@ -166,29 +167,16 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
     run::write_curves_csv(&a.out.join("curves.csv"), &curves)?;
     let base = eval.at(&[]);
     eval.restore();
-    let summary = serde_json::json!({
-        "valley_version": valley::VERSION,
-        "git_revision": option_env!("VALLEY_GIT_REVISION"),
-        "command": std::env::args().collect::<Vec<_>>(),
-        "checkpoint": {
-            "path": a.checkpoint,
-            "sha256": sha,
-            "model": model.config(),
-            "init": ctx.init,
-        },
-        "dataset": dataset_record(&data, &a, &data_cfg),
-        "spec": spec.record(),
-        "bn": bn_record(&bn, &data),
-        "eval_batch": bn.eval_batch,
-        "device": valley::device::describe(device),
-        "theta_f": base.per_split.iter().map(|(s, e)| (s.to_string(), serde_json::json!({"loss": e.loss, "error": e.error()}))).collect::<serde_json::Map<_, _>>(),
-        "timing": { "sweep_seconds": seconds, "evaluated_points": eval.evaluations, "grid_points": total_points },
-        "curves": curves.iter().map(curve_record).collect::<Vec<_>>(),
-        "aggregated": aggs,
-    });
-    valley_report::atomic_write(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    std::fs::write(a.out.join("bn-indices.json"), serde_json::to_string(&data.bn_indices)?)
-        .with_context(|| format!("writing {}", a.out.join("bn-indices.json").display()))?;
+    let from = Provenance {
+        command: std::env::args().collect(),
+        checkpoint: &a.checkpoint,
+        checkpoint_sha256: &sha,
+        init: ctx.init.as_deref(),
+        data: &data_cfg,
+        device: valley::device::describe(device),
+    };
+    let timing = Timing { sweep_seconds: seconds, evaluated_points: eval.evaluations, grid_points: total_points };
+    summary::write_summary(&a.out, &from, &eval, &spec, (&curves, &aggs), &base, &timing)?;
     if !a.no_plots {
         plots::valley_figures(&a.out, &aggs, spec.norm.label())?;
         plots::ratio_figures(&a.out, &aggs)?;
@@ -203,40 +191,6 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
-}
-
-fn curve_record(c: &valley_landscape::Curve) -> serde_json::Value {
-    serde_json::json!({
-        "direction": c.direction, "sign": c.sign, "scale": c.scale, "group": c.group, "seed": c.seed,
-        "split": c.split, "direction_norm": c.direction_norm, "file": c.file,
-        "error": c.error_metrics, "loss": c.loss_metrics,
-    })
-}
-
-fn dataset_record(data: &EvalData, a: &LandscapeArgs, cfg: &valley::train::DataConfig) -> serde_json::Value {
-    serde_json::json!({
-        "name": data.dataset,
-        "files": data.files,
-        "splits": data.splits.iter().map(|(s, t)| (s.to_string(), serde_json::json!(t.len()))).collect::<serde_json::Map<_, _>>(),
-        "train_size": data.train_size,
-        "train_limit": a.data.train_limit,
-        "test_limit": a.data.test_limit,
-        "subset_seed": cfg.subset_seed,
-        "normalisation": data.normalisation,
-        "normalisation_source": if data.normalisation_from_checkpoint { "checkpoint" } else { "computed on the training split" },
-    })
-}
-
-fn bn_record(bn: &EvalConfig, data: &EvalData) -> serde_json::Value {
-    serde_json::json!({
-        "policy": bn.bn,
-        "batch": bn.bn_batch,
-        "batches": bn.bn_batches,
-        "seed": bn.bn_seed,
-        "samples": data.bn_set.len(),
-        "momentum": "cumulative average (PyTorch momentum=None) after reset",
-        "indices_file": "bn-indices.json",
-    })
 }
 
 fn print_table(aggs: &[valley_landscape::Aggregate]) {
@@ -304,24 +258,7 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
     });
     let json_path = a.out.join("plane.json");
     let csv_path = a.out.join("plane.csv");
-    if csv_path.exists() {
-        let old: Option<serde_json::Value> =
-            std::fs::read_to_string(&json_path).ok().and_then(|t| serde_json::from_str(&t).ok());
-        let mut cmp_old = old.clone().unwrap_or_default();
-        let mut cmp_new = record.clone();
-        for v in [&mut cmp_old, &mut cmp_new] {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("valley_version");
-            }
-        }
-        if old.is_none() || cmp_old != cmp_new {
-            bail!(
-                "{} was made with another spec ({} differs or is missing); delete it or choose another --out",
-                csv_path.display(),
-                json_path.display()
-            );
-        }
-    }
+    plane::start(&json_path, &csv_path, &record)?;
     if a.save_direction {
         run::save_direction(
             &a.out.join(run::direction_file(&s1, false).replace("direction-", "direction-d1-")),
@@ -336,7 +273,6 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
             &[],
         )?;
     }
-    valley_report::atomic_write(&json_path, serde_json::to_string_pretty(&record)?.as_bytes())?;
     let pb = progress::bar(alphas.len() as u64, "plane rows");
     let t0 = Instant::now();
     let points = plane::plane(eval, &d1, &d2, &alphas, &betas, &csv_path, &mut |row, _, skipped| {
