@@ -14,6 +14,9 @@ pub enum FedError {
     Valley(#[from] valley::Error),
     #[error(transparent)]
     Data(#[from] valley_data::DataError),
+    /// Writing a file failed (see `valley_base::atomic_write`).
+    #[error(transparent)]
+    Write(#[from] valley_base::Error),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

@@ -16,7 +16,9 @@ use valley::checkpoint::{self, Checkpoint};
 use valley::params::ssr;
 use valley::rng::{self, tag};
 use valley::train::{prepare, Prepared};
-use valley::{Model, VERSION};
+use valley::Model;
+use valley_base::csv::{CsvWriter, LineEnd};
+use valley_base::{atomic_write, RunMeta};
 
 use crate::client::Workspace;
 use crate::config::FedConfig;
@@ -83,21 +85,20 @@ impl RoundRecord {
         }
     }
 
-    fn csv_line(&self) -> String {
-        format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.3}\n",
-            self.round,
-            self.test_accuracy,
-            self.test_loss,
-            self.train_loss,
-            self.mean_ssr,
-            self.sign_flip,
-            self.selected,
-            self.returned,
-            self.stragglers,
-            self.kept_global,
-            self.seconds
-        )
+    fn csv_row(&self) -> [String; 11] {
+        [
+            self.round.to_string(),
+            self.test_accuracy.to_string(),
+            self.test_loss.to_string(),
+            self.train_loss.to_string(),
+            self.mean_ssr.to_string(),
+            self.sign_flip.to_string(),
+            self.selected.to_string(),
+            self.returned.to_string(),
+            self.stragglers.to_string(),
+            self.kept_global.to_string(),
+            format!("{:.3}", self.seconds),
+        ]
     }
 }
 
@@ -226,7 +227,7 @@ pub fn run(
         on_event(Event::Resumed { round: records.len() });
     }
     let text = serde_json::to_string_pretty(&cfg).unwrap_or_default();
-    checkpoint::atomic_write(&dir.config(), text.as_bytes())?;
+    atomic_write(&dir.config(), text.as_bytes())?;
     let norm_json = serde_json::to_string(&data.normalisation).unwrap_or_default();
 
     for round in records.len() + 1..=cfg.rounds {
@@ -291,12 +292,11 @@ pub fn run(
         mean_seconds_per_round: records.iter().map(|r| r.seconds).sum::<f64>() / records.len().max(1) as f64,
         rounds: records,
     };
-    let json = serde_json::json!({
-        "valley_version": VERSION,
-        "git_revision": option_env!("VALLEY_GIT_REVISION"),
-        "config": cfg,
-        "seed": cfg.seed,
-        "dataset": { "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() },
+    let meta = RunMeta::new()
+        .with_seed(cfg.seed)
+        .with_dataset(serde_json::json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() }))
+        .with_options(&cfg);
+    let json = meta.stamp(serde_json::json!({
         "mean": data.normalisation.mean,
         "std": data.normalisation.std,
         "device": valley::device::describe(device),
@@ -308,15 +308,17 @@ pub fn run(
         "best_accuracy": summary.best_accuracy,
         "mean_seconds_per_round": summary.mean_seconds_per_round,
         "rounds": summary.rounds,
-    });
-    checkpoint::atomic_write(&dir.summary(), serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
+    }));
+    atomic_write(&dir.summary(), serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
     Ok(summary)
 }
 
 fn write_rounds_csv(path: &Path, records: &[RoundRecord]) -> Result<()> {
-    let mut text = format!("{}\n", RoundRecord::CSV_HEADER);
-    records.iter().for_each(|r| text.push_str(&r.csv_line()));
-    Ok(checkpoint::atomic_write(path, text.as_bytes())?)
+    let mut w = CsvWriter::new(path, RoundRecord::CSV_HEADER.split(','), LineEnd::Lf)?;
+    for r in records {
+        w.row(r.csv_row())?;
+    }
+    Ok(w.finish()?)
 }
 
 fn save_state(
@@ -334,11 +336,11 @@ fn save_state(
     let rows: Vec<f64> = records.iter().flat_map(|r| r.to_row()).collect();
     let width = RoundRecord::CSV_HEADER.split(',').count() as i64;
     tensors.push(("records".into(), Tensor::from_slice(&rows).view([records.len() as i64, width])));
-    let meta = HashMap::from([
+    let mut meta: HashMap<String, String> = RunMeta::new().to_pairs().into_iter().collect();
+    meta.extend([
         ("format".to_string(), "valley-fed-state/1".to_string()),
         ("fed_config".to_string(), config_json.to_string()),
         ("round".to_string(), round.to_string()),
-        ("valley_version".to_string(), VERSION.to_string()),
     ]);
     Ok(checkpoint::save_tensors(path, &tensors, meta)?)
 }

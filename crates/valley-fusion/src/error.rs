@@ -10,6 +10,9 @@ pub enum FusionError {
     Data(#[from] valley_data::DataError),
     #[error(transparent)]
     Report(#[from] valley_report::ReportError),
+    /// Writing a file failed (see `valley_base::atomic_write`).
+    #[error(transparent)]
+    Write(#[from] valley_base::Error),
     #[error("{a} and {b} are not the same architecture: {detail}")]
     Mismatch { a: PathBuf, b: PathBuf, detail: String },
     #[error("invalid configuration: {0}")]

@@ -27,11 +27,11 @@ impl CheckpointId {
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    Ok(valley_report::atomic_write(path, text.as_bytes())?)
+    Ok(valley_base::atomic_write(path, text.as_bytes())?)
 }
 
 fn metadata() -> Value {
-    json!({ "valley_version": valley::VERSION, "git_revision": option_env!("VALLEY_GIT_REVISION") })
+    valley_base::RunMeta::new().to_json()
 }
 
 /// `interpolation.csv` (`lambda,split,loss,accuracy,error`), `interpolation.json` (barrier and

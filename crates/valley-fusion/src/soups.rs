@@ -13,6 +13,7 @@ use valley::rng::{self, tag};
 use valley::tensors::TensorSet;
 use valley::train::{self, EpochPlan, EpochStats, OptimConfig, Schedule};
 use valley::{Device, Model, ModelConfig};
+use valley_base::stats::{mean, pearson, spearman};
 use valley_data::{Normalisation, Partition};
 
 use crate::grid::with_anchors;
@@ -367,57 +368,6 @@ pub fn verdict(points: &[SoupsPoint], min_spearman: f64) -> Verdict {
     }
 }
 
-fn mean(x: &[f64]) -> f64 {
-    if x.is_empty() {
-        f64::NAN
-    } else {
-        x.iter().sum::<f64>() / x.len() as f64
-    }
-}
-
-/// Pearson correlation; NaN with fewer than 2 points or a constant series.
-pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    if x.len() != y.len() || x.len() < 2 {
-        return f64::NAN;
-    }
-    let (mx, my) = (mean(x), mean(y));
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx).powi(2);
-        syy += (b - my).powi(2);
-    }
-    if sxx == 0.0 || syy == 0.0 {
-        f64::NAN
-    } else {
-        sxy / (sxx * syy).sqrt()
-    }
-}
-
-/// Spearman rank correlation (Pearson of ranks, ties get their average rank).
-pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    pearson(&ranks(x), &ranks(y))
-}
-
-fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-    let mut r = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
 /// Paths of a soups run's checkpoints (for the CLI and the docs).
 pub fn checkpoint_path(out: &Path, start: Start, half: &str, epoch: usize) -> PathBuf {
     out.join(start.name()).join(half).join(format!("epoch-{epoch}.safetensors"))
@@ -432,18 +382,6 @@ mod tests {
         assert_eq!(checkpoint_epochs(4), vec![1, 2, 3, 4]);
         assert_eq!(checkpoint_epochs(10), vec![1, 2, 3, 5, 10]);
         assert_eq!(checkpoint_epochs(60), vec![1, 2, 3, 5, 10, 20, 30, 50, 60]);
-    }
-
-    #[test]
-    fn correlations_by_hand() {
-        assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 1.0).abs() < 1e-12);
-        assert!((pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-        // Monotone but not linear: Spearman 1, Pearson below 1.
-        let (x, y) = ([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 100.0]);
-        assert_eq!(spearman(&x, &y), 1.0);
-        assert!(pearson(&x, &y) < 0.9);
-        assert_eq!(ranks(&[3.0, 1.0, 3.0]), vec![2.5, 1.0, 2.5]);
-        assert!(pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum Error {
     Valley(#[from] valley::Error),
     #[error(transparent)]
     Report(#[from] valley_report::ReportError),
+    /// Writing a file failed (see `valley_base::atomic_write`).
+    #[error(transparent)]
+    Write(#[from] valley_base::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

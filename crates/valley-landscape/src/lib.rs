@@ -18,6 +18,7 @@ pub mod sweep;
 
 pub use error::{Error, Result};
 pub use grid::{parse_f64_list, parse_lambdas};
-pub use metrics::{CurveMetrics, Interval, Threshold};
+pub use metrics::{CurveMetrics, Threshold};
 pub use run::{aggregate, Aggregate, Curve, LandscapeSpec};
 pub use sweep::{EvalData, Evaluator, Split};
+pub use valley_base::stats::Interval;

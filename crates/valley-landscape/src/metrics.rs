@@ -147,53 +147,6 @@ pub fn quadratic_fit(points: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
     Some((solve(0), solve(1), solve(2)))
 }
 
-/// Mean and two-sided 95 % t interval of repeated measurements.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Interval {
-    pub mean: f64,
-    /// mean − t₀.₉₇₅,ₙ₋₁ · s/√n (`None` with fewer than two values).
-    pub lo: Option<f64>,
-    pub hi: Option<f64>,
-    /// Number of finite values.
-    pub n: usize,
-}
-
-impl Interval {
-    /// The interval over the finite entries of `values` (`None` entries are skipped);
-    /// `None` when no value is finite.
-    pub fn of(values: &[Option<f64>]) -> Option<Interval> {
-        let v: Vec<f64> = values.iter().flatten().copied().filter(|x| x.is_finite()).collect();
-        let n = v.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = v.iter().sum::<f64>() / n as f64;
-        if n < 2 {
-            return Some(Interval { mean, lo: None, hi: None, n });
-        }
-        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        let half = t975(n - 1) * (var / n as f64).sqrt();
-        Some(Interval { mean, lo: Some(mean - half), hi: Some(mean + half), n })
-    }
-}
-
-/// The 97.5 % quantile of Student's t with `df` degrees of freedom.
-pub fn t975(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::NAN,
-        1..=30 => TABLE[df - 1],
-        // Cornish–Fisher correction to the normal quantile, accurate to 1e-3 beyond 30 df.
-        _ => {
-            let (z, d) = (1.959964f64, df as f64);
-            z + (z.powi(3) + z) / (4.0 * d) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,17 +215,5 @@ mod tests {
         let m = CurveMetrics::compute(&l, &v, 0.1, Threshold::Absolute(0.05));
         assert_eq!(m.asymmetry, 0.0);
         assert_eq!(m.width_plus, m.width_minus);
-    }
-
-    #[test]
-    fn t_interval_matches_hand_value() {
-        // values 1, 2, 3: mean 2, s = 1, half-width 4.303/√3.
-        let i = Interval::of(&[Some(1.0), Some(2.0), None, Some(3.0)]).unwrap();
-        assert_eq!(i.n, 3);
-        assert!(close(i.mean, 2.0));
-        assert!((i.hi.unwrap() - (2.0 + 4.303 / 3f64.sqrt())).abs() < 1e-9);
-        assert!(Interval::of(&[Some(1.0)]).unwrap().lo.is_none());
-        assert!(Interval::of(&[None]).is_none());
-        assert!((t975(200) - 1.972).abs() < 2e-3);
     }
 }

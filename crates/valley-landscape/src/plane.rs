@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use valley::params::Params;
+use valley_base::csv::{CsvWriter, LineEnd};
 
 use crate::sweep::{Evaluator, Split};
 use crate::{Error, Result};
@@ -46,33 +47,41 @@ pub fn read_plane_csv(path: &Path) -> Result<Vec<PlanePoint>> {
 }
 
 fn write_plane_csv(path: &Path, points: &[PlanePoint]) -> Result<()> {
-    let mut text = HEADER.join(",") + "\n";
+    let mut w = CsvWriter::new(path, HEADER, LineEnd::Lf)?;
     for p in points {
-        text.push_str(&format!("{},{},{},{:.8},{:.8}\n", p.alpha, p.beta, p.split, p.loss, p.error));
+        w.row([
+            p.alpha.to_string(),
+            p.beta.to_string(),
+            p.split.to_string(),
+            format!("{:.8}", p.loss),
+            format!("{:.8}", p.error),
+        ])?;
     }
-    valley_report::atomic_write(path, text.as_bytes())?;
-    Ok(())
+    Ok(w.finish()?)
 }
 
 /// Writes the plane's spec `record` to `json_path`. When `csv_path` holds points of an
-/// earlier run, that run's record must equal `record` (the valley version aside), else
+/// earlier run, that run's record must equal `record` (the build's version and git revision
+/// aside), else
 /// [`Error::Resume`]: resuming would mix two surfaces in one file.
 pub fn start(json_path: &Path, csv_path: &Path, record: &serde_json::Value) -> Result<()> {
     if csv_path.exists() {
         check_resume(json_path, csv_path, record)?;
     }
     let text = serde_json::to_string_pretty(record).unwrap_or_default();
-    valley_report::atomic_write(json_path, text.as_bytes())?;
+    valley_base::atomic_write(json_path, text.as_bytes())?;
     Ok(())
 }
 
 /// Checks that the record in `json_path` (written beside `csv_path` by an earlier run)
-/// equals `record`, ignoring `valley_version`.
+/// equals `record`, ignoring `valley_version` and `git_revision` (the build may differ, the
+/// spec may not).
 pub fn check_resume(json_path: &Path, csv_path: &Path, record: &serde_json::Value) -> Result<()> {
     let without_version = |v: &serde_json::Value| {
         let mut v = v.clone();
         if let Some(o) = v.as_object_mut() {
             o.remove("valley_version");
+            o.remove("git_revision");
         }
         v
     };
@@ -200,6 +209,7 @@ mod tests {
         // The same spec under another valley version resumes.
         let mut newer = record.clone();
         newer["valley_version"] = "0.2.0".into();
+        newer["git_revision"] = "abc1234-dirty".into();
         start(&json, &csv, &newer).unwrap();
         let mut changed = record.clone();
         changed["alphas"] = serde_json::json!([-1.0, 1.0]);

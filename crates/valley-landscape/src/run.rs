@@ -8,7 +8,10 @@ use serde::Serialize;
 use valley::noise::{self, Context, DirectionSpec, Noise, Norm, SignMode};
 use valley::params::{Group, Params};
 
-use crate::metrics::{CurveMetrics, Interval, Threshold};
+use valley_base::csv::{CsvWriter, LineEnd};
+use valley_base::stats::Interval;
+
+use crate::metrics::{CurveMetrics, Threshold};
 use crate::sweep::{Evaluator, Split};
 use crate::{Error, Result};
 
@@ -278,7 +281,9 @@ pub fn run(
 pub fn save_direction(path: &Path, d: &Params, ds: &DirectionSpec, extra: &[(String, String)]) -> Result<()> {
     let tensors: Vec<(String, tch::Tensor)> =
         d.names.iter().cloned().zip(d.tensors.iter().map(|t| t.to_device(tch::Device::Cpu))).collect();
-    let mut meta: std::collections::HashMap<String, String> = extra.iter().cloned().collect();
+    let mut meta: std::collections::HashMap<String, String> =
+        valley_base::RunMeta::new().to_pairs().into_iter().collect();
+    meta.extend(extra.iter().cloned());
     meta.insert("format".into(), "valley-direction/1".into());
     meta.insert("direction".into(), noise_id(&ds.noise));
     meta.insert("sign".into(), ds.sign.label());
@@ -286,7 +291,6 @@ pub fn save_direction(path: &Path, d: &Params, ds: &DirectionSpec, extra: &[(Str
     meta.insert("scale".into(), ds.scale.to_string());
     meta.insert("group".into(), ds.group.to_string());
     meta.insert("seed".into(), ds.seed.to_string());
-    meta.insert("valley_version".into(), valley::VERSION.into());
     valley::checkpoint::save_tensors(path, &tensors, meta)?;
     Ok(())
 }
@@ -360,13 +364,11 @@ pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
 
 /// Writes `curves.csv`: one row per direction × sign × scale × group × seed × λ × split.
 pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| Error::Csv { path: path.to_path_buf(), detail: e.to_string() };
-    w.write_record(["direction", "sign", "scale", "group", "seed", "lambda", "split", "loss", "error"])
-        .map_err(csv_err)?;
+    let header = ["direction", "sign", "scale", "group", "seed", "lambda", "split", "loss", "error"];
+    let mut w = CsvWriter::new(path, header, LineEnd::Lf)?;
     for c in curves {
         for (i, l) in c.lambdas.iter().enumerate() {
-            w.write_record([
+            w.row([
                 c.direction.clone(),
                 c.sign.clone(),
                 c.scale.to_string(),
@@ -376,11 +378,8 @@ pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
                 c.split.to_string(),
                 format!("{:.8}", c.loss[i]),
                 format!("{:.8}", c.error[i]),
-            ])
-            .map_err(csv_err)?;
+            ])?;
         }
     }
-    let bytes = w.into_inner().map_err(|e| Error::Csv { path: path.to_path_buf(), detail: e.to_string() })?;
-    valley_report::atomic_write(path, &bytes)?;
-    Ok(())
+    Ok(w.finish()?)
 }

@@ -50,9 +50,7 @@ pub fn write_summary(
 ) -> Result<PathBuf> {
     let data = eval.data();
     let config = &eval.config;
-    let summary = json!({
-        "valley_version": valley::VERSION,
-        "git_revision": option_env!("VALLEY_GIT_REVISION"),
+    let summary = valley_base::RunMeta::new().stamp(json!({
         "command": from.command,
         "checkpoint": {
             "path": from.checkpoint,
@@ -85,11 +83,11 @@ pub fn write_summary(
         },
         "curves": curves.iter().map(curve_record).collect::<Vec<_>>(),
         "aggregated": aggregates,
-    });
+    }));
     let path = out.join("summary.json");
-    valley_report::atomic_write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes())?;
+    valley_base::atomic_write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes())?;
     let indices = serde_json::to_string(&data.bn_indices).unwrap_or_default();
-    valley_report::atomic_write(&out.join(BN_INDICES_FILE), indices.as_bytes())?;
+    valley_base::atomic_write(&out.join(BN_INDICES_FILE), indices.as_bytes())?;
     Ok(path)
 }
 

@@ -3,13 +3,10 @@ use std::path::PathBuf;
 /// Errors of `valley-report`; every variant names the file being written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot write {}: {source} (check that the directory is writable)", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read figure {} to embed it in the report: {source} (render the figure first)", path.display())]
+    /// Writing a file failed (see `valley_base::atomic_write`).
+    #[error(transparent)]
+    Write(#[from] valley_base::Error),
+    #[error("cannot read figure {} to embed it in the report (render the figure first)", path.display())]
     ReadFigure {
         path: PathBuf,
         #[source]

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ReportError, Result};
-use crate::io::atomic_write;
+use valley_base::atomic_write;
+use valley_base::csv::{write_csv, LineEnd};
 
 /// A plain table: shown in HTML reports, printable as Markdown, savable as CSV.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -26,21 +27,10 @@ impl Table {
         out
     }
 
-    /// RFC 4180 CSV (cells with `,`, `"` or newlines are quoted), written atomically.
+    /// RFC 4180 CSV (cells with `,`, `"` or newlines are quoted, CRLF line ends), written
+    /// atomically.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let cell = |s: &String| {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.clone()
-            }
-        };
-        let mut out = String::new();
-        for row in std::iter::once(&self.header).chain(&self.rows) {
-            out.push_str(&row.iter().map(cell).collect::<Vec<_>>().join(","));
-            out.push_str("\r\n");
-        }
-        atomic_write(path, out.as_bytes())
+        Ok(write_csv(path, &self.header, &self.rows, LineEnd::CrLf)?)
     }
 }
 
@@ -174,7 +164,7 @@ impl HtmlReport {
 
     /// Writes the report to `path` atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        atomic_write(path, self.to_html()?.as_bytes())
+        Ok(atomic_write(path, self.to_html()?.as_bytes())?)
     }
 }
 

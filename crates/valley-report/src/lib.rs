@@ -36,6 +36,5 @@ pub use error::{ReportError, Result};
 pub use heatmap::{heatmap_figure, matrix_figure};
 pub use hist::{histogram_figure, HistPanel};
 pub use html::{HtmlReport, Section, Table};
-pub use io::atomic_write;
 pub use line::{line_figure, Panel, Series};
 pub use style::{PALETTE, PANEL_SIZE, TITLE_HEIGHT};

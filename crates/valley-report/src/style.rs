@@ -12,7 +12,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use crate::error::{ReportError, Result};
-use crate::io::{atomic_write, with_suffix};
+use crate::io::with_suffix;
+use valley_base::atomic_write;
 
 /// Size in pixels of one panel of a multi-panel figure (line and histogram figures).
 pub const PANEL_SIZE: (u32, u32) = (480, 360);

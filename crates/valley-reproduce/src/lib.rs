@@ -25,6 +25,9 @@ pub enum Error {
     Data(#[from] valley_data::DataError),
     #[error(transparent)]
     Report(#[from] valley_report::ReportError),
+    /// Writing a file failed (see `valley_base::atomic_write`).
+    #[error(transparent)]
+    Write(#[from] valley_base::Error),
     #[error("{0}")]
     Other(String),
 }

@@ -10,11 +10,11 @@ use valley::noise::SignMode;
 use valley::params::Params;
 use valley::train::{self, OptimConfig, Schedule};
 use valley::{Arch, ModelConfig};
+use valley_base::stats::{mean, Interval};
 use valley_data::{DatasetKind, Partition};
 use valley_fed::{Algorithm, FedConfig, Reduce};
 use valley_fusion::interpolate::{self, CurveData};
 use valley_fusion::soups::{self, SoupsConfig, SoupsData};
-use valley_landscape::Interval;
 use valley_report::{line_figure, Panel, Series, Table};
 
 use crate::valleys::{self, hparam_configs};
@@ -93,10 +93,6 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
             table,
         },
     )
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 type Interp = (serde_json::Value, serde_json::Value, Vec<std::path::PathBuf>);
@@ -305,7 +301,7 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         let ys: Vec<f64> = (0..n).map(|r| mean(&curves.iter().map(|c| c[r]).collect::<Vec<_>>())).collect();
         panel = panel.with_series(Series::new(label.clone(), xs, ys).color(i));
         let m = mean(&finals);
-        let sd = (finals.iter().map(|f| (f - m).powi(2)).sum::<f64>() / (finals.len().max(2) - 1) as f64).sqrt();
+        let sd = valley_base::stats::std(&finals);
         results.push((label, m, sd, finals));
     }
     let figures =
@@ -349,7 +345,7 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         .iter()
         .map(|r| vec![r.0.clone(), format!("{:.2}", r.1 * 100.0), format!("{:.2}", r.2 * 100.0), r.3.len().to_string()])
         .collect();
-    valley_report::atomic_write(&dir.join("table.md"), table.to_markdown().as_bytes())?;
+    valley_base::atomic_write(&dir.join("table.md"), table.to_markdown().as_bytes())?;
     Finding::record(
         env,
         &dir,

@@ -85,7 +85,7 @@ impl Finding {
             }
         }
         let json = serde_json::to_string_pretty(self).unwrap_or_default();
-        valley_report::atomic_write(&dir.join("verdict.json"), json.as_bytes())?;
+        valley_base::atomic_write(&dir.join("verdict.json"), json.as_bytes())?;
         let mut report = valley_report::HtmlReport::new(&format!("valley: {}", self.title));
         report.section(self.section());
         report.write(&dir.join("report.html"))?;

@@ -14,7 +14,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::models::{Model, ModelConfig};
 use crate::tensors::to_bytes;
-use crate::{Error, Result, VERSION};
+use crate::{Error, Result};
 
 pub const FORMAT: &str = "valley-checkpoint/1";
 
@@ -71,7 +71,8 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap
     }
     let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(metadata))
         .map_err(|e| Error::checkpoint(path, format!("cannot serialise: {e}")))?;
-    atomic_write(path, &canonical_header(&bytes).ok_or_else(|| Error::checkpoint(path, "cannot serialise header"))?)
+    let bytes = canonical_header(&bytes).ok_or_else(|| Error::checkpoint(path, "cannot serialise header"))?;
+    Ok(valley_base::atomic_write(path, &bytes)?)
 }
 
 /// Rewrites the JSON header with sorted keys: safetensors writes metadata in HashMap order,
@@ -89,26 +90,13 @@ fn canonical_header(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see a
-/// half-written file and a crash leaves the previous version intact.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
-}
-
-/// The metadata block every model checkpoint carries.
+/// The metadata block every model checkpoint carries: the format, the model config and the
+/// run metadata of this build ([`valley_base::RunMeta`]: version and git revision).
 pub fn model_metadata(config: &ModelConfig) -> HashMap<String, String> {
-    HashMap::from([
-        ("format".to_string(), FORMAT.to_string()),
-        ("model".to_string(), serde_json::to_string(config).unwrap_or_default()),
-        ("valley_version".to_string(), VERSION.to_string()),
-    ])
+    let mut meta: HashMap<String, String> = valley_base::RunMeta::new().to_pairs().into_iter().collect();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("model".to_string(), serde_json::to_string(config).unwrap_or_default());
+    meta
 }
 
 /// Saves every tensor of `model` (parameters and buffers) plus `extra` metadata.

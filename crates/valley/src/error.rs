@@ -16,6 +16,9 @@ pub enum Error {
     Json { path: PathBuf, detail: String },
     #[error(transparent)]
     Data(#[from] valley_data::DataError),
+    /// Writing a file failed (see `valley_base::atomic_write`).
+    #[error(transparent)]
+    Write(#[from] valley_base::Error),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("training diverged: loss is {loss} at epoch {epoch}, step {step}; the last good checkpoint is kept{hint}")]

@@ -347,7 +347,7 @@ fn compare(c: CompareArgs) -> Result<()> {
         panels.push(panel);
     }
     let md = table.to_markdown();
-    valley_report::atomic_write(&root.join("compare.md"), md.as_bytes())?;
+    valley_base::atomic_write(&root.join("compare.md"), md.as_bytes())?;
     table.write_csv(&root.join("compare.csv"))?;
     let cols = panels.len().min(3);
     line_figure(&root.join("compare-accuracy"), "global test accuracy (mean ± std over seeds)", &panels, cols)?;
@@ -363,10 +363,7 @@ fn compare(c: CompareArgs) -> Result<()> {
 
 /// Mean and sample standard deviation (0 for one value).
 fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n.max(1.0);
-    let s = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-    (m, s)
+    (valley_base::stats::mean(v), valley_base::stats::std(v))
 }
 
 pub fn partition(a: PartitionArgs) -> Result<()> {

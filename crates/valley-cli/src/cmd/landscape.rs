@@ -247,15 +247,14 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
     let (s1, s2) = (mk(0), mk(1));
     let d1 = noise::direction(&s1, eval.theta(), eval.model(), ctx)?;
     let d2 = noise::direction(&s2, eval.theta(), eval.model(), ctx)?;
-    let record = serde_json::json!({
-        "valley_version": valley::VERSION,
+    let record = valley_base::RunMeta::new().stamp(serde_json::json!({
         "checkpoint": { "path": a.checkpoint, "sha256": sha },
         "d1": s1.label(), "d2": s2.label(), "seeds": [s1.seed, s2.seed],
         "norm": spec.norm.label(), "group": spec.groups[0].to_string(),
         "alphas": alphas, "betas": betas,
         "bn": { "policy": eval.config.bn, "batch": eval.config.bn_batch, "batches": eval.config.bn_batches, "seed": eval.config.bn_seed },
         "splits": a.splits, "test_limit": a.data.test_limit, "train_limit": a.data.train_limit, "subset_seed": a.subset_seed,
-    });
+    }));
     let json_path = a.out.join("plane.json");
     let csv_path = a.out.join("plane.csv");
     plane::start(&json_path, &csv_path, &record)?;

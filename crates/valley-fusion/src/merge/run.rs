@@ -263,7 +263,7 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
     )?;
     let input_ids = inputs.paths.iter().map(|p| CheckpointId::of(p)).collect::<Result<Vec<_>>>()?;
     let record = json!({
-        "meta": { "valley_version": valley::VERSION },
+        "meta": valley_base::RunMeta::new().to_json(),
         "method": spec.method, "lambda": spec.lambda, "keep": spec.keep, "bn": spec.bn_name(),
         "eval": spec.eval,
         "inputs": input_ids, "base": inputs.base.as_ref().map(|(p, _)| CheckpointId::of(p)).transpose()?,
@@ -272,7 +272,7 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
     });
     let json_path = out.with_extension("json");
     let text = serde_json::to_string_pretty(&record).unwrap_or_default();
-    valley_report::atomic_write(&json_path, text.as_bytes())?;
+    valley_base::atomic_write(&json_path, text.as_bytes())?;
     Ok(MergeReport { conflicts, greedy, record: json_path })
 }
 

@@ -18,7 +18,7 @@ use crate::eval::evaluate;
 use crate::models::{Mode, Model, ModelConfig};
 use crate::rng::{self, tag};
 use crate::tensors::TensorSet;
-use crate::{Error, Result, VERSION};
+use crate::{Error, Result};
 pub use data::{prepare, Batches, DataConfig, Prepared};
 pub use optim::{OptimConfig, Optimizer, OptimizerKind, Schedule};
 
@@ -322,7 +322,7 @@ fn write_metrics(path: &Path, records: &[EpochRecord]) -> Result<()> {
         text.push_str(&serde_json::to_string(r).unwrap_or_default());
         text.push('\n');
     }
-    checkpoint::atomic_write(path, text.as_bytes())
+    Ok(valley_base::atomic_write(path, text.as_bytes())?)
 }
 
 /// Reads `metrics.jsonl`.
@@ -349,13 +349,12 @@ fn write_run_json(
     s: &RunSummary,
     path: &Path,
 ) -> Result<()> {
-    let json = serde_json::json!({
-        "valley_version": VERSION,
-        "git_revision": option_env!("VALLEY_GIT_REVISION"),
-        "config": cfg,
+    let meta = valley_base::RunMeta::new()
+        .with_seed(cfg.seed)
+        .with_dataset(serde_json::json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() }))
+        .with_options(cfg);
+    let json = meta.stamp(serde_json::json!({
         "model": model,
-        "seed": cfg.seed,
-        "dataset": { "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() },
         "preprocessing": { "pixel_scale": "[0,1]", "augment": data.augment },
         "mean": data.normalisation.mean,
         "std": data.normalisation.std,
@@ -363,9 +362,9 @@ fn write_run_json(
         "config_hash": cfg.fingerprint(),
         "test_accuracy": s.test_accuracy,
         "test_loss": s.test_loss,
-    });
+    }));
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-    checkpoint::atomic_write(path, text.as_bytes())
+    Ok(valley_base::atomic_write(path, text.as_bytes())?)
 }
 
 #[cfg(test)]
