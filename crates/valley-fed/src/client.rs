@@ -1,9 +1,8 @@
 //! Client logic: local training of the global model on a client's samples with the
 //! algorithm's objective, and the per-client state some algorithms keep between rounds.
 
-use std::sync::Arc;
-
 use tch::Tensor;
+use valley::params::Params;
 use valley::rng::{self, tag};
 use valley::tensors::TensorSet;
 use valley::train::{train_steps, Batches, Optimizer, Regulariser};
@@ -13,7 +12,6 @@ use valley_data::ImageSet;
 use crate::config::Algorithm;
 use crate::objective::{Contrastive, Dynamic, Proximal, SignAlignment};
 use crate::strategy::{FitIns, FitRes};
-use crate::weights::{Layout, Weights};
 use crate::{FedError, Result};
 
 /// What a client remembers between its rounds.
@@ -23,7 +21,7 @@ pub struct ClientState {
     /// `g_k ← g_k − α·(θk − θt)` after each local round.
     pub correction: Option<Vec<Tensor>>,
     /// MOON's previous local model (all tensors).
-    pub previous: Option<Weights>,
+    pub previous: Option<Params>,
 }
 
 /// The compute a worker owns: one model reused for every client it trains (weights are
@@ -35,7 +33,6 @@ pub struct Workspace {
     aux: Option<(Model, Model)>,
     pub train: TensorSet,
     pub test: TensorSet,
-    layout: Arc<Layout>,
 }
 
 impl Workspace {
@@ -53,8 +50,7 @@ impl Workspace {
         };
         let share =
             |s: &TensorSet| TensorSet { x: s.x.shallow_clone(), y: s.y.shallow_clone(), num_classes: s.num_classes };
-        let layout = Layout::of(&model);
-        Ok(Self { model, aux, train: share(train), test: share(test), layout })
+        Ok(Self { model, aux, train: share(train), test: share(test) })
     }
 }
 
@@ -80,7 +76,7 @@ pub struct ClientTask<'a> {
 pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState, ins: &FitIns) -> Result<FitRes> {
     let local = &ins.local;
     let wrap = |source: valley::Error| FedError::Client { round: task.round, client: task.client, source };
-    ins.weights.load_into(&ws.model);
+    ins.weights.write_to(&ws.model);
     let anchor: Vec<Tensor> = ins.weights.learnable_indices().map(|i| ins.weights.tensors[i].shallow_clone()).collect();
     let per_epoch = task.indices.len().div_ceil(local.batch_size);
     let planned = per_epoch * local.epochs;
@@ -108,9 +104,9 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         Algorithm::Moon { mu, tau } => {
             let (global, previous) =
                 ws.aux.as_ref().ok_or_else(|| FedError::Config("MOON workspace lacks its models".into()))?;
-            ins.weights.load_into(global);
+            ins.weights.write_to(global);
             // A client's first round has no previous model; MOON then uses the global one.
-            state.previous.as_ref().unwrap_or(&ins.weights).load_into(previous);
+            state.previous.as_ref().unwrap_or(&ins.weights).write_to(previous);
             contrastive = Contrastive { mu, tau, global, previous };
             Some(&mut contrastive)
         }
@@ -136,7 +132,7 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         steps += stats.steps;
     }
 
-    let weights = Weights::of(&ws.model, &ws.layout);
+    let weights = Params::state_of(&ws.model);
     if let Algorithm::FedDyn { alpha } = local.algorithm {
         if let Some(g) = state.correction.as_mut() {
             tch::no_grad(|| {

@@ -18,7 +18,6 @@ pub mod partition;
 pub mod server;
 pub mod strategy;
 pub mod transport;
-pub mod weights;
 
 pub use config::{Algorithm, FedConfig, Reduce};
 pub use error::{FedError, Result};

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 use valley::checkpoint::{self, Checkpoint};
-use valley::params::ssr;
+use valley::params::{ssr, Params};
 use valley::rng::{self, tag};
 use valley::train::{prepare, Prepared};
 use valley::Model;
@@ -25,7 +25,6 @@ use crate::config::FedConfig;
 use crate::partition::{split_clients, PartitionReport};
 use crate::strategy::{for_config, Failure, FitRes};
 use crate::transport::{Evaluator, Faults, Simulation, Transport};
-use crate::weights::{Layout, Weights};
 use crate::{FedError, Result};
 
 /// Measurements of one round.
@@ -182,8 +181,7 @@ pub fn run(
 
     tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
     let global_model = Model::new(&cfg.model, device)?;
-    let layout = Layout::of(&global_model);
-    let mut global = Weights::of(&global_model, &layout);
+    let mut global = Params::state_of(&global_model);
     let workers = workers.max(1).min(cfg.clients_per_round().max(1));
     let pool = (0..workers)
         .map(|_| Workspace::new(&cfg.model, &cfg.algorithm, &data.train, &data.test, device))
@@ -216,7 +214,7 @@ pub fn run(
             )));
         }
         let get = |n: &str| ck.tensors.get(n).map(|t| t.to_device(device));
-        global = Weights::from_named(&layout, &global, "global.", &get)
+        global = Params::from_named_like(&global, "global.", &get)
             .ok_or_else(|| bad("its global model does not match the configured architecture".into()))?;
         strategy.load_state(&get)?;
         sim.load_state(&get)?;
@@ -243,16 +241,16 @@ pub fn run(
                 Err(f) => failures.push((k, f)),
             }
         }
-        let old = global.params();
+        let old = global.learnable();
         let n = results.len() as f64;
         let train_loss = results.iter().map(|(_, r)| r.train_loss).sum::<f64>() / n;
-        let mean_ssr = results.iter().map(|(_, r)| ssr(&r.weights.params(), &old, None)).sum::<f64>() / n;
+        let mean_ssr = results.iter().map(|(_, r)| ssr(&r.weights.learnable(), &old, None)).sum::<f64>() / n;
         let stragglers = results.iter().filter(|(_, r)| r.steps < r.planned_steps).count();
         let kept_global = results.is_empty();
         if !kept_global {
             global = strategy.aggregate_fit(round, &global, &results, &failures);
         }
-        let sign_flip = 1.0 - ssr(&global.params(), &old, None);
+        let sign_flip = 1.0 - ssr(&global.learnable(), &old, None);
         let eval = sim.evaluate(&global);
         records.push(RoundRecord {
             round,
@@ -268,7 +266,7 @@ pub fn run(
             seconds: t0.elapsed().as_secs_f64(),
         });
 
-        global.load_into(&global_model);
+        global.write_to(&global_model);
         let meta = vec![
             ("seed", cfg.seed.to_string()),
             ("round", round.to_string()),
@@ -323,7 +321,7 @@ fn write_rounds_csv(path: &Path, records: &[RoundRecord]) -> Result<()> {
 
 fn save_state(
     path: &Path,
-    global: &Weights,
+    global: &Params,
     server: Vec<(String, Tensor)>,
     clients: Vec<(String, Tensor)>,
     records: &[RoundRecord],

@@ -8,13 +8,13 @@ use valley::rng::{self, tag};
 use valley::train::OptimConfig;
 
 use crate::config::{Algorithm, FedConfig};
-use crate::weights::{average, Weights};
 use crate::Result;
+use valley::params::Params;
 
 /// What a client is told to do in a round (Flower's `FitIns`).
 pub struct FitIns {
     /// The global model θt (shared, read-only).
-    pub weights: Weights,
+    pub weights: Params,
     pub local: LocalConfig,
 }
 
@@ -29,7 +29,7 @@ pub struct LocalConfig {
 
 /// What a client sends back (Flower's `FitRes`).
 pub struct FitRes {
-    pub weights: Weights,
+    pub weights: Params,
     /// Local training samples n_k.
     pub num_examples: usize,
     /// Mean cross-entropy over the local steps taken.
@@ -55,16 +55,16 @@ pub trait Strategy: Send {
     fn name(&self) -> &'static str;
 
     /// The clients sampled in round `round` (1-based) and their instructions.
-    fn configure_fit(&self, round: usize, global: &Weights) -> Vec<(usize, FitIns)>;
+    fn configure_fit(&self, round: usize, global: &Params) -> Vec<(usize, FitIns)>;
 
     /// The next global model from the returned results (sorted by client id; never empty).
     fn aggregate_fit(
         &mut self,
         round: usize,
-        global: &Weights,
+        global: &Params,
         results: &[(usize, FitRes)],
         failures: &[(usize, Failure)],
-    ) -> Weights;
+    ) -> Params;
 
     /// Server state to checkpoint (FedDyn's h).
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -113,10 +113,10 @@ impl FedAvg {
         }
     }
 
-    fn mean(&self, results: &[(usize, FitRes)]) -> Weights {
-        let models: Vec<&Weights> = results.iter().map(|(_, r)| &r.weights).collect();
+    fn mean(&self, results: &[(usize, FitRes)]) -> Params {
+        let models: Vec<&Params> = results.iter().map(|(_, r)| &r.weights).collect();
         let sizes: Vec<f64> = results.iter().map(|(_, r)| r.num_examples as f64).collect();
-        average(&models, self.weighted.then_some(sizes.as_slice()))
+        Params::weighted_mean(&models, self.weighted.then_some(sizes.as_slice()))
     }
 }
 
@@ -125,14 +125,14 @@ impl Strategy for FedAvg {
         self.local.algorithm.name()
     }
 
-    fn configure_fit(&self, round: usize, global: &Weights) -> Vec<(usize, FitIns)> {
+    fn configure_fit(&self, round: usize, global: &Params) -> Vec<(usize, FitIns)> {
         sample_clients(self.seed, round, self.clients, self.per_round)
             .into_iter()
             .map(|k| (k, FitIns { weights: global.share(), local: self.local.clone() }))
             .collect()
     }
 
-    fn aggregate_fit(&mut self, _: usize, _: &Weights, results: &[(usize, FitRes)], _: &[(usize, Failure)]) -> Weights {
+    fn aggregate_fit(&mut self, _: usize, _: &Params, results: &[(usize, FitRes)], _: &[(usize, Failure)]) -> Params {
         self.mean(results)
     }
 }
@@ -152,17 +152,17 @@ impl Strategy for FedDyn {
         "feddyn"
     }
 
-    fn configure_fit(&self, round: usize, global: &Weights) -> Vec<(usize, FitIns)> {
+    fn configure_fit(&self, round: usize, global: &Params) -> Vec<(usize, FitIns)> {
         self.avg.configure_fit(round, global)
     }
 
     fn aggregate_fit(
         &mut self,
         _: usize,
-        global: &Weights,
+        global: &Params,
         results: &[(usize, FitRes)],
         _: &[(usize, Failure)],
-    ) -> Weights {
+    ) -> Params {
         let mut next = self.avg.mean(results);
         let learnable: Vec<usize> = global.learnable_indices().collect();
         let m = self.avg.clients as f64;

@@ -13,12 +13,12 @@ use std::sync::Mutex;
 use rand::Rng;
 use tch::Tensor;
 use valley::eval::{batch_totals, Eval};
+use valley::params::Params;
 use valley::rng::{self, tag};
 use valley_data::ImageSet;
 
 use crate::client::{local_fit, ClientState, ClientTask, Workspace};
 use crate::strategy::{Failure, FitIns, FitOutcome};
-use crate::weights::{Layout, Weights};
 use crate::{FedError, Result};
 
 /// Delivers instructions to clients and collects their outcomes.
@@ -38,7 +38,7 @@ pub trait Transport {
 
 /// Server-side evaluation of a global model on held-out data.
 pub trait Evaluator {
-    fn evaluate(&mut self, weights: &Weights) -> Eval;
+    fn evaluate(&mut self, weights: &Params) -> Eval;
 }
 
 /// Simulated faults.
@@ -75,7 +75,6 @@ pub struct Simulation<'d> {
     seed: u64,
     faults: Faults,
     eval_batch: usize,
-    layout: std::sync::Arc<Layout>,
 }
 
 impl<'d> Simulation<'d> {
@@ -89,8 +88,7 @@ impl<'d> Simulation<'d> {
     ) -> Self {
         assert!(!workers.is_empty(), "a simulation needs at least one worker");
         let states = parts.iter().map(|_| ClientState::default()).collect();
-        let layout = Layout::of(&workers[0].model);
-        Self { workers, parts, states, images, seed, faults, eval_batch, layout }
+        Self { workers, parts, states, images, seed, faults, eval_batch }
     }
 
     pub fn num_clients(&self) -> usize {
@@ -186,13 +184,13 @@ impl Transport for Simulation<'_> {
     }
 
     fn load_state(&mut self, get: &dyn Fn(&str) -> Option<Tensor>) -> Result<()> {
-        let like = Weights::of(&self.workers[0].model, &self.layout);
+        let like = Params::state_of(&self.workers[0].model);
         for (k, s) in self.states.iter_mut().enumerate() {
             let g: Vec<Tensor> = (0..).map_while(|j| get(&format!("client.{k}.correction.{j}"))).collect();
             s.correction = (!g.is_empty()).then_some(g);
             let prefix = format!("client.{k}.previous.");
-            s.previous = Weights::from_named(&self.layout, &like, &prefix, get);
-            if s.previous.is_none() && get(&format!("{prefix}{}", self.layout.names[0])).is_some() {
+            s.previous = Params::from_named_like(&like, &prefix, get);
+            if s.previous.is_none() && get(&format!("{prefix}{}", like.names[0])).is_some() {
                 return Err(FedError::Config(format!("checkpointed MOON state of client {k} does not fit the model")));
             }
         }
@@ -203,12 +201,12 @@ impl Transport for Simulation<'_> {
 impl Evaluator for Simulation<'_> {
     /// Mean cross-entropy and accuracy over the test set, in chunks of `eval_batch`
     /// spread over the workers and summed in chunk order (so independent of the workers).
-    fn evaluate(&mut self, weights: &Weights) -> Eval {
+    fn evaluate(&mut self, weights: &Params) -> Eval {
         let n = self.workers[0].test.len();
         let b = self.eval_batch.max(1);
-        let jobs: Vec<(usize, Weights)> = (0..n).step_by(b).map(|s| (s, weights.share())).collect();
+        let jobs: Vec<(usize, Params)> = (0..n).step_by(b).map(|s| (s, weights.share())).collect();
         let parts = run_jobs(&mut self.workers, jobs, |ws, (start, w)| {
-            w.load_into(&ws.model);
+            w.write_to(&ws.model);
             tch::no_grad(|| {
                 let (x, y) = ws.test.slice(start, b.min(n - start));
                 batch_totals(&ws.model, &x, &y)

@@ -372,7 +372,11 @@ fn filter_normalise(e: &Tensor, t: &Tensor, policy: OneDPolicy) -> Tensor {
 impl Params {
     /// Maps each tensor with its index.
     pub fn map_indexed(&self, f: impl Fn(usize, &Tensor) -> Tensor) -> Params {
-        Params { names: self.names.clone(), tensors: self.tensors.iter().enumerate().map(|(i, t)| f(i, t)).collect() }
+        Params {
+            names: self.names.clone(),
+            tensors: self.tensors.iter().enumerate().map(|(i, t)| f(i, t)).collect(),
+            roles: self.roles.clone(),
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 //! Flat views of a model's learnable parameters, parameter groups, signs and the
 //! sign-same ratio (SSR).
 //!
-//! [`Params`] is an ordered list of named tensors in the model's parameter order (BN weight
-//! and bias included, BN running statistics excluded). All vector algebra of the paper
-//! (θf + λ·d, θB − θA, ‖θ‖, sign(θ)) works on it.
+//! [`Params`] is an ordered list of named tensors with their roles: a model's learnable
+//! parameters in parameter order (BN weight and bias included, BN running statistics
+//! excluded; [`Params::of`]), or its whole state, parameters and BN buffers in entry order
+//! ([`Params::state_of`], what federated clients exchange). All vector algebra of the paper
+//! (θf + λ·d, θB − θA, ‖θ‖, sign(θ), the weighted mean of FedAvg) works on it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,13 +13,16 @@ use std::str::FromStr;
 use regex::Regex;
 use tch::{Kind, Tensor};
 
-use crate::models::{Model, Role};
+use crate::models::{Entry, Model, Role};
 use crate::{Error, Result};
 
-/// Learnable tensors by name, detached from autograd.
+/// Named tensors of a model, detached from autograd: its learnable parameters, or its
+/// whole state (see the module doc).
 pub struct Params {
     pub names: Vec<String>,
     pub tensors: Vec<Tensor>,
+    /// What each tensor is; a BN running statistic or batch counter marks a whole state.
+    pub roles: Vec<Role>,
 }
 
 impl Clone for Params {
@@ -29,14 +34,111 @@ impl Clone for Params {
 impl Params {
     /// A detached copy of `model`'s learnable parameters.
     pub fn of(model: &Model) -> Self {
-        let (names, tensors) = model.parameters().map(|e| (e.name.clone(), e.tensor.detach().copy())).unzip();
-        Self { names, tensors }
+        Self::copy_of(model.parameters())
+    }
+
+    /// A detached copy of every tensor of `model`: learnable parameters and BN buffers, in
+    /// entry order.
+    pub fn state_of(model: &Model) -> Self {
+        Self::copy_of(model.entries().iter())
+    }
+
+    fn copy_of<'a>(entries: impl Iterator<Item = &'a Entry>) -> Self {
+        let (mut names, mut tensors, mut roles) = (Vec::new(), Vec::new(), Vec::new());
+        for e in entries {
+            names.push(e.name.clone());
+            tensors.push(e.tensor.detach().copy());
+            roles.push(e.role);
+        }
+        Self { names, tensors, roles }
+    }
+
+    /// Whether this holds BN buffers as well as learnable parameters.
+    pub fn has_buffers(&self) -> bool {
+        self.roles.iter().any(|r| !r.is_learnable())
+    }
+
+    /// The model entries these tensors belong to, in order.
+    fn entries_of<'m>(&self, model: &'m Model) -> impl Iterator<Item = &'m Entry> {
+        let all = self.has_buffers();
+        model.entries().iter().filter(move |e| all || e.role.is_learnable())
+    }
+
+    /// Handles to the same storage (read-only sharing, e.g. with a worker thread).
+    pub fn share(&self) -> Self {
+        self.map(|t| t.shallow_clone())
+    }
+
+    /// Indices of the learnable tensors.
+    pub fn learnable_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.roles.iter().enumerate().filter(|(_, r)| r.is_learnable()).map(|(i, _)| i)
+    }
+
+    /// The learnable tensors only (shared storage).
+    pub fn learnable(&self) -> Params {
+        let idx: Vec<usize> = self.learnable_indices().collect();
+        Self {
+            names: idx.iter().map(|&i| self.names[i].clone()).collect(),
+            tensors: idx.iter().map(|&i| self.tensors[i].shallow_clone()).collect(),
+            roles: idx.iter().map(|&i| self.roles[i]).collect(),
+        }
+    }
+
+    /// Named tensors with a prefix, for checkpoints.
+    pub fn named(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        self.names.iter().zip(&self.tensors).map(|(n, t)| (format!("{prefix}{n}"), t.shallow_clone())).collect()
+    }
+
+    /// Reads tensors written by [`Params::named`] with `like`'s names, roles, kinds and
+    /// devices; `None` when one is missing or has another shape.
+    pub fn from_named_like(like: &Params, prefix: &str, get: &dyn Fn(&str) -> Option<Tensor>) -> Option<Self> {
+        let mut tensors = Vec::with_capacity(like.names.len());
+        for (n, l) in like.names.iter().zip(&like.tensors) {
+            let t = get(&format!("{prefix}{n}"))?;
+            if t.size() != l.size() {
+                return None;
+            }
+            tensors.push(t.to_kind(l.kind()).to_device(l.device()));
+        }
+        Some(Self { names: like.names.clone(), tensors, roles: like.roles.clone() })
+    }
+
+    /// `Σ_k w_k·θ_k / Σ_k w_k` for every floating tensor (parameters and BN running
+    /// statistics), summed in the given order in f64; BN batch counters and integer tensors
+    /// take the maximum. `weights` = `None` is the unweighted mean. Panics if `models` is
+    /// empty (a federated round without returns keeps the global model instead).
+    pub fn weighted_mean(models: &[&Params], weights: Option<&[f64]>) -> Params {
+        assert!(!models.is_empty(), "average of no models");
+        let w: Vec<f64> = match weights {
+            Some(w) => w.to_vec(),
+            None => vec![1.0; models.len()],
+        };
+        let total: f64 = w.iter().sum();
+        let first = models[0];
+        let tensors = tch::no_grad(|| {
+            (0..first.tensors.len())
+                .map(|i| {
+                    let kind = first.tensors[i].kind();
+                    if first.roles[i] == Role::BnBatchCount || !is_floating(kind) {
+                        let stacked: Vec<Tensor> = models.iter().map(|m| m.tensors[i].shallow_clone()).collect();
+                        return Tensor::stack(&stacked, 0).amax([0i64].as_slice(), false);
+                    }
+                    let mut acc = first.tensors[i].zeros_like().to_kind(Kind::Double);
+                    for (m, wk) in models.iter().zip(&w) {
+                        acc += m.tensors[i].to_kind(Kind::Double) * (*wk / total);
+                    }
+                    acc.to_kind(kind)
+                })
+                .collect()
+        });
+        Params { names: first.names.clone(), tensors, roles: first.roles.clone() }
     }
 
     /// Builds from named tensors (e.g. a direction read from a file), in `model`'s order.
     pub fn from_named(model: &Model, get: impl Fn(&str) -> Option<Tensor>, source: &str) -> Result<Self> {
         let mut tensors = Vec::new();
         let mut names = Vec::new();
+        let mut roles = Vec::new();
         for e in model.parameters() {
             let t = get(&e.name).ok_or_else(|| Error::Mismatch(format!("{source} has no tensor `{}`", e.name)))?;
             if t.size() != e.tensor.size() {
@@ -48,15 +150,17 @@ impl Params {
                 )));
             }
             names.push(e.name.clone());
+            roles.push(e.role);
             tensors.push(t.to_kind(Kind::Float).to_device(e.tensor.device()));
         }
-        Ok(Self { names, tensors })
+        Ok(Self { names, tensors, roles })
     }
 
-    /// Copies these values into the model's parameters (in place, no allocation).
+    /// Copies these values into the model's parameters, and its buffers when this is a
+    /// whole state (in place, no allocation).
     pub fn write_to(&self, model: &Model) {
         tch::no_grad(|| {
-            for (e, t) in model.parameters().zip(&self.tensors) {
+            for (e, t) in self.entries_of(model).zip(&self.tensors) {
                 e.tensor.shallow_clone().copy_(t);
             }
         });
@@ -74,13 +178,14 @@ impl Params {
     }
 
     pub fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> Self {
-        Self { names: self.names.clone(), tensors: self.tensors.iter().map(f).collect() }
+        Self { names: self.names.clone(), tensors: self.tensors.iter().map(f).collect(), roles: self.roles.clone() }
     }
 
     pub fn zip_map(&self, other: &Params, f: impl Fn(&Tensor, &Tensor) -> Tensor) -> Self {
         Self {
             names: self.names.clone(),
             tensors: self.tensors.iter().zip(&other.tensors).map(|(a, b)| f(a, b)).collect(),
+            roles: self.roles.clone(),
         }
     }
 
@@ -108,7 +213,7 @@ impl Params {
     pub fn masked(&self, mask: &[bool]) -> Self {
         let tensors =
             self.tensors.iter().zip(mask).map(|(t, &m)| if m { t.shallow_clone() } else { t.zeros_like() }).collect();
-        Self { names: self.names.clone(), tensors }
+        Self { names: self.names.clone(), tensors, roles: self.roles.clone() }
     }
 
     /// All values concatenated into one flat f32 vector (for histograms and statistics).
@@ -130,6 +235,10 @@ impl Params {
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.names.iter().position(|n| n == name).map(|i| &self.tensors[i])
     }
+}
+
+fn is_floating(kind: Kind) -> bool {
+    matches!(kind, Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16)
 }
 
 /// The paper's sign with sign(0) = −1: `+1` where x > 0, else `−1`.
@@ -316,6 +425,48 @@ mod tests {
         tch::manual_seed(0);
         let cfg = ModelConfig::new(arch.parse().unwrap(), 1, 28, 10);
         Model::new(&cfg, tch::Device::Cpu).unwrap()
+    }
+
+    fn two(vals: &[f32], count: i64) -> Params {
+        Params {
+            names: vec!["fc.weight".into(), "bn.num_batches_tracked".into()],
+            tensors: vec![Tensor::from_slice(vals), Tensor::from(count)],
+            roles: vec![Role::LinearWeight, Role::BnBatchCount],
+        }
+    }
+
+    fn vals(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(t).unwrap()
+    }
+
+    #[test]
+    fn unweighted_and_weighted_means_match_hand_values() {
+        let (a, b) = (two(&[1.0, 2.0, -4.0], 3), two(&[3.0, 6.0, 0.0], 5));
+        let m = Params::weighted_mean(&[&a, &b], None);
+        assert_eq!(vals(&m.tensors[0]), vec![2.0, 4.0, -2.0]);
+        assert_eq!(m.tensors[1].int64_value(&[]), 5, "batch counters take the maximum");
+        // Sizes 1 and 3: (1·1 + 3·3)/4 = 2.5, (2 + 18)/4 = 5, (−4 + 0)/4 = −1.
+        let m = Params::weighted_mean(&[&a, &b], Some(&[1.0, 3.0]));
+        assert_eq!(vals(&m.tensors[0]), vec![2.5, 5.0, -1.0]);
+        assert_eq!(vals(&Params::weighted_mean(&[&a], None).tensors[0]), vals(&a.tensors[0]));
+    }
+
+    #[test]
+    fn state_holds_buffers_and_round_trips_through_a_model_and_names() {
+        let (m, other) = (model("cnn"), model("cnn"));
+        let state = Params::state_of(&m);
+        assert_eq!(state.tensors.len(), m.entries().len());
+        assert!(state.has_buffers() && !Params::of(&m).has_buffers());
+        assert_eq!(state.learnable().names, Params::of(&m).names);
+        let shifted = state.map(|t| if t.kind() == Kind::Float { t + 1.0 } else { t + 2 });
+        shifted.write_to(&other);
+        for (e, t) in other.entries().iter().zip(&shifted.tensors) {
+            assert!(e.tensor.equal(t), "{} not written", e.name);
+        }
+        let named: std::collections::HashMap<String, Tensor> = shifted.named("g.").into_iter().collect();
+        let back = Params::from_named_like(&state, "g.", &|n| named.get(n).map(|t| t.shallow_clone())).unwrap();
+        assert!(back.tensors.iter().zip(&shifted.tensors).all(|(a, b)| a.equal(b)));
+        assert!(Params::from_named_like(&state, "missing.", &|n| named.get(n).map(|t| t.shallow_clone())).is_none());
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn unflatten(flat: &Tensor, like: &Params) -> Params {
             part
         })
         .collect();
-    Params { names: like.names.clone(), tensors }
+    Params { names: like.names.clone(), tensors, roles: like.roles.clone() }
 }
 
 /// TIES-merging: trim, elect, disjoint mean, then `θ = base + λ·τm`. Returns the merged
@@ -318,7 +318,11 @@ mod tests {
 
     #[test]
     fn averages_and_task_arithmetic_by_hand() {
-        let p = |x: &[f32]| Params { names: vec!["w".into()], tensors: vec![Tensor::from_slice(x)] };
+        let p = |x: &[f32]| Params {
+            names: vec!["w".into()],
+            tensors: vec![Tensor::from_slice(x)],
+            roles: vec![valley::models::Role::LinearWeight],
+        };
         let (a, b, base) = (p(&[1.0, 2.0]), p(&[3.0, -2.0]), p(&[1.0, 1.0]));
         let w = normalise_weights(2, Some(&[1.0, 3.0])).unwrap();
         assert_eq!(w, vec![0.25, 0.75]);
@@ -332,7 +336,11 @@ mod tests {
 
     #[test]
     fn greedy_soup_skips_models_that_hurt() {
-        let p = |x: f32| Params { names: vec!["w".into()], tensors: vec![Tensor::from_slice(&[x])] };
+        let p = |x: f32| Params {
+            names: vec!["w".into()],
+            tensors: vec![Tensor::from_slice(&[x])],
+            roles: vec![valley::models::Role::LinearWeight],
+        };
         // "Accuracy" 1 − |w − 1|: models 1.5 (0.5), 0.75 (0.75) and 5.0 (−3). The soup starts at
         // 0.75, takes 1.5 (mean 1.125 → 0.875 ≥ 0.75) and rejects 5.0 (mean 2.42 → −0.42).
         let models = [p(1.5), p(0.75), p(5.0)];
