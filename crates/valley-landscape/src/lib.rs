@@ -9,6 +9,7 @@
 
 mod error;
 pub mod grid;
+pub mod hessian;
 pub mod metrics;
 pub mod plane;
 pub mod plots;

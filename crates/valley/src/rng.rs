@@ -36,6 +36,7 @@ pub mod tag {
     pub const PARTITION: u64 = 8;
     pub const FAULTS: u64 = 9;
     pub const BN: u64 = 10;
+    pub const HESSIAN: u64 = 11;
 }
 
 #[cfg(test)]
