@@ -251,7 +251,7 @@ pub fn run_soups(
     let pretrain_test_accuracy = cfg.eval.evaluate(&pre, data.test).accuracy;
     checkpoint::save_model(
         &pre,
-        &out.join("pretrained").join("init.safetensors"),
+        &train::RunDir::new(out.join("pretrained")).init(),
         &meta("pretrained init", cfg.pretrain_epochs),
     )?;
 

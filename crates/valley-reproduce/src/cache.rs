@@ -10,7 +10,7 @@ use crate::{Env, Result};
 /// interrupted run resumes. Returns the run folder.
 pub fn trained(env: &mut Env, cfg: &TrainConfig, what: &str) -> Result<PathBuf> {
     let dir = env.cache.join(format!("{}-{}-{}", cfg.model.arch, cfg.data.dataset.name(), cfg.fingerprint()));
-    if dir.join("final.safetensors").exists() {
+    if valley::train::RunDir::new(&dir).final_().exists() {
         (env.log)(&format!("{what}: reusing {}", dir.display()));
         return Ok(dir);
     }

@@ -98,10 +98,10 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
 type Interp = (serde_json::Value, serde_json::Value, Vec<std::path::PathBuf>);
 
 fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConfig, dir: &Path) -> Result<Interp> {
-    let ck_a = Checkpoint::read(&a.join("final.safetensors"))?;
-    let (ma, mb) =
-        (ck_a.to_model(None, env.device)?, Checkpoint::read(&b.join("final.safetensors"))?.to_model(None, env.device)?);
-    let work = Checkpoint::read(&a.join("final.safetensors"))?.to_model(None, env.device)?;
+    let (final_a, final_b) = (train::RunDir::new(a).final_(), train::RunDir::new(b).final_());
+    let ck_a = Checkpoint::read(&final_a)?;
+    let (ma, mb) = (ck_a.to_model(None, env.device)?, Checkpoint::read(&final_b)?.to_model(None, env.device)?);
+    let work = Checkpoint::read(&final_a)?.to_model(None, env.device)?;
     let mut dc = data.clone();
     dc.test_limit = Some(env.budget.pick(300, 2000, 10000));
     let prepared = train::prepare(&dc, ck_a.normalisation().as_ref(), env.device)?;

@@ -240,7 +240,7 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
 
     let cfg = relu_training(env.budget);
     let run = crate::trained(env, &cfg, "relu: MLP")?;
-    let ck = valley::checkpoint::Checkpoint::read(&run.join("final.safetensors"))?;
+    let ck = valley::checkpoint::Checkpoint::read(&valley::train::RunDir::new(&run).final_())?;
     let model = ck.to_model(None, env.device)?;
     let data = train::prepare(&cfg.data, ck.normalisation().as_ref(), env.device)?;
     let (x, _) = data.test.slice(0, data.test.len().min(2000));

@@ -70,13 +70,14 @@ pub(crate) fn valleys_of(
 ) -> Result<(Vec<Aggregate>, Vec<PathBuf>)> {
     let s = sweep_settings(env.budget);
     spec.lambdas = s.lambdas.clone();
-    let ck = Checkpoint::read(&run.join("final.safetensors"))?;
+    let run_dir = valley::train::RunDir::new(run);
+    let ck = Checkpoint::read(&run_dir.final_())?;
     let model = ck.to_model(None, env.device)?;
     let mut data_cfg = cfg.data.clone();
     data_cfg.test_limit = s.test_limit.or(cfg.data.test_limit);
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.eval, env.device).map_err(lerr)?;
     let mut eval = Evaluator::new(&model, &data, s.eval);
-    let ctx = Context { init: Some(run.join("init.safetensors")) };
+    let ctx = Context { init: Some(run_dir.init()) };
     let total = spec.directions().len();
     let log = &mut env.log;
     let curves = valley_landscape::run::run(&spec, &mut eval, &ctx, None, &[], &mut |e| {
@@ -182,8 +183,10 @@ fn flat_on_plus(a: &Aggregate, min_index: f64) -> bool {
 fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
     let cfg = base_config(env.budget, arch);
     let run = crate::trained(env, &cfg, what)?;
-    let acc =
-        valley::train::read_metrics(&run.join("metrics.jsonl"))?.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
+    let acc = valley::train::read_metrics(&valley::train::RunDir::new(&run).metrics())?
+        .last()
+        .map(|r| r.test_accuracy)
+        .unwrap_or(f64::NAN);
     (env.log)(&format!("{what}: {} test accuracy {:.2}%", cfg.model.arch, acc * 100.0));
     Ok((cfg, run))
 }
@@ -379,10 +382,11 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
 
 /// The sign-same ratio between a run's θ0 and θf over all parameters.
 fn init_final_ssr(run: &Path, device: valley::Device) -> Result<f64> {
-    let load = |f: &str| -> Result<valley::params::Params> {
-        Ok(valley::params::Params::of(&Checkpoint::read(&run.join(f))?.to_model(None, device)?))
+    let load = |f: PathBuf| -> Result<valley::params::Params> {
+        Ok(valley::params::Params::of(&Checkpoint::read(&f)?.to_model(None, device)?))
     };
-    Ok(valley::params::ssr(&load("init.safetensors")?, &load("final.safetensors")?, None))
+    let run = valley::train::RunDir::new(run);
+    Ok(valley::params::ssr(&load(run.init())?, &load(run.final_())?, None))
 }
 
 /// Finding 4: parameter groups (Figure 6).
@@ -444,9 +448,10 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
         cfg.model.bn_init = init;
         let label = format!("{init:?}").to_lowercase();
         let run = crate::trained(env, &cfg, &format!("bn-init {label}"))?;
-        for (file, panel) in [("init.safetensors", &mut hist_init), ("final.safetensors", &mut hist_final)] {
-            let gammas = bn_weights(&run.join(file))?;
-            if file == "final.safetensors" {
+        let run_dir = valley::train::RunDir::new(&run);
+        for (converged, panel) in [(false, &mut hist_init), (true, &mut hist_final)] {
+            let gammas = bn_weights(&if converged { run_dir.final_() } else { run_dir.init() })?;
+            if converged {
                 positive.push((
                     label.clone(),
                     gammas.iter().filter(|&&g| g > 0.0).count() as f64 / gammas.len().max(1) as f64,

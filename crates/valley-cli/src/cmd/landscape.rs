@@ -124,7 +124,7 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
     let init = a.init.clone().or_else(|| {
-        let p = a.checkpoint.parent().unwrap_or(Path::new(".")).join("init.safetensors");
+        let p = valley::train::RunDir::new(a.checkpoint.parent().unwrap_or(Path::new("."))).init();
         p.exists().then_some(p)
     });
     if let Some(p) = a.init.as_ref().filter(|p| !p.exists()) {

@@ -160,7 +160,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!("runs/{}-{}-seed{}", cfg.model.arch, cfg.data.dataset.name(), cfg.seed))
     });
-    if !args.resume && out.join("final.safetensors").exists() {
+    if !args.resume && valley::train::RunDir::new(&out).final_().exists() {
         bail!("{} already holds a finished run; choose another --out or delete it", out.display());
     }
     let summary = train_with_progress(&cfg, &out, device, args.resume)?;

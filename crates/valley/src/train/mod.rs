@@ -191,10 +191,14 @@ pub struct RunSummary {
     pub epochs: Vec<EpochRecord>,
 }
 
-/// The paths inside a run folder.
+/// The paths inside a run folder; every reader and writer of a run's files names them
+/// through this type.
 pub struct RunDir(pub PathBuf);
 
 impl RunDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self(dir.into())
+    }
     pub fn init(&self) -> PathBuf {
         self.0.join("init.safetensors")
     }
