@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::files::read_hashed;
 use crate::{Dataset, FileIdentity, ImageSet};
 
@@ -47,7 +47,7 @@ pub fn read_files(paths: &[PathBuf], layout: RecordLayout) -> Result<(ImageSet, 
     for path in paths {
         let (bytes, id) = read_hashed(path)?;
         if bytes.is_empty() || bytes.len() % rec != 0 {
-            return Err(DataError::RecordSize {
+            return Err(Error::RecordSize {
                 path: path.clone(),
                 record_bytes: rec as u64,
                 found_bytes: bytes.len() as u64,
@@ -56,7 +56,7 @@ pub fn read_files(paths: &[PathBuf], layout: RecordLayout) -> Result<(ImageSet, 
         for (index, r) in bytes.chunks_exact(rec).enumerate() {
             for (slot, &range) in layout.label_ranges.iter().enumerate() {
                 if r[slot] as usize >= range {
-                    return Err(DataError::BadLabel {
+                    return Err(Error::BadLabel {
                         path: path.clone(),
                         index,
                         label: r[slot] as i64,
@@ -90,7 +90,7 @@ fn existing(base: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(DataError::NotFound {
+                Err(Error::NotFound {
                     path: p,
                     hint: format!(
                         "expected the binary version of the dataset ({}) in {}",
@@ -182,14 +182,14 @@ mod tests {
         // a CIFAR-10 record in a CIFAR-100 file: wrong record size
         std::fs::write(d.join("test.bin"), record(&[3], 3)).unwrap();
         let e = load_cifar100(d).unwrap_err();
-        assert!(matches!(e, DataError::RecordSize { record_bytes: 3074, found_bytes: 3073, .. }), "{e}");
+        assert!(matches!(e, Error::RecordSize { record_bytes: 3074, found_bytes: 3073, .. }), "{e}");
         assert!(e.to_string().contains("test.bin"));
 
         std::fs::write(d.join("test.bin"), record(&[3, 100], 3)).unwrap();
         let e = load_cifar100(d).unwrap_err();
-        assert!(matches!(e, DataError::BadLabel { label: 100, num_classes: 100, .. }), "{e}");
+        assert!(matches!(e, Error::BadLabel { label: 100, num_classes: 100, .. }), "{e}");
         std::fs::write(d.join("test.bin"), record(&[20, 1], 3)).unwrap();
-        assert!(matches!(load_cifar100(d).unwrap_err(), DataError::BadLabel { label: 20, num_classes: 20, .. }));
+        assert!(matches!(load_cifar100(d).unwrap_err(), Error::BadLabel { label: 20, num_classes: 20, .. }));
     }
 
     #[test]
@@ -201,20 +201,20 @@ mod tests {
         }
         std::fs::write(d.join("test_batch.bin"), record(&[0], 0)).unwrap();
         let e = load_cifar10(d).unwrap_err();
-        assert!(matches!(e, DataError::NotFound { .. }) && e.to_string().contains("data_batch_5.bin"), "{e}");
+        assert!(matches!(e, Error::NotFound { .. }) && e.to_string().contains("data_batch_5.bin"), "{e}");
 
         let mut trunc = record(&[1], 5);
         trunc.extend(&record(&[1], 5)[..100]);
         std::fs::write(d.join("data_batch_5.bin"), trunc).unwrap();
         let e = load_cifar10(d).unwrap_err();
-        assert!(matches!(e, DataError::RecordSize { .. }) && e.to_string().contains("data_batch_5.bin"), "{e}");
+        assert!(matches!(e, Error::RecordSize { .. }) && e.to_string().contains("data_batch_5.bin"), "{e}");
 
         let mut bad = record(&[1], 5);
         bad.extend(record(&[10], 5));
         std::fs::write(d.join("data_batch_5.bin"), bad).unwrap();
         let e = load_cifar10(d).unwrap_err();
-        assert!(matches!(e, DataError::BadLabel { index: 1, label: 10, .. }), "{e}");
+        assert!(matches!(e, Error::BadLabel { index: 1, label: 10, .. }), "{e}");
         std::fs::write(d.join("data_batch_5.bin"), b"").unwrap();
-        assert!(matches!(load_cifar10(d).unwrap_err(), DataError::RecordSize { found_bytes: 0, .. }));
+        assert!(matches!(load_cifar10(d).unwrap_err(), Error::RecordSize { found_bytes: 0, .. }));
     }
 }

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 /// Result alias used throughout `valley-data`.
-pub type Result<T> = std::result::Result<T, DataError>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Everything that can go wrong while reading, splitting or partitioning data.
 #[derive(thiserror::Error, Debug)]
-pub enum DataError {
-    #[error("cannot read {}: {source}", .path.display())]
+pub enum Error {
+    #[error("cannot read {}", .path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -36,16 +36,16 @@ pub enum DataError {
     Invalid(String),
 }
 
-impl DataError {
+impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io { path: path.into(), source }
+        Error::Io { path: path.into(), source }
     }
 
     pub(crate) fn format(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        DataError::Format { path: path.into(), detail: detail.into() }
+        Error::Format { path: path.into(), detail: detail.into() }
     }
 
     pub(crate) fn shape(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        DataError::Shape { path: path.into(), detail: detail.into() }
+        Error::Shape { path: path.into(), detail: detail.into() }
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::FileIdentity;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -18,7 +18,7 @@ pub fn read_hashed(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut chunk).map_err(|e| DataError::io(path, e))?;
+        let n = file.read(&mut chunk).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -40,7 +40,7 @@ pub fn read_maybe_gzip(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
     if bytes.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|e| {
-            DataError::format(path, format!("corrupt or truncated gzip stream ({e}); re-download the file"))
+            Error::format(path, format!("corrupt or truncated gzip stream ({e}); re-download the file"))
         })?;
         Ok((out, identity))
     } else {
@@ -48,17 +48,17 @@ pub fn read_maybe_gzip(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
     }
 }
 
-fn open_error(path: &Path, e: std::io::Error) -> DataError {
+fn open_error(path: &Path, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
-        DataError::NotFound { path: path.to_path_buf(), hint: "the file does not exist".into() }
+        Error::NotFound { path: path.to_path_buf(), hint: "the file does not exist".into() }
     } else {
-        DataError::io(path, e)
+        Error::io(path, e)
     }
 }
 
-/// The first of `names` that exists in `dir`, or a [`DataError::NotFound`] listing them.
+/// The first of `names` that exists in `dir`, or a [`Error::NotFound`] listing them.
 pub fn first_existing(dir: &Path, names: &[String], what: &str) -> Result<PathBuf> {
-    names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| DataError::NotFound {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| Error::NotFound {
         path: dir.join(&names[0]),
         hint: format!("{what}: looked in {} for any of {}", dir.display(), names.join(", ")),
     })
@@ -90,14 +90,14 @@ mod tests {
 
         std::fs::write(&gz, &compressed[..compressed.len() - 6]).unwrap();
         let err = read_maybe_gzip(&gz).unwrap_err();
-        assert!(matches!(err, DataError::Format { .. }), "{err}");
+        assert!(matches!(err, Error::Format { .. }), "{err}");
         assert!(err.to_string().contains("b.raw"));
     }
 
     #[test]
     fn missing_file_is_not_found() {
         let err = read_hashed(Path::new("/nonexistent/valley/x.bin")).unwrap_err();
-        assert!(matches!(err, DataError::NotFound { .. }));
+        assert!(matches!(err, Error::NotFound { .. }));
         assert!(err.to_string().contains("x.bin"));
     }
 }

@@ -16,17 +16,17 @@ use std::path::{Path, PathBuf};
 use image::DynamicImage;
 use sha2::{Digest, Sha256};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::files::read_hashed;
 use crate::{Dataset, FileIdentity, ImageSet};
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut out = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
@@ -38,7 +38,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn class_dirs(split: &Path) -> Result<Vec<(String, PathBuf)>> {
     if !split.is_dir() {
-        return Err(DataError::NotFound {
+        return Err(Error::NotFound {
             path: split.into(),
             hint: "an image folder needs train/<class>/ and test/<class>/ sub-directories".into(),
         });
@@ -63,10 +63,7 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
     let mut total = 0u64;
     for (name, dir) in class_dirs(split)? {
         let label = classes.iter().position(|c| *c == name).ok_or_else(|| {
-            DataError::shape(
-                &dir,
-                format!("class `{name}` does not exist in the training split ({})", classes.join(", ")),
-            )
+            Error::shape(&dir, format!("class `{name}` does not exist in the training split ({})", classes.join(", ")))
         })?;
         for path in sorted_entries(&dir)? {
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
@@ -75,7 +72,7 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
             }
             let (bytes, id) = read_hashed(&path)?;
             let image = image::load_from_memory(&bytes)
-                .map_err(|e| DataError::format(&path, format!("cannot decode image: {e}")))?;
+                .map_err(|e| Error::format(&path, format!("cannot decode image: {e}")))?;
             let rel = path.strip_prefix(split).unwrap_or(&path);
             manifest.update(format!("{}\t{}\n", rel.display(), id.sha256).as_bytes());
             total += id.bytes;
@@ -83,7 +80,7 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
         }
     }
     if decoded.is_empty() {
-        return Err(DataError::NotFound {
+        return Err(Error::NotFound {
             path: split.into(),
             hint: format!("no .png/.jpg/.jpeg images in the class directories of {}", split.display()),
         });
@@ -98,7 +95,7 @@ fn to_set(decoded: &[Decoded], channels: usize, size: (u32, u32), num_classes: u
     let mut pixels = Vec::with_capacity(decoded.len() * channels * plane);
     for d in decoded {
         if (d.image.width(), d.image.height()) != size {
-            return Err(DataError::shape(
+            return Err(Error::shape(
                 &d.path,
                 format!(
                     "image is {}x{} but the first image is {w}x{h}; all images must have one size",
@@ -131,7 +128,7 @@ fn to_set(decoded: &[Decoded], channels: usize, size: (u32, u32), num_classes: u
 pub fn load_dir(root: &Path) -> Result<Dataset> {
     let classes: Vec<String> = class_dirs(&root.join("train"))?.into_iter().map(|(n, _)| n).collect();
     if classes.is_empty() {
-        return Err(DataError::NotFound { path: root.join("train"), hint: "no class sub-directories".into() });
+        return Err(Error::NotFound { path: root.join("train"), hint: "no class sub-directories".into() });
     }
     let (train, train_id) = read_split(&root.join("train"), &classes)?;
     let (test, test_id) = read_split(&root.join("test"), &classes)?;
@@ -207,18 +204,18 @@ mod tests {
         gray(&r.join("train/a"), "1.png", 3, 3, 0);
         gray(&r.join("test/b"), "2.png", 3, 3, 0);
         let e = load_dir(r).unwrap_err();
-        assert!(matches!(e, DataError::Shape { .. }) && e.to_string().contains("`b`"), "{e}");
+        assert!(matches!(e, Error::Shape { .. }) && e.to_string().contains("`b`"), "{e}");
 
         std::fs::remove_dir_all(r.join("test/b")).unwrap();
         gray(&r.join("test/a"), "odd.png", 4, 3, 0);
         let e = load_dir(r).unwrap_err();
-        assert!(matches!(e, DataError::Shape { .. }) && e.to_string().contains("odd.png"), "{e}");
+        assert!(matches!(e, Error::Shape { .. }) && e.to_string().contains("odd.png"), "{e}");
 
         std::fs::write(r.join("test/a/odd.png"), b"not a png").unwrap();
         let e = load_dir(r).unwrap_err();
-        assert!(matches!(e, DataError::Format { .. }) && e.to_string().contains("odd.png"), "{e}");
+        assert!(matches!(e, Error::Format { .. }) && e.to_string().contains("odd.png"), "{e}");
 
         std::fs::remove_dir_all(r.join("test")).unwrap();
-        assert!(matches!(load_dir(r).unwrap_err(), DataError::NotFound { .. }));
+        assert!(matches!(load_dir(r).unwrap_err(), Error::NotFound { .. }));
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! Images: big-endian header `0x00000803, n, rows, cols` then `n·rows·cols` bytes.
 //! Labels: `0x00000801, n` then `n` bytes in `0..10`. The file length must match the
-//! header exactly: shorter is [`DataError::Truncated`], longer [`DataError::TrailingData`].
+//! header exactly: shorter is [`Error::Truncated`], longer [`Error::TrailingData`].
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::files::{first_existing, read_maybe_gzip};
 use crate::{scale_u8, Dataset, FileIdentity, ImageSet};
 
@@ -28,9 +28,9 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 
 fn check_len(path: &Path, expected: u64, found: u64) -> Result<()> {
     if found < expected {
-        Err(DataError::Truncated { path: path.into(), expected_bytes: expected, found_bytes: found })
+        Err(Error::Truncated { path: path.into(), expected_bytes: expected, found_bytes: found })
     } else if found > expected {
-        Err(DataError::TrailingData { path: path.into(), expected_bytes: expected, found_bytes: found })
+        Err(Error::TrailingData { path: path.into(), expected_bytes: expected, found_bytes: found })
     } else {
         Ok(())
     }
@@ -38,26 +38,18 @@ fn check_len(path: &Path, expected: u64, found: u64) -> Result<()> {
 
 fn check_magic(path: &Path, bytes: &[u8], header: u64, magic: u32) -> Result<()> {
     if bytes.len() < 4 {
-        return Err(DataError::Truncated {
-            path: path.into(),
-            expected_bytes: header,
-            found_bytes: bytes.len() as u64,
-        });
+        return Err(Error::Truncated { path: path.into(), expected_bytes: header, found_bytes: bytes.len() as u64 });
     }
     let found = be_u32(bytes, 0);
     if found != magic {
-        return Err(DataError::BadMagic {
+        return Err(Error::BadMagic {
             path: path.into(),
             expected: format!("0x{magic:08x}"),
             found: format!("0x{found:08x}"),
         });
     }
     if (bytes.len() as u64) < header {
-        return Err(DataError::Truncated {
-            path: path.into(),
-            expected_bytes: header,
-            found_bytes: bytes.len() as u64,
-        });
+        return Err(Error::Truncated { path: path.into(), expected_bytes: header, found_bytes: bytes.len() as u64 });
     }
     Ok(())
 }
@@ -67,7 +59,7 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
     check_magic(path, bytes, 16, IMAGES_MAGIC)?;
     let (count, rows, cols) = (be_u32(bytes, 4) as u64, be_u32(bytes, 8) as u64, be_u32(bytes, 12) as u64);
     if rows == 0 || cols == 0 {
-        return Err(DataError::shape(path, format!("image size {rows}x{cols} has a zero side")));
+        return Err(Error::shape(path, format!("image size {rows}x{cols} has a zero side")));
     }
     // u128: three 32-bit factors can overflow u64; such a header is simply truncated.
     let expected = (16 + count as u128 * rows as u128 * cols as u128).min(u64::MAX as u128) as u64;
@@ -87,7 +79,7 @@ pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<i64>> {
             if (l as usize) < NUM_CLASSES {
                 Ok(l as i64)
             } else {
-                Err(DataError::BadLabel { path: path.into(), index, label: l as i64, num_classes: NUM_CLASSES })
+                Err(Error::BadLabel { path: path.into(), index, label: l as i64, num_classes: NUM_CLASSES })
             }
         })
         .collect()
@@ -101,7 +93,7 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<(ImageSet, Vec<FileIden
     let (lb, lid) = read_maybe_gzip(labels)?;
     let lab = parse_labels(labels, &lb)?;
     if img.count != lab.len() {
-        return Err(DataError::CountMismatch {
+        return Err(Error::CountMismatch {
             images: images.into(),
             image_count: img.count,
             labels: labels.into(),
@@ -151,7 +143,7 @@ pub fn load_dir(dir: &Path) -> Result<Dataset> {
     let (test, f2) = read_pair(&ei, &el)?;
     files.extend(f2);
     if (train.height, train.width) != (test.height, test.width) {
-        return Err(DataError::shape(
+        return Err(Error::shape(
             &ei,
             format!(
                 "test images are {}x{} but training images are {}x{}",
@@ -221,7 +213,7 @@ pub(crate) mod tests {
         assert_eq!(ds.files[2].bytes, 16 + 12);
     }
 
-    fn expect_err(dir: &Path, file: &str, bytes: Vec<u8>) -> DataError {
+    fn expect_err(dir: &Path, file: &str, bytes: Vec<u8>) -> Error {
         std::fs::write(dir.join(file), bytes).unwrap();
         let err = load_dir(dir).unwrap_err();
         assert!(err.to_string().contains(file), "message should name {file}: {err}");
@@ -238,39 +230,36 @@ pub(crate) mod tests {
 
         let mut bad = images_bytes(2, 2, 3, &test_px);
         bad[3] = 0x01;
-        assert!(matches!(expect_err(d, img, bad), DataError::BadMagic { .. }));
+        assert!(matches!(expect_err(d, img, bad), Error::BadMagic { .. }));
         let e = expect_err(d, img, images_bytes(2, 2, 3, &test_px[..11]));
-        assert!(matches!(e, DataError::Truncated { expected_bytes: 28, found_bytes: 27, .. }), "{e}");
+        assert!(matches!(e, Error::Truncated { expected_bytes: 28, found_bytes: 27, .. }), "{e}");
         let mut long = test_px.clone();
         long.push(0);
-        assert!(matches!(expect_err(d, img, images_bytes(2, 2, 3, &long)), DataError::TrailingData { .. }));
-        assert!(matches!(expect_err(d, img, vec![0, 0, 8]), DataError::Truncated { .. }));
-        assert!(matches!(expect_err(d, img, images_bytes(0, 0, 3, &[])), DataError::Shape { .. }));
+        assert!(matches!(expect_err(d, img, images_bytes(2, 2, 3, &long)), Error::TrailingData { .. }));
+        assert!(matches!(expect_err(d, img, vec![0, 0, 8]), Error::Truncated { .. }));
+        assert!(matches!(expect_err(d, img, images_bytes(0, 0, 3, &[])), Error::Shape { .. }));
         // a huge claimed count must not overflow or allocate
-        assert!(matches!(
-            expect_err(d, img, images_bytes(u32::MAX, u32::MAX, u32::MAX, &[])),
-            DataError::Truncated { .. }
-        ));
+        assert!(matches!(expect_err(d, img, images_bytes(u32::MAX, u32::MAX, u32::MAX, &[])), Error::Truncated { .. }));
         std::fs::write(d.join(img), images_bytes(2, 2, 3, &test_px)).unwrap();
 
         let e = expect_err(d, lab, labels_bytes(&[1, 10]));
-        assert!(matches!(e, DataError::BadLabel { index: 1, label: 10, num_classes: 10, .. }), "{e}");
+        assert!(matches!(e, Error::BadLabel { index: 1, label: 10, num_classes: 10, .. }), "{e}");
         let e = expect_err(d, lab, labels_bytes(&[1, 2, 3]));
-        assert!(matches!(e, DataError::CountMismatch { image_count: 2, label_count: 3, .. }), "{e}");
+        assert!(matches!(e, Error::CountMismatch { image_count: 2, label_count: 3, .. }), "{e}");
         assert!(e.to_string().contains(img));
         let mut short = labels_bytes(&[1, 2]);
         short.pop();
-        assert!(matches!(expect_err(d, lab, short), DataError::Truncated { .. }));
+        assert!(matches!(expect_err(d, lab, short), Error::Truncated { .. }));
         let mut wrong = labels_bytes(&[1, 2]);
         wrong[3] = 0x03;
-        assert!(matches!(expect_err(d, lab, wrong), DataError::BadMagic { .. }));
+        assert!(matches!(expect_err(d, lab, wrong), Error::BadMagic { .. }));
     }
 
     #[test]
     fn missing_split_names_the_expected_file() {
         let dir = tempfile::tempdir().unwrap();
         let err = load_dir(dir.path()).unwrap_err();
-        assert!(matches!(err, DataError::NotFound { .. }));
+        assert!(matches!(err, Error::NotFound { .. }));
         assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
     }
 

@@ -3,7 +3,7 @@
 //! Pure Rust, no tensor engine: images are `f32` buffers in NCHW order with pixel values
 //! scaled to `[0, 1]` (raw value / `pixel_max`). Every reader validates magic numbers,
 //! dimensions, record counts, label ranges and truncation, and reports problems as a
-//! [`DataError`] naming the file; none panics on bad input. Every file read is recorded as
+//! [`Error`] naming the file; none panics on bad input. Every file read is recorded as
 //! a [`FileIdentity`] (size and SHA-256) so a run's metadata can name its data exactly.
 
 mod augment;
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use augment::augment_crop_flip;
-pub use error::{DataError, Result};
+pub use error::{Error, Result};
 pub use normalise::Normalisation;
 pub use partition::{client_class_matrix, partition, Partition};
 pub use subset::{stratified_split, stratified_subset};
@@ -137,12 +137,12 @@ const ALL_KINDS: [DatasetKind; 8] = [
 ];
 
 impl std::str::FromStr for DatasetKind {
-    type Err = DataError;
+    type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
         ALL_KINDS.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
             let names: Vec<&str> = ALL_KINDS.iter().map(|k| k.name()).collect();
-            DataError::Invalid(format!("unknown dataset `{s}`; valid names: {}", names.join(", ")))
+            Error::Invalid(format!("unknown dataset `{s}`; valid names: {}", names.join(", ")))
         })
     }
 }
@@ -228,7 +228,7 @@ fn resolve_dir_with(kind: DatasetKind, dir: Option<&Path>, env: impl Fn(&str) ->
         return Ok(d.join(kind.name()));
     }
     kind.default_dir().ok_or_else(|| {
-        DataError::Invalid(format!(
+        Error::Invalid(format!(
             "dataset `{}` has no default directory: pass a directory or set {} (or VALLEY_DATA_DIR)",
             kind.name(),
             kind.env_var()
@@ -245,7 +245,7 @@ fn resolve_dir_with(kind: DatasetKind, dir: Option<&Path>, env: impl Fn(&str) ->
 pub fn load(kind: DatasetKind, dir: Option<&Path>) -> Result<Dataset> {
     let dir = resolve_dir(kind, dir)?;
     if !dir.is_dir() {
-        return Err(DataError::NotFound {
+        return Err(Error::NotFound {
             path: dir.clone(),
             hint: format!(
                 "dataset `{}` directory is missing; pass another directory or set {} (or VALLEY_DATA_DIR)",
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn load_missing_dir_is_not_found() {
         let err = load(DatasetKind::Mnist, Some(Path::new("/nonexistent/valley-mnist"))).unwrap_err();
-        assert!(matches!(err, DataError::NotFound { .. }));
+        assert!(matches!(err, Error::NotFound { .. }));
         assert!(err.to_string().contains("valley-mnist"));
     }
 

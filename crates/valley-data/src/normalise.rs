@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::ImageSet;
 
 /// Per-channel mean μ_c and standard deviation σ_c, computed on the training set and
@@ -55,7 +55,7 @@ impl Normalisation {
     /// Replaces every pixel x of channel c by (x − μ_c)/σ_c.
     pub fn apply(&self, set: &mut ImageSet) -> Result<()> {
         if self.mean.len() != set.channels || self.std.len() != set.channels {
-            return Err(DataError::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "normalisation has {} means and {} stds but the images have {} channels",
                 self.mean.len(),
                 self.std.len(),

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::subset::{apportion_weights, indices_by_class};
 
 /// How samples are spread over clients.
@@ -22,12 +22,12 @@ pub enum Partition {
 }
 
 impl std::str::FromStr for Partition {
-    type Err = DataError;
+    type Err = Error;
 
     /// `iid`, `dirichlet:<alpha>` or `shards:<per_client>`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
-            DataError::Invalid(format!("partition `{s}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>"))
+            Error::Invalid(format!("partition `{s}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>"))
         };
         let p = match s.split_once(':') {
             None if s == "iid" => Partition::Iid,
@@ -58,11 +58,9 @@ impl Partition {
     fn validate(&self) -> Result<()> {
         match *self {
             Partition::Dirichlet { alpha } if !(alpha.is_finite() && alpha > 0.0) => {
-                Err(DataError::Invalid(format!("Dirichlet α must be finite and > 0, got {alpha}")))
+                Err(Error::Invalid(format!("Dirichlet α must be finite and > 0, got {alpha}")))
             }
-            Partition::Shards { per_client: 0 } => {
-                Err(DataError::Invalid("shards per client must be at least 1".into()))
-            }
+            Partition::Shards { per_client: 0 } => Err(Error::Invalid("shards per client must be at least 1".into())),
             _ => Ok(()),
         }
     }
@@ -88,7 +86,7 @@ impl Partition {
 /// let labels: Vec<i64> = (0..100).map(|i| i % 10).collect();
 /// let parts = partition(&labels, 10, 5, &"dirichlet:0.5".parse::<Partition>()?, 0)?;
 /// assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 100);
-/// # Ok::<(), valley_data::DataError>(())
+/// # Ok::<(), valley_data::Error>(())
 /// ```
 pub fn partition(
     labels: &[i64],
@@ -99,11 +97,11 @@ pub fn partition(
 ) -> Result<Vec<Vec<usize>>> {
     scheme.validate()?;
     if clients == 0 {
-        return Err(DataError::Invalid("number of clients must be at least 1".into()));
+        return Err(Error::Invalid("number of clients must be at least 1".into()));
     }
     let n = labels.len();
     if clients > n {
-        return Err(DataError::Invalid(format!("{clients} clients but only {n} samples")));
+        return Err(Error::Invalid(format!("{clients} clients but only {n} samples")));
     }
     let by_class = indices_by_class(labels, num_classes)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -116,7 +114,7 @@ pub fn partition(
         Partition::Dirichlet { alpha } => dirichlet(&by_class, clients, alpha, &mut rng)?,
         Partition::Shards { per_client } => {
             let shards = clients.checked_mul(per_client).filter(|&s| s <= n).ok_or_else(|| {
-                DataError::Invalid(format!("{clients} clients × {per_client} shards exceeds the {n} samples"))
+                Error::Invalid(format!("{clients} clients × {per_client} shards exceeds the {n} samples"))
             })?;
             let sorted: Vec<usize> = by_class.concat();
             let mut pieces = chunks(&sorted, shards);
@@ -143,7 +141,7 @@ fn chunks(idx: &[usize], k: usize) -> Vec<Vec<usize>> {
 
 fn dirichlet(by_class: &[Vec<usize>], clients: usize, alpha: f64, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<usize>>> {
     let classes = by_class.len();
-    let gamma = Gamma::new(alpha, 1.0).map_err(|e| DataError::Invalid(format!("Gamma({alpha}, 1): {e}")))?;
+    let gamma = Gamma::new(alpha, 1.0).map_err(|e| Error::Invalid(format!("Gamma({alpha}, 1): {e}")))?;
     let mut p = vec![vec![0f64; classes]; clients];
     for row in p.iter_mut() {
         row.iter_mut().for_each(|v| *v = gamma.sample(rng));

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use matfile::{MatFile, NumericData};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::files::read_hashed;
 use crate::{Dataset, FileIdentity, ImageSet};
 
@@ -36,7 +36,7 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
         if !bytes.starts_with(&b"MATLAB"[..bytes.len().min(6)]) {
             return Err(bad_magic(path, bytes));
         }
-        return Err(DataError::Truncated {
+        return Err(Error::Truncated {
             path: path.into(),
             expected_bytes: HEADER_BYTES as u64,
             found_bytes: bytes.len() as u64,
@@ -46,26 +46,26 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
         return Err(bad_magic(path, bytes));
     }
     if bytes.starts_with(b"MATLAB 7.3") {
-        return Err(DataError::format(path, "MATLAB v7.3 (HDF5) files are not supported; re-save with `save -v7`"));
+        return Err(Error::format(path, "MATLAB v7.3 (HDF5) files are not supported; re-save with `save -v7`"));
     }
-    let mat = MatFile::parse(bytes).map_err(|e| DataError::format(path, format!("cannot parse MAT file: {e}")))?;
+    let mat = MatFile::parse(bytes).map_err(|e| Error::format(path, format!("cannot parse MAT file: {e}")))?;
     let missing = |name: &str| {
-        DataError::format(path, format!("no numeric array `{name}` (file truncated, or not an SVHN .mat file)"))
+        Error::format(path, format!("no numeric array `{name}` (file truncated, or not an SVHN .mat file)"))
     };
     let x = mat.find_by_name("X").ok_or_else(|| missing("X"))?;
     let y = mat.find_by_name("y").ok_or_else(|| missing("y"))?;
     let dims = x.size().clone();
     if dims.len() != 4 || !(dims[2] == 1 || dims[2] == 3) || dims[0] == 0 || dims[1] == 0 {
-        return Err(DataError::shape(path, format!("X has size {dims:?}, expected H×W×C×N with C 1 or 3")));
+        return Err(Error::shape(path, format!("X has size {dims:?}, expected H×W×C×N with C 1 or 3")));
     }
     let (h, w, c, n) = (dims[0], dims[1], dims[2], dims[3]);
     let xv = numeric_as_f64(x.data());
     if xv.len() != h * w * c * n {
-        return Err(DataError::shape(path, format!("X has {} values but size {dims:?}", xv.len())));
+        return Err(Error::shape(path, format!("X has {} values but size {dims:?}", xv.len())));
     }
     let yv = numeric_as_f64(y.data());
     if yv.len() != n || y.size().iter().product::<usize>() != n {
-        return Err(DataError::Shape {
+        return Err(Error::Shape {
             path: path.into(),
             detail: format!("y has size {:?} ({} values) but X holds {n} images", y.size(), yv.len()),
         });
@@ -73,7 +73,7 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
     let mut labels = Vec::with_capacity(n);
     for (index, &l) in yv.iter().enumerate() {
         if l.fract() != 0.0 || !(1.0..=10.0).contains(&l) {
-            return Err(DataError::BadLabel { path: path.into(), index, label: l as i64, num_classes: 10 });
+            return Err(Error::BadLabel { path: path.into(), index, label: l as i64, num_classes: 10 });
         }
         labels.push(if l == 10.0 { 0 } else { l as i64 });
     }
@@ -84,7 +84,7 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
                 for wi in 0..w {
                     let v = xv[hi + h * (wi + w * (ci + c * ni))];
                     if !(0.0..=255.0).contains(&v) {
-                        return Err(DataError::format(path, format!("pixel value {v} outside 0..=255")));
+                        return Err(Error::format(path, format!("pixel value {v} outside 0..=255")));
                     }
                     pixels[((ni * c + ci) * h + hi) * w + wi] = v as f32 / 255.0;
                 }
@@ -94,8 +94,8 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
     Ok(ImageSet { channels: c, height: h, width: w, pixels, labels, num_classes: 10 })
 }
 
-fn bad_magic(path: &Path, bytes: &[u8]) -> DataError {
-    DataError::BadMagic {
+fn bad_magic(path: &Path, bytes: &[u8]) -> Error {
+    Error::BadMagic {
         path: path.into(),
         expected: "\"MATLAB 5.0 MAT-file\" header".into(),
         found: format!("{:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(10)])),
@@ -159,8 +159,8 @@ mod tests {
     fn corrupt_files_are_errors_not_panics() {
         let p = Path::new("train_32x32.mat");
         let e = parse_mat(p, b"PK\x03\x04 not a mat file at all").unwrap_err();
-        assert!(matches!(e, DataError::BadMagic { .. }) && e.to_string().contains("train_32x32.mat"), "{e}");
-        assert!(matches!(parse_mat(p, &PLAIN[..100]).unwrap_err(), DataError::Truncated { .. }));
+        assert!(matches!(e, Error::BadMagic { .. }) && e.to_string().contains("train_32x32.mat"), "{e}");
+        assert!(matches!(parse_mat(p, &PLAIN[..100]).unwrap_err(), Error::Truncated { .. }));
         for src in [PLAIN, COMPRESSED] {
             for cut in (HEADER_BYTES..src.len()).step_by(7) {
                 let e = parse_mat(p, &src[..cut]).expect_err("truncated file must not parse");
@@ -169,7 +169,7 @@ mod tests {
         }
         let mut v73 = PLAIN.to_vec();
         v73[7..10].copy_from_slice(b"7.3");
-        assert!(matches!(parse_mat(p, &v73).unwrap_err(), DataError::Format { .. }));
+        assert!(matches!(parse_mat(p, &v73).unwrap_err(), Error::Format { .. }));
     }
 
     #[test]
@@ -181,6 +181,6 @@ mod tests {
         let mut bad = PLAIN.to_vec();
         bad[pos..pos + 8].copy_from_slice(&11.0f64.to_le_bytes());
         let e = parse_mat(Path::new("test_32x32.mat"), &bad).unwrap_err();
-        assert!(matches!(e, DataError::BadLabel { index: 5, label: 11, .. }), "{e}");
+        assert!(matches!(e, Error::BadLabel { index: 5, label: 11, .. }), "{e}");
     }
 }

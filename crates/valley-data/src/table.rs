@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{DataError, Result};
+use crate::error::{Error, Result};
 use crate::files::{first_existing, read_maybe_gzip};
 use crate::subset::stratified_split;
 use crate::{Dataset, FileIdentity, ImageSet};
@@ -35,16 +35,16 @@ pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
     let mut labels = Vec::new();
     let mut width = None;
     for (row, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| DataError::format(path, format!("row {}: {e}", row + 1)))?;
+        let rec = rec.map_err(|e| Error::format(path, format!("row {}: {e}", row + 1)))?;
         let nums: std::result::Result<Vec<f64>, _> = rec.iter().map(|f| f.parse::<f64>()).collect();
         let nums = match nums {
             Ok(n) => n,
             Err(_) if row == 0 => continue, // header
-            Err(e) => return Err(DataError::format(path, format!("row {}: non-numeric field ({e})", row + 1))),
+            Err(e) => return Err(Error::format(path, format!("row {}: non-numeric field ({e})", row + 1))),
         };
         let w = *width.get_or_insert(nums.len());
         if nums.len() != w || w < 2 {
-            return Err(DataError::shape(
+            return Err(Error::shape(
                 path,
                 format!("row {} has {} columns, expected {w} (at least 2)", row + 1, nums.len()),
             ));
@@ -54,17 +54,17 @@ pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
             LabelColumn::Last => (nums[w - 1], &nums[..w - 1]),
         };
         if l.fract() != 0.0 || l < 0.0 || !l.is_finite() {
-            return Err(DataError::format(path, format!("row {}: label {l} is not a non-negative integer", row + 1)));
+            return Err(Error::format(path, format!("row {}: label {l} is not a non-negative integer", row + 1)));
         }
         if let Some(v) = px.iter().find(|v| !v.is_finite() || **v < 0.0) {
-            return Err(DataError::format(path, format!("row {}: pixel value {v} is negative or not finite", row + 1)));
+            return Err(Error::format(path, format!("row {}: pixel value {v} is negative or not finite", row + 1)));
         }
         labels.push(l as i64);
         values.extend(px.iter().map(|&v| v as f32));
     }
     let features = width.map_or(0, |w| w - 1);
     if labels.is_empty() {
-        return Err(DataError::format(path, "no data rows"));
+        return Err(Error::format(path, "no data rows"));
     }
     Ok(CsvTable { values, labels, features, identity })
 }
@@ -72,7 +72,7 @@ pub fn read_csv(path: &Path, label: LabelColumn) -> Result<CsvTable> {
 /// The pixel scale of CSV data: the largest value rounded up to 1, 16 or 255.
 pub fn infer_pixel_max(max_value: f32, path: &Path) -> Result<f32> {
     [1.0, 16.0, 255.0].into_iter().find(|&m| max_value <= m).ok_or_else(|| {
-        DataError::format(path, format!("largest value {max_value} exceeds 255; rescale the pixels to 0..=255"))
+        Error::format(path, format!("largest value {max_value} exceeds 255; rescale the pixels to 0..=255"))
     })
 }
 
@@ -80,7 +80,7 @@ fn to_set(t: &CsvTable, shape: (usize, usize, usize), pixel_max: f32, num_classe
     let path = PathBuf::from(&t.identity.path);
     for (index, &label) in t.labels.iter().enumerate() {
         if label as usize >= num_classes {
-            return Err(DataError::BadLabel { path, index, label, num_classes });
+            return Err(Error::BadLabel { path, index, label, num_classes });
         }
     }
     Ok(ImageSet {
@@ -96,7 +96,7 @@ fn to_set(t: &CsvTable, shape: (usize, usize, usize), pixel_max: f32, num_classe
 fn square_shape(t: &CsvTable) -> Result<(usize, usize, usize)> {
     let side = (t.features as f64).sqrt().round() as usize;
     if side * side != t.features {
-        return Err(DataError::shape(
+        return Err(Error::shape(
             &t.identity.path,
             format!("{} pixel columns are not a square image; cannot infer the image shape", t.features),
         ));
@@ -114,7 +114,7 @@ pub fn load_csv_dir(dir: &Path) -> Result<Dataset> {
     let test = read_csv(&first_existing(dir, &names("test"), "CSV test split")?, LabelColumn::First)?;
     let shape = square_shape(&train)?;
     if test.features != train.features {
-        return Err(DataError::shape(
+        return Err(Error::shape(
             &test.identity.path,
             format!("{} pixel columns but the training file has {}", test.features, train.features),
         ));
@@ -145,10 +145,10 @@ pub fn load_digits(dir: &Path) -> Result<Dataset> {
     let path = first_existing(dir, &["digits.csv.gz".into(), "digits.csv".into()], "scikit-learn digits")?;
     let t = read_csv(&path, LabelColumn::Last)?;
     if t.features != 64 {
-        return Err(DataError::shape(&path, format!("{} pixel columns, digits has 64 (8x8)", t.features)));
+        return Err(Error::shape(&path, format!("{} pixel columns, digits has 64 (8x8)", t.features)));
     }
     if let Some(v) = t.values.iter().find(|&&v| v > 16.0) {
-        return Err(DataError::format(&path, format!("pixel value {v} above 16")));
+        return Err(Error::format(&path, format!("pixel value {v} above 16")));
     }
     let all = to_set(&t, (1, 8, 8), 16.0, 10)?;
     let (train_idx, test_idx) = stratified_split(&all.labels, 10, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)?;
@@ -199,13 +199,13 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         std::fs::write(d.join("test.csv"), "0,1,2,3,4\n").unwrap();
-        type Check = fn(&DataError) -> bool;
+        type Check = fn(&Error) -> bool;
         let cases: [(&str, Check); 5] = [
-            ("0,1,2,3,4\n1,1,2,3\n", |e| matches!(e, DataError::Shape { .. })),
-            ("0,1,2,3,4\n1,1,x,3,4\n", |e| matches!(e, DataError::Format { .. })),
-            ("0,1,2,3\n", |e| matches!(e, DataError::Shape { .. })), // 3 pixels: not square
-            ("0.5,1,2,3,4\n", |e| matches!(e, DataError::Format { .. })),
-            ("0,1,-2,3,4\n", |e| matches!(e, DataError::Format { .. })),
+            ("0,1,2,3,4\n1,1,2,3\n", |e| matches!(e, Error::Shape { .. })),
+            ("0,1,2,3,4\n1,1,x,3,4\n", |e| matches!(e, Error::Format { .. })),
+            ("0,1,2,3\n", |e| matches!(e, Error::Shape { .. })), // 3 pixels: not square
+            ("0.5,1,2,3,4\n", |e| matches!(e, Error::Format { .. })),
+            ("0,1,-2,3,4\n", |e| matches!(e, Error::Format { .. })),
         ];
         for (content, is_expected) in cases {
             std::fs::write(d.join("train.csv"), content).unwrap();
@@ -222,7 +222,7 @@ mod tests {
         row.push("10".into());
         std::fs::write(t.path().join("digits.csv"), row.join(",") + "\n").unwrap();
         let e = load_digits(t.path()).unwrap_err();
-        assert!(matches!(e, DataError::BadLabel { label: 10, num_classes: 10, index: 0, .. }), "{e}");
+        assert!(matches!(e, Error::BadLabel { label: 10, num_classes: 10, index: 0, .. }), "{e}");
         assert!(e.to_string().contains("digits.csv"));
     }
 }

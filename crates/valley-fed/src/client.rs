@@ -12,7 +12,7 @@ use valley_data::ImageSet;
 use crate::config::Algorithm;
 use crate::objective::{Contrastive, Dynamic, Proximal, SignAlignment};
 use crate::strategy::{FitIns, FitRes};
-use crate::{FedError, Result};
+use crate::{Error, Result};
 
 /// What a client remembers between its rounds.
 #[derive(Default)]
@@ -75,7 +75,7 @@ pub struct ClientTask<'a> {
 /// rate. Epoch e's batch order comes from the stream (seed, SHUFFLE, round, client, e).
 pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState, ins: &FitIns) -> Result<FitRes> {
     let local = &ins.local;
-    let wrap = |source: valley::Error| FedError::Client { round: task.round, client: task.client, source };
+    let wrap = |source: valley::Error| Error::Client { round: task.round, client: task.client, source };
     ins.weights.write_to(&ws.model);
     let anchor: Vec<Tensor> = ins.weights.learnable_indices().map(|i| ins.weights.tensors[i].shallow_clone()).collect();
     let per_epoch = task.indices.len().div_ceil(local.batch_size);
@@ -103,7 +103,7 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         }
         Algorithm::Moon { mu, tau } => {
             let (global, previous) =
-                ws.aux.as_ref().ok_or_else(|| FedError::Config("MOON workspace lacks its models".into()))?;
+                ws.aux.as_ref().ok_or_else(|| Error::Config("MOON workspace lacks its models".into()))?;
             ins.weights.write_to(global);
             // A client's first round has no previous model; MOON then uses the global one.
             state.previous.as_ref().unwrap_or(&ins.weights).write_to(previous);

@@ -7,7 +7,7 @@ use valley::train::{DataConfig, OptimConfig};
 use valley::ModelConfig;
 use valley_data::Partition;
 
-use crate::{FedError, Result};
+use crate::{Error, Result};
 
 /// How FedSign's alignment term is reduced over the parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -20,12 +20,12 @@ pub enum Reduce {
 }
 
 impl FromStr for Reduce {
-    type Err = FedError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "mean" => Ok(Self::Mean),
             "sum" => Ok(Self::Sum),
-            _ => Err(FedError::Config(format!("unknown FedSign reduction `{s}` (expected mean or sum)"))),
+            _ => Err(Error::Config(format!("unknown FedSign reduction `{s}` (expected mean or sum)"))),
         }
     }
 }
@@ -58,7 +58,7 @@ impl Algorithm {
             "moon" => Algorithm::Moon { mu: coef.unwrap_or(1.0), tau: 0.5 },
             "feddyn" => Algorithm::FedDyn { alpha: coef.unwrap_or(0.01) },
             "fedsign" => Algorithm::FedSign { gamma: coef.unwrap_or(0.01), reduce },
-            _ => return Err(FedError::Config(format!("unknown algorithm `{name}` (expected one of {})", Self::NAMES))),
+            _ => return Err(Error::Config(format!("unknown algorithm `{name}` (expected one of {})", Self::NAMES))),
         };
         a.validate()?;
         Ok(a)
@@ -80,7 +80,7 @@ impl Algorithm {
             Algorithm::FedProx { mu } => ("FedProx μ", mu, false),
             Algorithm::Moon { mu, tau } => {
                 if !(tau > 0.0 && tau.is_finite()) {
-                    return Err(FedError::Config(format!("MOON temperature τ must be > 0, got {tau}")));
+                    return Err(Error::Config(format!("MOON temperature τ must be > 0, got {tau}")));
                 }
                 ("MOON μ", mu, false)
             }
@@ -90,7 +90,7 @@ impl Algorithm {
         let ok = v.is_finite() && if strictly { v > 0.0 } else { v >= 0.0 };
         if !ok {
             let bound = if strictly { "> 0" } else { "≥ 0" };
-            return Err(FedError::Config(format!("{what} must be finite and {bound}, got {v}")));
+            return Err(Error::Config(format!("{what} must be finite and {bound}, got {v}")));
         }
         Ok(())
     }
@@ -153,7 +153,7 @@ impl FedConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(FedError::Config(m));
+        let bad = |m: String| Err(Error::Config(m));
         self.algorithm.validate()?;
         self.model.validate()?;
         self.optim.validate()?;

@@ -20,5 +20,5 @@ pub mod strategy;
 pub mod transport;
 
 pub use config::{Algorithm, FedConfig, Reduce};
-pub use error::{FedError, Result};
+pub use error::{Error, Result};
 pub use server::{run, Event, FedDir, FedSummary, RoundRecord};

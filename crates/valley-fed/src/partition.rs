@@ -3,7 +3,7 @@
 use valley::rng::{self, tag};
 use valley_data::{client_class_matrix, partition, Partition};
 
-use crate::{FedError, Result};
+use crate::{Error, Result};
 
 /// Client sample indices for `scheme`, drawn with the stream (seed, PARTITION), so
 /// `valley partition` and `valley fed` with the same seed see the same split.
@@ -15,7 +15,7 @@ pub fn split_clients(
     seed: u64,
 ) -> Result<Vec<Vec<usize>>> {
     if clients > labels.len() {
-        return Err(FedError::Config(format!(
+        return Err(Error::Config(format!(
             "{clients} clients but only {} training samples; lower --clients or raise --train-limit",
             labels.len()
         )));

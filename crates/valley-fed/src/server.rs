@@ -25,7 +25,7 @@ use crate::config::FedConfig;
 use crate::partition::{split_clients, PartitionReport};
 use crate::strategy::{for_config, Failure, FitRes};
 use crate::transport::{Evaluator, Faults, Simulation, Transport};
-use crate::{FedError, Result};
+use crate::{Error, Result};
 
 /// Measurements of one round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,12 +163,12 @@ pub fn run(
     cfg.validate()?;
     let dir = FedDir(out.to_path_buf());
     if !resume && dir.state().exists() {
-        return Err(FedError::Config(format!(
+        return Err(Error::Config(format!(
             "{} already holds a federated run; pass --resume to continue it or choose another --out",
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|e| valley::Error::io(out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| valley::Error::create_dir(out, e))?;
     // Kernels run single-threaded everywhere; parallelism comes from the workers.
     tch::set_num_threads(1);
 
@@ -201,7 +201,7 @@ pub fn run(
     let mut records: Vec<RoundRecord> = Vec::new();
     if resume && dir.state().exists() {
         let ck = Checkpoint::read(&dir.state())?;
-        let bad = |detail: String| FedError::Resume { path: dir.state(), detail };
+        let bad = |detail: String| Error::Resume { path: dir.state(), detail };
         let saved: FedConfig = ck
             .metadata
             .get("fed_config")

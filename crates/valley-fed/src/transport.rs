@@ -19,7 +19,7 @@ use valley_data::ImageSet;
 
 use crate::client::{local_fit, ClientState, ClientTask, Workspace};
 use crate::strategy::{Failure, FitIns, FitOutcome};
-use crate::{FedError, Result};
+use crate::{Error, Result};
 
 /// Delivers instructions to clients and collects their outcomes.
 pub trait Transport {
@@ -191,7 +191,7 @@ impl Transport for Simulation<'_> {
             let prefix = format!("client.{k}.previous.");
             s.previous = Params::from_named_like(&like, &prefix, get);
             if s.previous.is_none() && get(&format!("{prefix}{}", like.names[0])).is_some() {
-                return Err(FedError::Config(format!("checkpointed MOON state of client {k} does not fit the model")));
+                return Err(Error::Config(format!("checkpointed MOON state of client {k} does not fit the model")));
             }
         }
         Ok(())

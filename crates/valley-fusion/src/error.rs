@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 #[derive(thiserror::Error, Debug)]
-pub enum FusionError {
+pub enum Error {
     #[error(transparent)]
     Valley(#[from] valley::Error),
     #[error(transparent)]
-    Data(#[from] valley_data::DataError),
+    Data(#[from] valley_data::Error),
     #[error(transparent)]
-    Report(#[from] valley_report::ReportError),
+    Report(#[from] valley_report::Error),
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),
@@ -19,4 +19,4 @@ pub enum FusionError {
     Config(String),
 }
 
-pub type Result<T> = std::result::Result<T, FusionError>;
+pub type Result<T> = std::result::Result<T, Error>;

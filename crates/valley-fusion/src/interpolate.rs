@@ -7,7 +7,7 @@ use valley::models::Role;
 use valley::tensors::TensorSet;
 use valley::Model;
 
-use crate::{FusionError, Result};
+use crate::{Error, Result};
 
 /// One evaluated point of a curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ pub fn curve(
 pub fn barrier(lambdas: &[f64], losses: &[f64]) -> Result<f64> {
     let at = |l: f64| lambdas.iter().position(|&x| x == l).map(|i| losses[i]);
     let (Some(l0), Some(l1)) = (at(0.0), at(1.0)) else {
-        return Err(FusionError::Config("the barrier needs λ = 0 and λ = 1 on the grid".into()));
+        return Err(Error::Config("the barrier needs λ = 0 and λ = 1 on the grid".into()));
     };
     Ok(lambdas
         .iter()
@@ -113,9 +113,7 @@ pub fn summarise(points: &[CurvePoint], split: Split) -> Result<CurveSummary> {
     let pts: Vec<&CurvePoint> = points.iter().filter(|p| p.split == split).collect();
     let at = |l: f64| {
         pts.iter().find(|p| p.lambda == l).copied().ok_or_else(|| {
-            FusionError::Config(format!(
-                "split `{split}` has no point at λ = {l}; the gap and barrier need λ = 0, 0.5 and 1"
-            ))
+            Error::Config(format!("split `{split}` has no point at λ = {l}; the gap and barrier need λ = 0, 0.5 and 1"))
         })
     };
     let (p0, pm, p1) = (at(0.0)?, at(0.5)?, at(1.0)?);

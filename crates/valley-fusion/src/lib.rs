@@ -10,7 +10,7 @@ pub mod report;
 pub mod soups;
 pub mod ssr;
 
-pub use error::{FusionError, Result};
+pub use error::{Error, Result};
 pub use grid::{parse_lambdas, with_anchors};
 pub use interpolate::{barrier, curve, performance_gap, summarise, CurveData, CurvePoint, CurveSummary};
 pub use soups::{run_soups, SoupsConfig, SoupsOutcome};
@@ -19,5 +19,5 @@ pub use ssr::{ssr_report, GroupSsr};
 /// Checks that the models loaded from `a` and `b` share one architecture (same tensor
 /// names and shapes), naming both files when they do not.
 pub fn same_layout(a: &std::path::Path, ma: &valley::Model, b: &std::path::Path, mb: &valley::Model) -> Result<()> {
-    ma.check_same_layout(mb).map_err(|e| FusionError::Mismatch { a: a.into(), b: b.into(), detail: e.to_string() })
+    ma.check_same_layout(mb).map_err(|e| Error::Mismatch { a: a.into(), b: b.into(), detail: e.to_string() })
 }

@@ -19,7 +19,7 @@ use valley_data::{Normalisation, Partition};
 use crate::grid::with_anchors;
 use crate::interpolate::{self, CurveData, CurvePoint, CurveSummary};
 use crate::ssr::{ssr_report, GroupSsr};
-use crate::{FusionError, Result};
+use crate::{Error, Result};
 
 /// The paper's checkpoint epochs.
 pub const PAPER_EPOCHS: [usize; 8] = [1, 2, 3, 5, 10, 20, 30, 50];
@@ -193,15 +193,12 @@ pub fn run_soups(
     on_event: &mut dyn FnMut(SoupsEvent),
 ) -> Result<SoupsOutcome> {
     if cfg.checkpoints.is_empty() || cfg.pretrain_epochs == 0 {
-        return Err(FusionError::Config(
+        return Err(Error::Config(
             "the soups study needs at least one checkpoint epoch and one pre-training epoch".into(),
         ));
     }
     if let Some(e) = cfg.checkpoints.iter().find(|&&e| e == 0 || e > cfg.epochs) {
-        return Err(FusionError::Config(format!(
-            "checkpoint epoch {e} lies outside the budget of {} epochs",
-            cfg.epochs
-        )));
+        return Err(Error::Config(format!("checkpoint epoch {e} lies outside the budget of {} epochs", cfg.epochs)));
     }
     let epochs = cfg.epochs;
     let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu)).map_err(valley::Error::from)?;
@@ -213,7 +210,7 @@ pub fn run_soups(
         cfg.seed,
     )?;
     if split.pretrain.is_empty() || split.half_a.is_empty() || split.half_b.is_empty() {
-        return Err(FusionError::Config(format!(
+        return Err(Error::Config(format!(
             "the training set of {} samples leaves halves of {} and {} and {} pre-training samples; raise --train-limit",
             labels.len(),
             split.half_a.len(),

@@ -13,14 +13,12 @@ pub enum Error {
     /// A plane.csv from an earlier run was made with another spec.
     #[error("{}: {detail}", path.display())]
     Resume { path: PathBuf, detail: String },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {detail}", path.display())]
     Csv { path: PathBuf, detail: String },
     #[error(transparent)]
     Valley(#[from] valley::Error),
     #[error(transparent)]
-    Report(#[from] valley_report::ReportError),
+    Report(#[from] valley_report::Error),
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),

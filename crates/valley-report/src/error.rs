@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 /// Errors of `valley-report`; every variant names the file being written or read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub enum Error {
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),
@@ -23,8 +23,8 @@ pub enum ReportError {
 }
 
 /// Result alias of this crate.
-pub type Result<T> = std::result::Result<T, ReportError>;
+pub type Result<T> = std::result::Result<T, Error>;
 
-pub(crate) fn invalid(path: &std::path::Path, message: impl Into<String>) -> ReportError {
-    ReportError::InvalidInput { path: path.to_path_buf(), message: message.into() }
+pub(crate) fn invalid(path: &std::path::Path, message: impl Into<String>) -> Error {
+    Error::InvalidInput { path: path.to_path_buf(), message: message.into() }
 }

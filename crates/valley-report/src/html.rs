@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ReportError, Result};
+use crate::error::{Error, Result};
 use valley_base::atomic_write;
 use valley_base::csv::{write_csv, LineEnd};
 
@@ -98,7 +98,7 @@ impl HtmlReport {
         self.sections.push(s);
     }
 
-    /// Renders the report; fails with [`ReportError::ReadFigure`] if a figure is missing.
+    /// Renders the report; fails with [`Error::ReadFigure`] if a figure is missing.
     pub fn to_html(&self) -> Result<String> {
         let mut h = String::new();
         let t = escape(&self.title);
@@ -125,7 +125,7 @@ impl HtmlReport {
                 let _ = writeln!(h, "<p>{}</p>", escape(p));
             }
             for f in &s.figures {
-                let bytes = std::fs::read(f).map_err(|source| ReportError::ReadFigure { path: f.clone(), source })?;
+                let bytes = std::fs::read(f).map_err(|source| Error::ReadFigure { path: f.clone(), source })?;
                 let mime = match f.extension().and_then(|e| e.to_str()) {
                     Some("svg") => "image/svg+xml",
                     Some("jpg") | Some("jpeg") => "image/jpeg",

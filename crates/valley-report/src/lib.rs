@@ -32,7 +32,7 @@ mod line;
 mod style;
 
 pub use bar::bar_figure;
-pub use error::{ReportError, Result};
+pub use error::{Error, Result};
 pub use heatmap::{heatmap_figure, matrix_figure};
 pub use hist::{histogram_figure, HistPanel};
 pub use html::{HtmlReport, Section, Table};

@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
-use crate::error::{ReportError, Result};
+use crate::error::{Error, Result};
 use crate::io::with_suffix;
 use valley_base::atomic_write;
 
@@ -53,7 +53,7 @@ pub(crate) fn ensure_font() -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(ReportError::Font)
+        Err(Error::Font)
     }
 }
 
@@ -294,7 +294,7 @@ pub(crate) fn render(stem: &Path, fig: &impl Figure) -> Result<Vec<PathBuf>> {
     let png_path = with_suffix(stem, "png");
     let svg_path = with_suffix(stem, "svg");
     let (w, h) = fig.size();
-    let plot_err = |path: &Path, e: Box<dyn std::error::Error + Send + Sync>| ReportError::Plot {
+    let plot_err = |path: &Path, e: Box<dyn std::error::Error + Send + Sync>| Error::Plot {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
@@ -304,13 +304,13 @@ pub(crate) fn render(stem: &Path, fig: &impl Figure) -> Result<Vec<PathBuf>> {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         draw_on(&root, fig).map_err(|e| plot_err(&png_path, e))?;
     }
-    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| ReportError::Encode {
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| Error::Encode {
         path: png_path.clone(),
         message: "pixel buffer does not match the canvas size".into(),
     })?;
     let mut png = Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png)
-        .map_err(|e| ReportError::Encode { path: png_path.clone(), message: e.to_string() })?;
+        .map_err(|e| Error::Encode { path: png_path.clone(), message: e.to_string() })?;
     atomic_write(&png_path, png.get_ref())?;
 
     let mut svg = String::new();

@@ -22,14 +22,24 @@ pub enum Error {
     #[error(transparent)]
     Valley(#[from] valley::Error),
     #[error(transparent)]
-    Data(#[from] valley_data::DataError),
+    Data(#[from] valley_data::Error),
     #[error(transparent)]
-    Report(#[from] valley_report::ReportError),
+    Report(#[from] valley_report::Error),
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Landscape(#[from] valley_landscape::Error),
+    #[error(transparent)]
+    Fusion(#[from] valley_fusion::Error),
+    #[error(transparent)]
+    Fed(#[from] valley_fed::Error),
+    #[error("unknown budget `{given}` (expected smoke, cpu or paper)")]
+    UnknownBudget { given: String },
+    #[error("unknown finding `{given}` (expected one of {expected}, all)")]
+    UnknownFinding { given: String, expected: String },
+    #[error("the {study} study has no {algorithm} run to compare with (its algorithm list lacks it)")]
+    MissingRun { study: &'static str, algorithm: &'static str },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -53,7 +63,7 @@ impl FromStr for Budget {
             "smoke" => Ok(Self::Smoke),
             "cpu" => Ok(Self::Cpu),
             "paper" => Ok(Self::Paper),
-            _ => Err(Error::Other(format!("unknown budget `{s}` (expected smoke, cpu or paper)"))),
+            _ => Err(Error::UnknownBudget { given: s.to_string() }),
         }
     }
 }
@@ -93,7 +103,7 @@ impl Env<'_> {
     /// The folder for finding `name`, created on demand.
     pub fn dir(&self, name: &str) -> Result<PathBuf> {
         let d = self.out.join(name);
-        std::fs::create_dir_all(&d).map_err(|e| valley::Error::io(&d, e))?;
+        std::fs::create_dir_all(&d).map_err(|e| valley::Error::create_dir(&d, e))?;
         Ok(d)
     }
 }
@@ -115,7 +125,7 @@ pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {
         "fedsign" => studies::fedsign(env, command),
         "softmax" => theory::softmax(env, command),
         "relu" => theory::relu(env, command),
-        other => Err(Error::Other(format!("unknown finding `{other}` (expected one of {}, all)", NAMES.join(", ")))),
+        other => Err(Error::UnknownFinding { given: other.to_string(), expected: NAMES.join(", ") }),
     }
 }
 

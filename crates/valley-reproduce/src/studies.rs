@@ -21,10 +21,6 @@ use crate::valleys::{self, hparam_configs};
 use crate::verdict::{fmt, Finding, Outcome};
 use crate::{Budget, Env, Error, Result};
 
-fn other<E: std::fmt::Display>(e: E) -> Error {
-    Error::Other(e.to_string())
-}
-
 /// Finding 6: lr, batch size and weight decay change the width, not the symmetry under
 /// G(0,1), and sign-consistent noise is asymmetric in every case; plus the batch-32 vs
 /// batch-2048 interpolation with per-group statistics and SSRs.
@@ -110,9 +106,9 @@ fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConf
     let spec = EvalConfig { bn_batches: env.budget.pick(2, 8, 20), ..EvalConfig::default() };
     let bn = spec.bn_sample(&prepared.train);
     let data = CurveData { bn: &bn.set, splits: &[(Split::Test, &prepared.test)] };
-    let pts = interpolate::curve((&ma, &mb, &work), &lambdas, &spec, &data, |_, _| {}).map_err(other)?;
+    let pts = interpolate::curve((&ma, &mb, &work), &lambdas, &spec, &data, |_, _| {})?;
     let (pa, pb) = (Params::of(&ma), Params::of(&mb));
-    let groups = valley_fusion::ssr::ssr_report(&ma, &pa, &pb, None).map_err(other)?;
+    let groups = valley_fusion::ssr::ssr_report(&ma, &pa, &pb, None)?;
     let xs: Vec<f64> = pts.iter().map(|p| p.lambda).collect();
     let acc = Panel::new("interpolation batch 32 → batch 2048", "λ", "test accuracy").with_series(Series::new(
         "(1−λ)θ32 + λθ2048",
@@ -198,14 +194,12 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
         if let soups::SoupsEvent::Point(p) = e {
             log(&format!("  {} epoch {}: gap {:+.4} SSR-AB {:.4}", p.start.name(), p.epoch, p.test.gap, p.ssr_ab));
         }
-    })
-    .map_err(other)?;
+    })?;
     let figures = valley_fusion::report::write_soups(
         &dir,
         &outcome,
         json!({"dataset": data.name, "train_limit": dc.train_limit, "test_limit": dc.test_limit}),
-    )
-    .map_err(other)?;
+    )?;
     let v = &outcome.verdict;
     let mut table = Table {
         header: ["start", "epoch", "acc A", "acc B", "acc ½A+½B", "gap", "barrier", "SSR-IA", "SSR-IB", "SSR-AB"]
@@ -292,7 +286,7 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
             cfg.partition = Partition::Dirichlet { alpha: 0.5 };
             let run_dir = dir.join(format!("{}-seed{seed}", label.replace(" γ=", "-g")));
             (env.log)(&format!("fedsign: {label} seed {seed} ({rounds} rounds)"));
-            let s = valley_fed::server::run(&cfg, &run_dir, env.device, 2, true, &mut |_| {}).map_err(other)?;
+            let s = valley_fed::server::run(&cfg, &run_dir, env.device, 2, true, &mut |_| {})?;
             finals.push(s.final_accuracy);
             curves.push(s.rounds.iter().map(|r| r.test_accuracy).collect());
         }
@@ -307,15 +301,18 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     let figures =
         line_figure(&dir.join("fed-accuracy"), "Federated accuracy per round (mean over seeds)", &[panel], 1)?;
     let is_fedsign = |name: &str| name.starts_with("fedsign");
-    let fedavg =
-        results.iter().find(|r| r.0 == "fedavg").cloned().ok_or_else(|| Error::Other("no FedAvg run".into()))?;
+    let fedavg = results
+        .iter()
+        .find(|r| r.0 == "fedavg")
+        .cloned()
+        .ok_or(Error::MissingRun { study: "fedsign", algorithm: "FedAvg" })?;
     let best_baseline = results.iter().filter(|r| !is_fedsign(&r.0)).map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
     let best = results
         .iter()
         .filter(|r| is_fedsign(&r.0))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .cloned()
-        .ok_or_else(|| Error::Other("no FedSign run".into()))?;
+        .ok_or(Error::MissingRun { study: "fedsign", algorithm: "FedSign" })?;
     // Seeds fix the partition and the initialisation, so FedSign − FedAvg is compared per seed.
     let paired: Vec<(String, Option<Interval>)> = results
         .iter()

@@ -75,7 +75,7 @@ pub(crate) fn valleys_of(
     let model = ck.to_model(None, env.device)?;
     let mut data_cfg = cfg.data.clone();
     data_cfg.test_limit = s.test_limit.or(cfg.data.test_limit);
-    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.eval, env.device).map_err(lerr)?;
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.eval, env.device)?;
     let mut eval = Evaluator::new(&model, &data, s.eval);
     let ctx = Context { init: Some(run_dir.init()) };
     let total = spec.directions().len();
@@ -84,18 +84,13 @@ pub(crate) fn valleys_of(
         if let valley_landscape::run::Event::Direction { index, spec, .. } = e {
             log(&format!("  direction {}/{total}: {}", index + 1, spec.label()));
         }
-    })
-    .map_err(lerr)?;
-    std::fs::create_dir_all(fig_dir).map_err(|e| valley::Error::io(fig_dir, e))?;
-    valley_landscape::run::write_curves_csv(&fig_dir.join("curves.csv"), &curves).map_err(lerr)?;
+    })?;
+    std::fs::create_dir_all(fig_dir).map_err(|e| valley::Error::create_dir(fig_dir, e))?;
+    valley_landscape::run::write_curves_csv(&fig_dir.join("curves.csv"), &curves)?;
     let aggs = aggregate(&curves);
-    let mut figures = valley_landscape::plots::valley_figures(fig_dir, &aggs, spec.norm.label()).map_err(lerr)?;
-    figures.extend(valley_landscape::plots::ratio_figures(fig_dir, &aggs).map_err(lerr)?);
+    let mut figures = valley_landscape::plots::valley_figures(fig_dir, &aggs, spec.norm.label())?;
+    figures.extend(valley_landscape::plots::ratio_figures(fig_dir, &aggs)?);
     Ok((aggs, figures))
-}
-
-fn lerr(e: valley_landscape::Error) -> crate::Error {
-    crate::Error::Other(e.to_string())
 }
 
 /// Gaussian-style spec at scale 1, NS, all parameters.

@@ -121,7 +121,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors file ({e})")))?;
         let metadata = header.metadata().clone().unwrap_or_default();
@@ -231,6 +231,6 @@ pub fn load_model(path: &Path, fallback: Option<&ModelConfig>, device: Device) -
 /// sha256 of a file, hex encoded (recorded as the checkpoint's identity).
 pub fn sha256_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }

@@ -10,16 +10,26 @@ pub enum Error {
     Mismatch(String),
     #[error("checkpoint {path}: {detail}")]
     Checkpoint { path: PathBuf, detail: String },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the folder {}: check that it is not a file and that its parent is writable", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {detail}")]
     Json { path: PathBuf, detail: String },
     #[error(transparent)]
-    Data(#[from] valley_data::DataError),
+    Data(#[from] valley_data::Error),
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),
-    #[error("libtorch: {0}")]
+    #[error("libtorch failed")]
     Torch(#[from] tch::TchError),
     #[error("training diverged: loss is {loss} at epoch {epoch}, step {step}; the last good checkpoint is kept{hint}")]
     NonFinite { epoch: usize, step: usize, loss: f64, hint: String },
@@ -28,8 +38,12 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Read { path: path.into(), source }
+    }
+
+    pub fn create_dir(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::CreateDir { path: path.into(), source }
     }
 
     pub fn checkpoint(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {

@@ -16,7 +16,7 @@ use super::{
     write_merged, GreedyTrace, SignConflicts, TiesConfig,
 };
 use crate::report::CheckpointId;
-use crate::{same_layout, FusionError, Result};
+use crate::{same_layout, Error, Result};
 
 /// A merging method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,15 +55,13 @@ impl std::fmt::Display for Method {
 }
 
 impl std::str::FromStr for Method {
-    type Err = FusionError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         [Method::Uniform, Method::Greedy, Method::TaskArithmetic, Method::Ties]
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
-                FusionError::Config(format!(
-                    "unknown merge method `{s}` (expected uniform, greedy, task-arithmetic or ties)"
-                ))
+                Error::Config(format!("unknown merge method `{s}` (expected uniform, greedy, task-arithmetic or ties)"))
             })
     }
 }
@@ -116,7 +114,7 @@ impl Inputs {
     /// Loads `models` (at least one) and `base`, and checks that all share one layout.
     pub fn load(models: &[PathBuf], base: Option<&Path>, device: Device) -> Result<Self> {
         if models.is_empty() {
-            return Err(FusionError::Config("merging needs at least one model".into()));
+            return Err(Error::Config("merging needs at least one model".into()));
         }
         let (mut checkpoints, mut loaded) = (Vec::new(), Vec::new());
         for p in models {
@@ -176,7 +174,7 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
     let base = inputs.base.as_ref().map(|(_, p)| p);
     let need_base = || {
         base.ok_or_else(|| {
-            FusionError::Config(format!(
+            Error::Config(format!(
                 "method {} needs --base (the shared initialisation or pre-trained model)",
                 spec.method
             ))
@@ -184,11 +182,7 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
     };
     let data = match data {
         None if spec.needs_data() => {
-            return Err(FusionError::Config(format!(
-                "method {} with BN {} needs the dataset",
-                spec.method,
-                spec.bn_name()
-            )))
+            return Err(Error::Config(format!("method {} with BN {} needs the dataset", spec.method, spec.bn_name())))
         }
         d => d,
     };
@@ -215,7 +209,7 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
             (m, Some(st))
         }
         Method::Greedy => {
-            let d = data.ok_or_else(|| FusionError::Config("the greedy soup needs the dataset".into()))?;
+            let d = data.ok_or_else(|| Error::Config("the greedy soup needs the dataset".into()))?;
             let labels = Vec::<i64>::try_from(&d.test.y.to_device(Device::Cpu)).map_err(valley::Error::from)?;
             let (report_ix, held_ix) = valley_data::stratified_split(&labels, d.num_classes as usize, 0.5, spec.seed)?;
             let (held, rest) = (d.test.subset(&held_ix), d.test.subset(&report_ix));

@@ -231,7 +231,7 @@ pub fn run(
 ) -> Result<RunSummary> {
     cfg.validate()?;
     let dir = RunDir(out.to_path_buf());
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::create_dir(out, e))?;
     let data = prepare(&cfg.data, None, device)?;
     let mut model_cfg = cfg.model.clone();
     (model_cfg.in_channels, model_cfg.image_size, model_cfg.num_classes) =
@@ -334,7 +334,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
