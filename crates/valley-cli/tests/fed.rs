@@ -87,13 +87,16 @@ fn fedavg_and_fedsign_write_their_results() {
 }
 
 #[test]
-fn thread_count_does_not_change_the_global_model() {
+fn parallel_client_count_does_not_change_the_global_model() {
     common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("t1"), tmp.path().join("t2"));
-    ok(&fed("fedsign", &a, &["--threads", "1"]));
-    ok(&fed("fedsign", &b, &["--threads", "2"]));
-    assert!(bytes(a.join("global.safetensors")) == bytes(b.join("global.safetensors")), "1 and 2 threads differ");
+    ok(&fed("fedsign", &a, &["--parallel-clients", "1"]));
+    ok(&fed("fedsign", &b, &["--parallel-clients", "2"]));
+    assert!(
+        bytes(a.join("global.safetensors")) == bytes(b.join("global.safetensors")),
+        "1 and 2 parallel clients differ"
+    );
     assert_eq!(rounds_without_seconds(&a), rounds_without_seconds(&b));
 }
 

@@ -17,6 +17,8 @@ pub enum Error {
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),
+    #[error(transparent)]
+    Report(#[from] valley_report::Error),
     #[error("libtorch failed")]
     Torch(#[from] tch::TchError),
 }

@@ -4,13 +4,15 @@
 //! and how their models are aggregated; [`client`] holds the local training logic and the
 //! per-client state; a [`transport::Transport`] carries instructions and results between
 //! them (here [`transport::Simulation`], every client in this process); [`server::run`]
-//! drives the rounds, measures them and checkpoints them.
+//! drives the rounds, measures them and checkpoints them; [`compare`] runs a grid of
+//! algorithms × α × seeds and tabulates it.
 //!
 //! Algorithms ([`config::Algorithm`]): FedAvg, FedProx (CE + μ/2·‖θ − θt‖²), MOON
 //! (model-contrastive term, τ = 0.5), FedDyn (per-client linear correction, server h),
 //! FedSign (CE − γ·mean_i[sgp(θt,i)·σ(θk,i) + sgp(−θt,i)·σ(−θk,i)]).
 
 pub mod client;
+pub mod compare;
 pub mod config;
 mod error;
 pub mod objective;

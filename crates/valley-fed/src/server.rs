@@ -68,20 +68,23 @@ impl RoundRecord {
         ]
     }
 
-    fn from_row(r: &[f64]) -> Self {
-        Self {
-            round: r[0] as usize,
-            test_accuracy: r[1],
-            test_loss: r[2],
-            train_loss: r[3],
-            mean_ssr: r[4],
-            sign_flip: r[5],
-            selected: r[6] as usize,
-            returned: r[7] as usize,
-            stragglers: r[8] as usize,
-            kept_global: r[9] != 0.0,
-            seconds: r[10],
-        }
+    /// The inverse of `to_row`; `None` for a row of another length.
+    fn from_row(r: &[f64]) -> Option<Self> {
+        let [round, test_accuracy, test_loss, train_loss, mean_ssr, sign_flip, selected, returned, stragglers, kept_global, seconds] =
+            <[f64; 11]>::try_from(r).ok()?;
+        Some(Self {
+            round: round as usize,
+            test_accuracy,
+            test_loss,
+            train_loss,
+            mean_ssr,
+            sign_flip,
+            selected: selected as usize,
+            returned: returned as usize,
+            stragglers: stragglers as usize,
+            kept_global: kept_global != 0.0,
+            seconds,
+        })
     }
 
     fn csv_row(&self) -> [String; 11] {
@@ -220,7 +223,11 @@ pub fn run(
         sim.load_state(&get)?;
         if let Some(t) = ck.tensors.get("records") {
             let rows = Vec::<Vec<f64>>::try_from(&t.to_kind(Kind::Double)).unwrap_or_default();
-            records = rows.iter().map(|r| RoundRecord::from_row(r)).collect();
+            records = rows
+                .iter()
+                .map(|r| RoundRecord::from_row(r))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad("its round records do not have the 11 values of a round".into()))?;
         }
         on_event(Event::Resumed { round: records.len() });
     }
@@ -350,7 +357,32 @@ pub fn read_records(dir: &Path) -> Result<Vec<RoundRecord>> {
         Some(t) => Vec::<Vec<f64>>::try_from(&t.to_kind(Kind::Double)).unwrap_or_default(),
         None => Vec::new(),
     };
-    Ok(rows.iter().map(|r| RoundRecord::from_row(r)).collect())
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            RoundRecord::from_row(r).ok_or_else(|| Error::Resume {
+                path: FedDir(dir.to_path_buf()).state(),
+                detail: format!("record {} has {} values, expected 11; delete the run to start over", i + 1, r.len()),
+            })
+        })
+        .collect()
+}
+
+/// Writes `dir/accuracy.{png,svg}`: the global test accuracy per round, and the mean SSR
+/// of the clients with the global model and the fraction of signs flipped by aggregation.
+pub fn write_accuracy_figure(dir: &Path, records: &[RoundRecord], label: &str) -> Result<Vec<PathBuf>> {
+    use valley_report::{line_figure, Panel, Series};
+    let xs: Vec<f64> = records.iter().map(|r| r.round as f64).collect();
+    let col = |f: fn(&RoundRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
+    let acc = Panel::new("global test accuracy", "round", "accuracy").with_series(Series::new(
+        label,
+        xs.clone(),
+        col(|r| r.test_accuracy),
+    ));
+    let signs = Panel::new("signs", "round", "fraction")
+        .with_series(Series::new("mean SSR(θk, θt)", xs.clone(), col(|r| r.mean_ssr)))
+        .with_series(Series::new("flipped by aggregation", xs, col(|r| r.sign_flip)).dashed());
+    Ok(line_figure(&dir.join("accuracy"), &format!("{label}: accuracy per round"), &[acc, signs], 2)?)
 }
 
 #[cfg(test)]

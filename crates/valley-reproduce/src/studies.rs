@@ -12,6 +12,7 @@ use valley::train::{self, OptimConfig, Schedule};
 use valley::{Arch, ModelConfig};
 use valley_base::stats::{mean, Interval};
 use valley_data::{DatasetKind, Partition};
+use valley_fed::compare::{CompareEvent, Entry, Grid};
 use valley_fed::{Algorithm, FedConfig, Reduce};
 use valley_fusion::interpolate::{self, CurveData};
 use valley_fusion::soups::{self, SoupsConfig, SoupsData};
@@ -20,6 +21,17 @@ use valley_report::{line_figure, Panel, Series, Table};
 use crate::valleys::{self, hparam_configs};
 use crate::verdict::{fmt, Finding, Outcome};
 use crate::{Budget, Env, Error, Result};
+
+/// One valley of finding 6: a hyperparameter setting under one sign mode.
+#[derive(serde::Serialize)]
+struct HparamRow {
+    setting: String,
+    sign: String,
+    error_asymmetry: f64,
+    error_diff: f64,
+    loss_width_plus: f64,
+    loss_width_minus: f64,
+}
 
 /// Finding 6: lr, batch size and weight decay change the width, not the symmetry under
 /// G(0,1), and sign-consistent noise is asymmetric in every case; plus the batch-32 vs
@@ -35,21 +47,21 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
         let (aggs, f) = valleys::valleys_of(env, &run, &cfg, sp, &dir.join(name.replace('=', "-")))?;
         figures.extend(f);
         for a in &aggs {
-            rows.push((
-                name.clone(),
-                a.sign.clone(),
-                valleys::metric(a, false, "asymmetry"),
-                valleys::metric(a, false, "diff"),
-                valleys::metric(a, true, "width_plus"),
-                valleys::metric(a, true, "width_minus"),
-            ));
+            rows.push(HparamRow {
+                setting: name.clone(),
+                sign: a.sign.clone(),
+                error_asymmetry: valleys::metric(a, false, "asymmetry"),
+                error_diff: valleys::metric(a, false, "diff"),
+                loss_width_plus: valleys::metric(a, true, "width_plus"),
+                loss_width_minus: valleys::metric(a, true, "width_minus"),
+            });
         }
         runs.push((name, cfg, run));
     }
     let consistent_ok: Vec<&str> =
-        rows.iter().filter(|r| r.1 == "consistent" && r.3 <= 0.0).map(|r| r.0.as_str()).collect();
-    let sym: Vec<f64> = rows.iter().filter(|r| r.1 == "as-sampled").map(|r| r.2.abs()).collect();
-    let asym: Vec<f64> = rows.iter().filter(|r| r.1 == "consistent").map(|r| r.2.abs()).collect();
+        rows.iter().filter(|r| r.sign == "consistent" && r.error_diff <= 0.0).map(|r| r.setting.as_str()).collect();
+    let sym: Vec<f64> = rows.iter().filter(|r| r.sign == "as-sampled").map(|r| r.error_asymmetry.abs()).collect();
+    let asym: Vec<f64> = rows.iter().filter(|r| r.sign == "consistent").map(|r| r.error_asymmetry.abs()).collect();
     let (ms, ma) = (mean(&sym), mean(&asym));
 
     // Batch 32 vs batch 2048: (1−λ)θ1 + λθ2 for λ ∈ [−1, 2], per-group moments and SSRs.
@@ -71,7 +83,19 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
             .to_vec(),
         rows: vec![],
     };
-    table.rows = rows.iter().map(|r| vec![r.0.clone(), r.1.clone(), fmt(r.2), fmt(r.3), fmt(r.4), fmt(r.5)]).collect();
+    table.rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.setting.clone(),
+                r.sign.clone(),
+                fmt(r.error_asymmetry),
+                fmt(r.error_diff),
+                fmt(r.loss_width_plus),
+                fmt(r.loss_width_minus),
+            ]
+        })
+        .collect();
     let claim = "Learning rate, batch size and weight decay change the valley's width but not its symmetry under G(0,1) noise, while sign-consistent noise gives an asymmetric valley in every case.";
     Finding::record(
         env,
@@ -83,7 +107,7 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
         Outcome {
             pass,
             detail,
-            numbers: json!({ "valleys": rows.iter().map(|r| json!({"setting": r.0, "sign": r.1, "error_asymmetry": r.2, "error_diff": r.3, "loss_width_plus": r.4, "loss_width_minus": r.5})).collect::<Vec<_>>(),
+            numbers: json!({ "valleys": rows,
                              "batch32_vs_batch2048": { "curve": interp, "groups": ssr_groups } }),
             figures,
             table,
@@ -245,6 +269,16 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
     )
 }
 
+/// One algorithm's final test accuracies over the seeds (fractions).
+#[derive(Clone)]
+struct AlgoResult {
+    label: String,
+    mean: f64,
+    /// Sample standard deviation (0 for one seed).
+    std: f64,
+    finals: Vec<f64>,
+}
+
 /// FedSign against FedAvg, FedProx, MOON and FedDyn on a Dirichlet split (§5, Table 1).
 pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("fedsign")?;
@@ -269,57 +303,60 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     algos.extend(gammas.iter().map(|&gamma| Algorithm::FedSign { gamma, reduce: Reduce::Sum }));
     let seeds: Vec<u64> = b.pick(vec![1], vec![1, 2, 3, 4, 5], vec![1, 2, 3, 4, 5]);
     let rounds = b.pick(2, 50, 200);
-    let mut results: Vec<(String, f64, f64, Vec<f64>)> = Vec::new();
-    let mut panel = Panel::new("Dirichlet α = 0.5", "round", "test accuracy");
-    for (i, algo) in algos.iter().enumerate() {
-        let label = match algo {
-            Algorithm::FedSign { gamma, .. } => format!("fedsign γ={gamma}"),
-            other => other.name().to_string(),
-        };
-        let mut finals = Vec::new();
-        let mut curves: Vec<Vec<f64>> = Vec::new();
-        for &seed in &seeds {
-            let mut cfg = FedConfig::paper(*algo, dc.clone(), model.clone(), rounds, seed);
-            cfg.clients = b.pick(10, 20, 100);
-            cfg.participation = b.pick(0.5, 0.25, 0.1);
-            cfg.local_epochs = b.pick(1, 2, 5);
-            cfg.partition = Partition::Dirichlet { alpha: 0.5 };
-            let run_dir = dir.join(format!("{}-seed{seed}", label.replace(" γ=", "-g")));
-            (env.log)(&format!("fedsign: {label} seed {seed} ({rounds} rounds)"));
-            let s = valley_fed::server::run(&cfg, &run_dir, env.device, 2, true, &mut |_| {})?;
-            finals.push(s.final_accuracy);
-            curves.push(s.rounds.iter().map(|r| r.test_accuracy).collect());
+    let mut base = FedConfig::paper(Algorithm::FedAvg, dc.clone(), model.clone(), rounds, 0);
+    base.clients = b.pick(10, 20, 100);
+    base.participation = b.pick(0.5, 0.25, 0.1);
+    base.local_epochs = b.pick(1, 2, 5);
+    base.partition = Partition::Dirichlet { alpha: 0.5 };
+    let entries: Vec<Entry> = algos
+        .iter()
+        .map(|&algorithm| match algorithm {
+            Algorithm::FedSign { gamma, .. } => Entry { label: format!("fedsign γ={gamma}"), algorithm },
+            other => Entry::named(other),
+        })
+        .collect();
+    let grid = Grid { base, entries, alphas: vec![0.5], seeds: seeds.clone(), subset_per_seed: false, figures: false };
+    let log = &mut env.log;
+    let cells = grid.run(&dir, env.device, 2, &mut |e| {
+        if let CompareEvent::Running { label, seed, .. } = e {
+            log(&format!("fedsign: {label} seed {seed} ({rounds} rounds)"));
         }
-        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
-        let xs: Vec<f64> = (1..=n).map(|r| r as f64).collect();
-        let ys: Vec<f64> = (0..n).map(|r| mean(&curves.iter().map(|c| c[r]).collect::<Vec<_>>())).collect();
-        panel = panel.with_series(Series::new(label.clone(), xs, ys).color(i));
-        let m = mean(&finals);
-        let sd = valley_base::stats::std(&finals);
-        results.push((label, m, sd, finals));
+    })?;
+    let mut panel = Panel::new("Dirichlet α = 0.5", "round", "test accuracy");
+    let mut results: Vec<AlgoResult> = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let ys: Vec<f64> = cell.curve_mean_std().iter().map(|s| s.0).collect();
+        let xs: Vec<f64> = (1..=ys.len()).map(|r| r as f64).collect();
+        panel = panel.with_series(Series::new(cell.label.clone(), xs, ys).color(i));
+        let (mean, std) = cell.final_mean_std();
+        results.push(AlgoResult { label: cell.label.clone(), mean, std, finals: cell.finals.clone() });
     }
     let figures =
         line_figure(&dir.join("fed-accuracy"), "Federated accuracy per round (mean over seeds)", &[panel], 1)?;
     let is_fedsign = |name: &str| name.starts_with("fedsign");
     let fedavg = results
         .iter()
-        .find(|r| r.0 == "fedavg")
+        .find(|r| r.label == "fedavg")
         .cloned()
         .ok_or(Error::MissingRun { study: "fedsign", algorithm: "FedAvg" })?;
-    let best_baseline = results.iter().filter(|r| !is_fedsign(&r.0)).map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+    let best_baseline =
+        results.iter().filter(|r| !is_fedsign(&r.label)).map(|r| r.mean).fold(f64::NEG_INFINITY, f64::max);
     let best = results
         .iter()
-        .filter(|r| is_fedsign(&r.0))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|r| is_fedsign(&r.label))
+        .max_by(|a, b| a.mean.total_cmp(&b.mean))
         .cloned()
         .ok_or(Error::MissingRun { study: "fedsign", algorithm: "FedSign" })?;
     // Seeds fix the partition and the initialisation, so FedSign − FedAvg is compared per seed.
     let paired: Vec<(String, Option<Interval>)> = results
         .iter()
-        .filter(|r| is_fedsign(&r.0))
-        .map(|r| (r.0.clone(), Interval::of(&r.3.iter().zip(&fedavg.3).map(|(x, y)| Some(x - y)).collect::<Vec<_>>())))
+        .filter(|r| is_fedsign(&r.label))
+        .map(|r| {
+            let diffs: Vec<Option<f64>> = r.finals.iter().zip(&fedavg.finals).map(|(x, y)| Some(x - y)).collect();
+            (r.label.clone(), Interval::of(&diffs))
+        })
         .collect();
-    let pass = best.1 > fedavg.1 && best.1 >= best_baseline;
+    let pass = best.mean > fedavg.mean && best.mean >= best_baseline;
     let show = |i: &Option<Interval>| match i {
         Some(Interval { mean, lo: Some(lo), hi: Some(hi), .. }) => {
             format!("{:+.2} [{:+.2}, {:+.2}]", mean * 100.0, lo * 100.0, hi * 100.0)
@@ -330,17 +367,24 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     let detail = format!(
         "final accuracy (mean ± std over {} seeds): {}; best FedSign ({}) − FedAvg = {:+.2} points, − best baseline = {:+.2} points; per-seed FedSign − FedAvg (mean [95% CI], points): {}",
         seeds.len(),
-        results.iter().map(|r| format!("{} {:.2}% ± {:.2}", r.0, r.1 * 100.0, r.2 * 100.0)).collect::<Vec<_>>().join(", "),
-        best.0,
-        (best.1 - fedavg.1) * 100.0,
-        (best.1 - best_baseline) * 100.0,
+        results.iter().map(|r| format!("{} {:.2}% ± {:.2}", r.label, r.mean * 100.0, r.std * 100.0)).collect::<Vec<_>>().join(", "),
+        best.label,
+        (best.mean - fedavg.mean) * 100.0,
+        (best.mean - best_baseline) * 100.0,
         paired.iter().map(|(n, i)| format!("{n} {}", show(i))).collect::<Vec<_>>().join(", ")
     );
     let mut table =
         Table { header: ["algorithm", "final accuracy (%)", "std", "seeds"].map(String::from).to_vec(), rows: vec![] };
     table.rows = results
         .iter()
-        .map(|r| vec![r.0.clone(), format!("{:.2}", r.1 * 100.0), format!("{:.2}", r.2 * 100.0), r.3.len().to_string()])
+        .map(|r| {
+            vec![
+                r.label.clone(),
+                format!("{:.2}", r.mean * 100.0),
+                format!("{:.2}", r.std * 100.0),
+                r.finals.len().to_string(),
+            ]
+        })
         .collect();
     valley_base::atomic_write(&dir.join("table.md"), table.to_markdown().as_bytes())?;
     Finding::record(
@@ -353,7 +397,7 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
         Outcome {
             pass,
             detail,
-            numbers: json!({ "results": results.iter().map(|r| json!({"algorithm": r.0, "mean": r.1, "std": r.2, "finals": r.3})).collect::<Vec<_>>(), "fedsign_minus_fedavg": paired.iter().map(|(n, i)| json!({"algorithm": n, "diff": i})).collect::<Vec<_>>(), "rounds": rounds, "seeds": seeds, "fedsign_reduce": "sum", "gammas": gammas }),
+            numbers: json!({ "results": results.iter().map(|r| json!({"algorithm": r.label, "mean": r.mean, "std": r.std, "finals": r.finals})).collect::<Vec<_>>(), "fedsign_minus_fedavg": paired.iter().map(|(n, i)| json!({"algorithm": n, "diff": i})).collect::<Vec<_>>(), "rounds": rounds, "seeds": seeds, "fedsign_reduce": "sum", "gammas": gammas }),
             figures,
             table,
         },

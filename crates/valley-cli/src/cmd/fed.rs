@@ -1,7 +1,7 @@
 //! `valley fed` (one federated run), `valley fed compare` (a grid of runs and a table) and
 //! `valley partition` (a split's client × class matrix).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -9,9 +9,10 @@ use valley::device::DeviceChoice;
 use valley::train::OptimConfig;
 use valley::{Device, ModelConfig};
 use valley_data::{DatasetKind, Partition};
+use valley_fed::compare::{self, CompareEvent, Entry, Grid};
 use valley_fed::partition::{split_clients, PartitionReport};
-use valley_fed::{Algorithm, Event, FedConfig, FedSummary, Reduce, RoundRecord};
-use valley_report::{line_figure, matrix_figure, Panel, Series, Table};
+use valley_fed::{Algorithm, Event, FedConfig, FedSummary, Reduce};
+use valley_report::{matrix_figure, Table};
 
 use crate::common::DataArgs;
 
@@ -42,7 +43,7 @@ pub struct FedRunArgs {
     pub gamma: Option<f64>,
     /// FedSign's reduction over parameters: mean (default) or sum.
     #[arg(long, default_value = "mean")]
-    pub fedsign_reduce: String,
+    pub fedsign_reduce: Reduce,
     /// μ of FedProx (default 0.01) or MOON (default 1).
     #[arg(long)]
     pub mu: Option<f64>,
@@ -100,7 +101,7 @@ pub struct FedRunArgs {
     /// Clients trained side by side (default OMP_NUM_THREADS, else all cores); kernels run
     /// single-threaded, so this changes speed but no number.
     #[arg(long)]
-    pub threads: Option<usize>,
+    pub parallel_clients: Option<usize>,
     /// Output folder (default runs/fed-<algo>-<dataset>-seed<seed>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -120,7 +121,8 @@ pub struct CompareArgs {
     /// Dirichlet α values, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "0.5")]
     pub alphas: Vec<f64>,
-    /// Every other option of `valley fed` (--algo, --seed, --alpha are set by the grid).
+    /// Every other option of `valley fed` (--algo, --seed, --alpha are set by the grid;
+    /// --gamma, --mu and --dyn-alpha apply to the algorithms they belong to).
     #[command(flatten)]
     pub base: FedRunArgs,
 }
@@ -168,15 +170,19 @@ fn workers(threads: Option<usize>) -> usize {
 }
 
 impl FedRunArgs {
-    pub fn to_config(&self) -> Result<FedConfig> {
-        let reduce: Reduce = self.fedsign_reduce.parse()?;
-        let coef = match self.algo.as_str() {
+    /// `--algo` with its coefficient (`--gamma`, `--mu` or `--dyn-alpha`).
+    fn algorithm(&self) -> Result<Algorithm> {
+        let coef = match self.algo.to_ascii_lowercase().as_str() {
             "fedsign" => self.gamma,
             "fedprox" | "moon" => self.mu,
             "feddyn" => self.dyn_alpha,
             _ => None,
         };
-        let algorithm = Algorithm::parse(&self.algo, coef, reduce)?;
+        Ok(Algorithm::parse(&self.algo, coef, self.fedsign_reduce)?)
+    }
+
+    pub fn to_config(&self) -> Result<FedConfig> {
+        let algorithm = self.algorithm()?;
         let data = self.data.config(DatasetKind::FashionMnist, self.seed)?;
         let mut model = ModelConfig::new(self.model.parse()?, 1, 28, 10);
         model.width = self.width;
@@ -254,116 +260,49 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
         _ => {}
     }
     };
-    let summary = valley_fed::run(&cfg, &out, device, workers(a.threads), a.resume, &mut on_event)?;
-    plot_run(&out, &summary.rounds, cfg.algorithm.name())?;
+    let summary = valley_fed::run(&cfg, &out, device, workers(a.parallel_clients), a.resume, &mut on_event)?;
+    valley_fed::server::write_accuracy_figure(&out, &summary.rounds, cfg.algorithm.name())?;
     Ok(summary)
 }
 
-fn plot_run(out: &Path, records: &[RoundRecord], algo: &str) -> Result<()> {
-    let xs: Vec<f64> = records.iter().map(|r| r.round as f64).collect();
-    let col = |f: fn(&RoundRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
-    let acc = Panel::new("global test accuracy", "round", "accuracy").with_series(Series::new(
-        algo,
-        xs.clone(),
-        col(|r| r.test_accuracy),
-    ));
-    let signs = Panel::new("signs", "round", "fraction")
-        .with_series(Series::new("mean SSR(θk, θt)", xs.clone(), col(|r| r.mean_ssr)))
-        .with_series(Series::new("flipped by aggregation", xs, col(|r| r.sign_flip)).dashed());
-    line_figure(&out.join("accuracy"), &format!("{algo}: accuracy per round"), &[acc, signs], 2)?;
-    Ok(())
-}
-
 fn compare(c: CompareArgs) -> Result<()> {
-    if c.algos.is_empty() || c.seeds.is_empty() || c.alphas.is_empty() {
-        bail!("--algos, --seeds and --alphas each need at least one value");
-    }
     let root = c.base.out.clone().unwrap_or_else(|| PathBuf::from("runs/fed-compare"));
-    // Fail on a bad setting before the first run starts.
-    for algo in &c.algos {
-        FedRunArgs { algo: algo.clone(), alpha: c.alphas[0], ..c.base.clone() }.to_config()?;
-    }
+    let entries = c
+        .algos
+        .iter()
+        .map(|name| Ok(Entry::named(FedRunArgs { algo: name.clone(), ..c.base.clone() }.algorithm()?)))
+        .collect::<Result<Vec<_>>>()?;
     for &alpha in &c.alphas {
         parse_partition(&c.base.partition, alpha)?;
     }
-    let mut table = Table {
-        header: ["algorithm", "alpha", "final accuracy (%)", "std", "best (%)", "s/round", "seeds"]
-            .map(String::from)
-            .to_vec(),
-        rows: Vec::new(),
+    let grid = Grid {
+        base: c.base.to_config()?,
+        entries,
+        alphas: c.alphas.clone(),
+        seeds: c.seeds.clone(),
+        subset_per_seed: true,
+        figures: true,
     };
-    let mut panels = Vec::new();
-    for &alpha in &c.alphas {
-        let mut panel = Panel::new(format!("Dirichlet α = {alpha}"), "round", "test accuracy");
-        for algo in &c.algos {
-            let mut finals = Vec::new();
-            let mut curves: Vec<Vec<f64>> = Vec::new();
-            let (mut best, mut secs) = (Vec::new(), Vec::new());
-            for &seed in &c.seeds {
-                let dir = root.join(format!("{algo}-alpha{alpha}-seed{seed}"));
-                let args = FedRunArgs {
-                    algo: algo.clone(),
-                    alpha,
-                    seed,
-                    out: Some(dir.clone()),
-                    resume: true,
-                    ..c.base.clone()
-                };
-                let records = if dir.join("summary.json").exists()
-                    && valley_fed::server::read_records(&dir)?.len() == args.rounds
-                {
-                    eprintln!("{algo} α={alpha} seed {seed}: reusing {}", dir.display());
-                    valley_fed::server::read_records(&dir)?
-                } else {
-                    eprintln!("{algo} α={alpha} seed {seed}: running into {}", dir.display());
-                    run_one(&args, false).with_context(|| format!("{algo}, α = {alpha}, seed {seed}"))?.rounds
-                };
-                let last = records.last().context("a run without rounds")?;
-                eprintln!("  final accuracy {:.2}%", last.test_accuracy * 100.0);
-                finals.push(last.test_accuracy * 100.0);
-                best.push(records.iter().map(|r| r.test_accuracy).fold(f64::NAN, f64::max) * 100.0);
-                secs.push(records.iter().map(|r| r.seconds).sum::<f64>() / records.len() as f64);
-                curves.push(records.iter().map(|r| r.test_accuracy).collect());
-            }
-            let (m, s) = mean_std(&finals);
-            table.rows.push(vec![
-                algo.clone(),
-                alpha.to_string(),
-                format!("{m:.2} ± {s:.2}"),
-                format!("{s:.2}"),
-                format!("{:.2}", mean_std(&best).0),
-                format!("{:.2}", mean_std(&secs).0),
-                c.seeds.len().to_string(),
-            ]);
-            let rounds = curves.iter().map(Vec::len).min().unwrap_or(0);
-            let xs: Vec<f64> = (1..=rounds).map(|r| r as f64).collect();
-            let stats: Vec<(f64, f64)> =
-                (0..rounds).map(|i| mean_std(&curves.iter().map(|c| c[i]).collect::<Vec<_>>())).collect();
-            let ys: Vec<f64> = stats.iter().map(|s| s.0).collect();
-            let lo: Vec<f64> = stats.iter().map(|s| s.0 - s.1).collect();
-            let hi: Vec<f64> = stats.iter().map(|s| s.0 + s.1).collect();
-            panel = panel.with_series(Series::new(algo.clone(), xs, ys).with_band(lo, hi));
+    let device = resolve_device(c.base.device.as_deref())?;
+    let results = grid.run(&root, device, workers(c.base.parallel_clients), &mut |e| match e {
+        CompareEvent::Reusing { label, alpha, seed, dir } => {
+            eprintln!("{label} α={alpha} seed {seed}: reusing {}", dir.display())
         }
-        panels.push(panel);
-    }
-    let md = table.to_markdown();
-    valley_base::atomic_write(&root.join("compare.md"), md.as_bytes())?;
-    table.write_csv(&root.join("compare.csv"))?;
-    let cols = panels.len().min(3);
-    line_figure(&root.join("compare-accuracy"), "global test accuracy (mean ± std over seeds)", &panels, cols)?;
-    print!("{md}");
-    println!(
-        "table: {}, {}; figure: {}",
-        root.join("compare.md").display(),
-        root.join("compare.csv").display(),
-        root.join("compare-accuracy.png").display()
-    );
+        CompareEvent::Running { label, alpha, seed, dir } => {
+            eprintln!("{label} α={alpha} seed {seed}: running into {}", dir.display())
+        }
+        CompareEvent::Finished { records, .. } => {
+            if let Some(last) = records.last() {
+                eprintln!("  final accuracy {:.2}%", last.test_accuracy * 100.0)
+            }
+        }
+        CompareEvent::Run(Event::Resumed { round }) => eprintln!("resuming after round {round}"),
+        CompareEvent::Run(_) => {}
+    })?;
+    let out = compare::write_outputs(&root, &results)?;
+    print!("{}", compare::table(&results).to_markdown());
+    println!("table: {}, {}; figure: {}", out.markdown.display(), out.csv.display(), out.figure.display());
     Ok(())
-}
-
-/// Mean and sample standard deviation (0 for one value).
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    (valley_base::stats::mean(v), valley_base::stats::std(v))
 }
 
 pub fn partition(a: PartitionArgs) -> Result<()> {
