@@ -32,8 +32,28 @@ pub enum Error {
     Format { path: PathBuf, detail: String },
     #[error("{} not found: {hint}", .path.display())]
     NotFound { path: PathBuf, hint: String },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("unknown dataset `{given}`; valid names: {valid}")]
+    UnknownDataset { given: String, valid: String },
+    #[error("dataset `{dataset}` has no default directory: pass a directory or set {env_var} (or VALLEY_DATA_DIR)")]
+    NoDefaultDir { dataset: &'static str, env_var: String },
+    #[error("normalisation has {means} means and {stds} stds but the images have {channels} channels")]
+    NormalisationChannels { means: usize, stds: usize, channels: usize },
+    #[error("partition `{spec}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>")]
+    BadPartition { spec: String, why: &'static str },
+    #[error("Dirichlet α must be finite and > 0, got {alpha}")]
+    BadAlpha { alpha: f64 },
+    #[error("shards per client must be at least 1")]
+    NoShards,
+    #[error("number of clients must be at least 1")]
+    NoClients,
+    #[error("{clients} clients but only {samples} samples")]
+    TooManyClients { clients: usize, samples: usize },
+    #[error("{clients} clients × {per_client} shards exceeds the {samples} samples")]
+    TooManyShards { clients: usize, per_client: usize, samples: usize },
+    #[error("sample {index} has label {label}, outside 0..{num_classes}")]
+    LabelOutOfRange { index: usize, label: i64, num_classes: usize },
+    #[error("test fraction {fraction} must lie in [0, 1]")]
+    BadTestFraction { fraction: f64 },
 }
 
 impl Error {

@@ -142,7 +142,7 @@ impl std::str::FromStr for DatasetKind {
     fn from_str(s: &str) -> Result<Self> {
         ALL_KINDS.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
             let names: Vec<&str> = ALL_KINDS.iter().map(|k| k.name()).collect();
-            Error::Invalid(format!("unknown dataset `{s}`; valid names: {}", names.join(", ")))
+            Error::UnknownDataset { given: s.to_string(), valid: names.join(", ") }
         })
     }
 }
@@ -227,13 +227,7 @@ fn resolve_dir_with(kind: DatasetKind, dir: Option<&Path>, env: impl Fn(&str) ->
     if let Some(d) = env("VALLEY_DATA_DIR") {
         return Ok(d.join(kind.name()));
     }
-    kind.default_dir().ok_or_else(|| {
-        Error::Invalid(format!(
-            "dataset `{}` has no default directory: pass a directory or set {} (or VALLEY_DATA_DIR)",
-            kind.name(),
-            kind.env_var()
-        ))
-    })
+    kind.default_dir().ok_or_else(|| Error::NoDefaultDir { dataset: kind.name(), env_var: kind.env_var() })
 }
 
 /// Loads the train and test split of `kind`. With `dir` `None` the directory comes from

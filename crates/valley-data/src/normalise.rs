@@ -55,12 +55,11 @@ impl Normalisation {
     /// Replaces every pixel x of channel c by (x − μ_c)/σ_c.
     pub fn apply(&self, set: &mut ImageSet) -> Result<()> {
         if self.mean.len() != set.channels || self.std.len() != set.channels {
-            return Err(Error::Invalid(format!(
-                "normalisation has {} means and {} stds but the images have {} channels",
-                self.mean.len(),
-                self.std.len(),
-                set.channels
-            )));
+            return Err(Error::NormalisationChannels {
+                means: self.mean.len(),
+                stds: self.std.len(),
+                channels: set.channels,
+            });
         }
         let plane = (set.height * set.width).max(1);
         let c = set.channels;

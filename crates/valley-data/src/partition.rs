@@ -26,9 +26,7 @@ impl std::str::FromStr for Partition {
 
     /// `iid`, `dirichlet:<alpha>` or `shards:<per_client>`.
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: &str| {
-            Error::Invalid(format!("partition `{s}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>"))
-        };
+        let bad = |why: &'static str| Error::BadPartition { spec: s.to_string(), why };
         let p = match s.split_once(':') {
             None if s == "iid" => Partition::Iid,
             Some(("dirichlet", a)) => {
@@ -57,10 +55,8 @@ impl std::fmt::Display for Partition {
 impl Partition {
     fn validate(&self) -> Result<()> {
         match *self {
-            Partition::Dirichlet { alpha } if !(alpha.is_finite() && alpha > 0.0) => {
-                Err(Error::Invalid(format!("Dirichlet α must be finite and > 0, got {alpha}")))
-            }
-            Partition::Shards { per_client: 0 } => Err(Error::Invalid("shards per client must be at least 1".into())),
+            Partition::Dirichlet { alpha } if !(alpha.is_finite() && alpha > 0.0) => Err(Error::BadAlpha { alpha }),
+            Partition::Shards { per_client: 0 } => Err(Error::NoShards),
             _ => Ok(()),
         }
     }
@@ -97,11 +93,11 @@ pub fn partition(
 ) -> Result<Vec<Vec<usize>>> {
     scheme.validate()?;
     if clients == 0 {
-        return Err(Error::Invalid("number of clients must be at least 1".into()));
+        return Err(Error::NoClients);
     }
     let n = labels.len();
     if clients > n {
-        return Err(Error::Invalid(format!("{clients} clients but only {n} samples")));
+        return Err(Error::TooManyClients { clients, samples: n });
     }
     let by_class = indices_by_class(labels, num_classes)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -113,8 +109,10 @@ pub fn partition(
         }
         Partition::Dirichlet { alpha } => dirichlet(&by_class, clients, alpha, &mut rng)?,
         Partition::Shards { per_client } => {
-            let shards = clients.checked_mul(per_client).filter(|&s| s <= n).ok_or_else(|| {
-                Error::Invalid(format!("{clients} clients × {per_client} shards exceeds the {n} samples"))
+            let shards = clients.checked_mul(per_client).filter(|&s| s <= n).ok_or(Error::TooManyShards {
+                clients,
+                per_client,
+                samples: n,
             })?;
             let sorted: Vec<usize> = by_class.concat();
             let mut pieces = chunks(&sorted, shards);
@@ -141,7 +139,8 @@ fn chunks(idx: &[usize], k: usize) -> Vec<Vec<usize>> {
 
 fn dirichlet(by_class: &[Vec<usize>], clients: usize, alpha: f64, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<usize>>> {
     let classes = by_class.len();
-    let gamma = Gamma::new(alpha, 1.0).map_err(|e| Error::Invalid(format!("Gamma({alpha}, 1): {e}")))?;
+    // `validate` has checked α, so this fails only for the same reason it would.
+    let gamma = Gamma::new(alpha, 1.0).map_err(|_| Error::BadAlpha { alpha })?;
     let mut p = vec![vec![0f64; classes]; clients];
     for row in p.iter_mut() {
         row.iter_mut().for_each(|v| *v = gamma.sample(rng));

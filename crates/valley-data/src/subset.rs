@@ -59,7 +59,7 @@ pub(crate) fn indices_by_class(labels: &[i64], num_classes: usize) -> Result<Vec
     let mut by_class = vec![Vec::new(); num_classes];
     for (i, &l) in labels.iter().enumerate() {
         if l < 0 || l as usize >= num_classes {
-            return Err(Error::Invalid(format!("sample {i} has label {l}, outside 0..{num_classes}")));
+            return Err(Error::LabelOutOfRange { index: i, label: l, num_classes });
         }
         by_class[l as usize].push(i);
     }
@@ -106,7 +106,7 @@ pub fn stratified_split(
     seed: u64,
 ) -> Result<(Vec<usize>, Vec<usize>)> {
     if !(0.0..=1.0).contains(&test_fraction) {
-        return Err(Error::Invalid(format!("test fraction {test_fraction} must lie in [0, 1]")));
+        return Err(Error::BadTestFraction { fraction: test_fraction });
     }
     let by_class = indices_by_class(labels, num_classes)?;
     let counts: Vec<usize> = by_class.iter().map(Vec::len).collect();

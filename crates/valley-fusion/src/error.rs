@@ -13,8 +13,13 @@ pub enum Error {
     /// Writing a file failed (see `valley_base::atomic_write`).
     #[error(transparent)]
     Write(#[from] valley_base::Error),
-    #[error("{a} and {b} are not the same architecture: {detail}")]
-    Mismatch { a: PathBuf, b: PathBuf, detail: String },
+    #[error("{} and {} are not the same architecture", a.display(), b.display())]
+    Mismatch {
+        a: PathBuf,
+        b: PathBuf,
+        #[source]
+        source: valley::Error,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
 }

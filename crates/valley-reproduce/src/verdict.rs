@@ -29,6 +29,9 @@ pub struct Finding {
     pub dir: PathBuf,
     #[serde(default)]
     pub table: Option<Table>,
+    /// Version and git revision of the build that measured it (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<valley_base::RunMeta>,
 }
 
 /// What a reproduction measured: the verdict and its evidence.
@@ -64,6 +67,7 @@ impl Finding {
             figures: outcome.figures,
             dir: dir.to_path_buf(),
             table: Some(outcome.table),
+            meta: Some(valley_base::RunMeta::new()),
         };
         f.write(dir)?;
         Ok(f)

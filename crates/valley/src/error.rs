@@ -6,8 +6,15 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("architecture mismatch: {0}")]
-    Mismatch(String),
+    #[error("architecture mismatch: the models have {left} and {right} tensors ({left_arch} vs {right_arch})")]
+    TensorCount { left: usize, right: usize, left_arch: String, right_arch: String },
+    #[error("architecture mismatch: first differing tensor: `{left}` {left_shape:?} vs `{right}` {right_shape:?}")]
+    TensorDiffers { left: String, left_shape: Vec<i64>, right: String, right_shape: Vec<i64> },
+    /// `file` names where the tensors came from (a direction file, a checkpoint).
+    #[error("architecture mismatch: {file} has no tensor `{name}`")]
+    MissingTensor { file: String, name: String },
+    #[error("architecture mismatch: {file}: tensor `{name}` has shape {found:?}, the model expects {expected:?}")]
+    TensorShape { file: String, name: String, found: Vec<i64>, expected: Vec<i64> },
     #[error("checkpoint {path}: {detail}")]
     Checkpoint { path: PathBuf, detail: String },
     #[error("cannot read {}", path.display())]

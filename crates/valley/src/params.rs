@@ -140,14 +140,15 @@ impl Params {
         let mut names = Vec::new();
         let mut roles = Vec::new();
         for e in model.parameters() {
-            let t = get(&e.name).ok_or_else(|| Error::Mismatch(format!("{source} has no tensor `{}`", e.name)))?;
+            let t =
+                get(&e.name).ok_or_else(|| Error::MissingTensor { file: source.to_string(), name: e.name.clone() })?;
             if t.size() != e.tensor.size() {
-                return Err(Error::Mismatch(format!(
-                    "{source}: tensor `{}` has shape {:?}, the model expects {:?}",
-                    e.name,
-                    t.size(),
-                    e.tensor.size()
-                )));
+                return Err(Error::TensorShape {
+                    file: source.to_string(),
+                    name: e.name.clone(),
+                    found: t.size(),
+                    expected: e.tensor.size(),
+                });
             }
             names.push(e.name.clone());
             roles.push(e.role);

@@ -265,23 +265,21 @@ impl Model {
     /// Fails with the first differing tensor when two models are not the same architecture.
     pub fn check_same_layout(&self, other: &Model) -> Result<()> {
         if self.entries.len() != other.entries.len() {
-            return Err(Error::Mismatch(format!(
-                "models have {} and {} tensors ({} vs {})",
-                self.entries.len(),
-                other.entries.len(),
-                self.config.arch,
-                other.config.arch
-            )));
+            return Err(Error::TensorCount {
+                left: self.entries.len(),
+                right: other.entries.len(),
+                left_arch: self.config.arch.to_string(),
+                right_arch: other.config.arch.to_string(),
+            });
         }
         for (a, b) in self.entries.iter().zip(&other.entries) {
             if a.name != b.name || a.tensor.size() != b.tensor.size() {
-                return Err(Error::Mismatch(format!(
-                    "first differing tensor: `{}` {:?} vs `{}` {:?}",
-                    a.name,
-                    a.tensor.size(),
-                    b.name,
-                    b.tensor.size()
-                )));
+                return Err(Error::TensorDiffers {
+                    left: a.name.clone(),
+                    left_shape: a.tensor.size(),
+                    right: b.name.clone(),
+                    right_shape: b.tensor.size(),
+                });
             }
         }
         Ok(())
