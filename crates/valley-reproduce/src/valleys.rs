@@ -163,10 +163,10 @@ fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-/// Mean |asymmetry| of the curves selected by `keep`.
+/// Mean |asymmetry| of the curves selected by `keep` (NaN when none is).
 fn mean_abs_asym(aggs: &[Aggregate], keep: impl Fn(&Aggregate) -> bool) -> f64 {
     let v: Vec<f64> = aggs.iter().filter(|a| keep(a)).map(|a| metric(a, false, "asymmetry").abs()).collect();
-    v.iter().sum::<f64>() / v.len().max(1) as f64
+    valley_base::stats::mean(&v)
 }
 
 /// Whether a curve is flatter on the + side in both error and loss, by more than `min_index`

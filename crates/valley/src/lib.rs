@@ -23,5 +23,5 @@ pub use error::{Error, Result};
 pub use models::{Arch, BnInit, Model, ModelConfig};
 pub use tch::{Device, Kind, Tensor};
 
-/// valley's version, recorded in everything it writes.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// valley's version, recorded in everything it writes (one constant for the workspace).
+pub use valley_base::VERSION;
