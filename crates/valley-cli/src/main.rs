@@ -24,6 +24,8 @@ enum Command {
     Info(cmd::info::InfoArgs),
     /// Draw 1D valleys L(θf + λ·d) along noise directions and measure their asymmetry.
     Landscape(Box<cmd::landscape::LandscapeArgs>),
+    /// Hessian trace, top eigenvalues and spectral density per parameter group, at θf and along a valley.
+    Hessian(Box<cmd::hessian::HessianArgs>),
     /// Accuracy and loss along (1−λ)θA + λθB, the barrier and the performance gap.
     Interpolate(cmd::fusion::InterpolateArgs),
     /// Sign-same ratios between models, overall and per parameter group.
@@ -54,6 +56,7 @@ fn main() {
         Command::Reproduce(a) => cmd::reproduce::run(a),
         Command::Report(a) => cmd::reproduce::report(a),
         Command::Landscape(a) => cmd::landscape::run(*a),
+        Command::Hessian(a) => cmd::hessian::run(*a),
         Command::Interpolate(a) => cmd::fusion::interpolate(a),
         Command::Ssr(a) => cmd::fusion::ssr(a),
         Command::Soups(a) => cmd::fusion::soups(a),

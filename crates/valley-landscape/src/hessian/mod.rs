@@ -15,6 +15,7 @@
 pub mod density;
 pub mod eigen;
 mod operator;
+pub mod report;
 pub mod run;
 pub mod trace;
 mod vector;
