@@ -102,8 +102,7 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
             Some(&mut dynamic)
         }
         Algorithm::Moon { mu, tau } => {
-            let (global, previous) =
-                ws.aux.as_ref().ok_or_else(|| Error::Config("MOON workspace lacks its models".into()))?;
+            let (global, previous) = ws.aux.as_ref().ok_or(Error::MoonWorkspace)?;
             ins.weights.write_to(global);
             // A client's first round has no previous model; MOON then uses the global one.
             state.previous.as_ref().unwrap_or(&ins.weights).write_to(previous);

@@ -6,7 +6,15 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("invalid federated setting: {0}")]
     Config(String),
-    #[error("cannot resume from {path}: {detail}")]
+    #[error("{clients} clients but only {samples} training samples; lower --clients or raise --train-limit")]
+    TooManyClients { clients: usize, samples: usize },
+    #[error("{} already holds a federated run; pass --resume to continue it or choose another --out", dir.display())]
+    RunExists { dir: PathBuf },
+    #[error("checkpointed MOON state of client {client} does not fit the model")]
+    MoonState { client: usize },
+    #[error("the MOON workspace lacks its global and previous models")]
+    MoonWorkspace,
+    #[error("cannot resume from {}: {detail}", path.display())]
     Resume { path: PathBuf, detail: String },
     #[error("client {client} in round {round} failed")]
     Client { round: usize, client: usize, source: valley::Error },

@@ -15,10 +15,7 @@ pub fn split_clients(
     seed: u64,
 ) -> Result<Vec<Vec<usize>>> {
     if clients > labels.len() {
-        return Err(Error::Config(format!(
-            "{clients} clients but only {} training samples; lower --clients or raise --train-limit",
-            labels.len()
-        )));
+        return Err(Error::TooManyClients { clients, samples: labels.len() });
     }
     Ok(partition(labels, num_classes, clients, scheme, rng::derive_seed(seed, &[tag::PARTITION]))?)
 }

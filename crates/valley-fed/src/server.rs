@@ -166,10 +166,7 @@ pub fn run(
     cfg.validate()?;
     let dir = FedDir(out.to_path_buf());
     if !resume && dir.state().exists() {
-        return Err(Error::Config(format!(
-            "{} already holds a federated run; pass --resume to continue it or choose another --out",
-            out.display()
-        )));
+        return Err(Error::RunExists { dir: out.to_path_buf() });
     }
     std::fs::create_dir_all(out).map_err(|e| valley::Error::create_dir(out, e))?;
     // Kernels run single-threaded everywhere; parallelism comes from the workers.

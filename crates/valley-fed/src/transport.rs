@@ -191,7 +191,7 @@ impl Transport for Simulation<'_> {
             let prefix = format!("client.{k}.previous.");
             s.previous = Params::from_named_like(&like, &prefix, get);
             if s.previous.is_none() && get(&format!("{prefix}{}", like.names[0])).is_some() {
-                return Err(Error::Config(format!("checkpointed MOON state of client {k} does not fit the model")));
+                return Err(Error::MoonState { client: k });
             }
         }
         Ok(())

@@ -79,7 +79,7 @@ pub fn curve(
 pub fn barrier(lambdas: &[f64], losses: &[f64]) -> Result<f64> {
     let at = |l: f64| lambdas.iter().position(|&x| x == l).map(|i| losses[i]);
     let (Some(l0), Some(l1)) = (at(0.0), at(1.0)) else {
-        return Err(Error::Config("the barrier needs λ = 0 and λ = 1 on the grid".into()));
+        return Err(Error::BarrierGrid);
     };
     Ok(lambdas
         .iter()
@@ -112,9 +112,10 @@ pub struct CurveSummary {
 pub fn summarise(points: &[CurvePoint], split: Split) -> Result<CurveSummary> {
     let pts: Vec<&CurvePoint> = points.iter().filter(|p| p.split == split).collect();
     let at = |l: f64| {
-        pts.iter().find(|p| p.lambda == l).copied().ok_or_else(|| {
-            Error::Config(format!("split `{split}` has no point at λ = {l}; the gap and barrier need λ = 0, 0.5 and 1"))
-        })
+        pts.iter()
+            .find(|p| p.lambda == l)
+            .copied()
+            .ok_or_else(|| Error::MissingPoint { split: split.to_string(), lambda: l })
     };
     let (p0, pm, p1) = (at(0.0)?, at(0.5)?, at(1.0)?);
     let lambdas: Vec<f64> = pts.iter().map(|p| p.lambda).collect();

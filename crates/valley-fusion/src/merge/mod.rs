@@ -17,21 +17,19 @@ use crate::{Error, Result};
 pub fn normalise_weights(n: usize, weights: Option<&[f64]>) -> Result<Vec<f64>> {
     let w = match weights {
         None => vec![1.0; n],
-        Some(w) if w.len() != n => {
-            return Err(Error::Config(format!("{} weights for {n} models; give one weight per model", w.len())))
-        }
+        Some(w) if w.len() != n => return Err(Error::WeightCount { weights: w.len(), models: n }),
         Some(w) => w.to_vec(),
     };
     let sum: f64 = w.iter().sum();
     if w.iter().any(|x| !x.is_finite() || *x < 0.0) || sum <= 0.0 {
-        return Err(Error::Config(format!("weights must be finite, ≥ 0 and not all 0, got {w:?}")));
+        return Err(Error::BadWeights { weights: w });
     }
     Ok(w.iter().map(|x| x / sum).collect())
 }
 
 /// Weighted soup `θ = Σi wi·θi` with `Σ wi = 1`.
 pub fn weighted_average(models: &[Params], weights: &[f64]) -> Result<Params> {
-    let (first, rest) = models.split_first().ok_or_else(|| Error::Config("merging needs at least one model".into()))?;
+    let (first, rest) = models.split_first().ok_or(Error::NoModels)?;
     let mut out = first.map(|t| t * weights[0]);
     for (p, &w) in rest.iter().zip(&weights[1..]) {
         out = out.combine(1.0, p, w);
@@ -76,7 +74,7 @@ pub struct TiesStack {
 /// TIES on flat task vectors stacked as `[K, D]`.
 pub fn ties_flat(tau: &Tensor, keep: f64) -> Result<TiesStack> {
     if !(keep > 0.0 && keep <= 1.0) {
-        return Err(Error::Config(format!("TIES keeps a fraction in (0, 1] of each task vector, got {keep}")));
+        return Err(Error::BadKeep { keep });
     }
     let d = tau.size()[1];
     let m = ((keep * d as f64).ceil() as i64).clamp(1, d);
@@ -117,7 +115,7 @@ fn unflatten(flat: &Tensor, like: &Params) -> Params {
 /// parameters and the [`TiesStack`] (for sign statistics).
 pub fn ties(base: &Params, models: &[Params], cfg: &TiesConfig) -> Result<(Params, TiesStack)> {
     if models.is_empty() {
-        return Err(Error::Config("merging needs at least one model".into()));
+        return Err(Error::NoModels);
     }
     let tau = stack(&task_vectors(base, models));
     let st = ties_flat(&tau, cfg.keep)?;
@@ -231,7 +229,7 @@ pub fn greedy_soup(
     mut heldout: impl FnMut(&[usize], &Params) -> Result<f64>,
 ) -> Result<(Params, GreedyTrace)> {
     if models.is_empty() {
-        return Err(Error::Config("merging needs at least one model".into()));
+        return Err(Error::NoModels);
     }
     let mut individual = Vec::with_capacity(models.len());
     for (i, m) in models.iter().enumerate() {

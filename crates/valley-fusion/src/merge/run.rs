@@ -60,9 +60,7 @@ impl std::str::FromStr for Method {
         [Method::Uniform, Method::Greedy, Method::TaskArithmetic, Method::Ties]
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                Error::Config(format!("unknown merge method `{s}` (expected uniform, greedy, task-arithmetic or ties)"))
-            })
+            .ok_or_else(|| Error::UnknownMethod { given: s.to_string() })
     }
 }
 
@@ -114,7 +112,7 @@ impl Inputs {
     /// Loads `models` (at least one) and `base`, and checks that all share one layout.
     pub fn load(models: &[PathBuf], base: Option<&Path>, device: Device) -> Result<Self> {
         if models.is_empty() {
-            return Err(Error::Config("merging needs at least one model".into()));
+            return Err(Error::NoModels);
         }
         let (mut checkpoints, mut loaded) = (Vec::new(), Vec::new());
         for p in models {
@@ -172,17 +170,10 @@ pub struct MergeReport {
 pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Path) -> Result<MergeReport> {
     let models = &inputs.models;
     let base = inputs.base.as_ref().map(|(_, p)| p);
-    let need_base = || {
-        base.ok_or_else(|| {
-            Error::Config(format!(
-                "method {} needs --base (the shared initialisation or pre-trained model)",
-                spec.method
-            ))
-        })
-    };
+    let need_base = || base.ok_or_else(|| Error::NeedsBase { method: spec.method.to_string() });
     let data = match data {
         None if spec.needs_data() => {
-            return Err(Error::Config(format!("method {} with BN {} needs the dataset", spec.method, spec.bn_name())))
+            return Err(Error::NeedsData { method: spec.method.to_string(), bn: spec.bn_name().to_string() })
         }
         d => d,
     };
@@ -209,7 +200,8 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
             (m, Some(st))
         }
         Method::Greedy => {
-            let d = data.ok_or_else(|| Error::Config("the greedy soup needs the dataset".into()))?;
+            let d = data
+                .ok_or_else(|| Error::NeedsData { method: spec.method.to_string(), bn: spec.bn_name().to_string() })?;
             let labels = Vec::<i64>::try_from(&d.test.y.to_device(Device::Cpu)).map_err(valley::Error::from)?;
             let (report_ix, held_ix) = valley_data::stratified_split(&labels, d.num_classes as usize, 0.5, spec.seed)?;
             let (held, rest) = (d.test.subset(&held_ix), d.test.subset(&report_ix));
