@@ -13,8 +13,17 @@ pub enum Error {
     /// A plane.csv from an earlier run was made with another spec.
     #[error("{}: {detail}", path.display())]
     Resume { path: PathBuf, detail: String },
-    #[error("{}: {detail}", path.display())]
-    Csv { path: PathBuf, detail: String },
+    /// An earlier run's CSV file cannot be parsed.
+    #[error("cannot read {}: delete the file to start over", path.display())]
+    CsvRead {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("{} has header {found:?}, expected {expected:?}; delete the file to start over", path.display())]
+    CsvHeader { path: PathBuf, found: Vec<String>, expected: Vec<String> },
+    #[error("{} row {row}: column {column} is not a number; delete the file to start over", path.display())]
+    CsvNumber { path: PathBuf, row: usize, column: &'static str },
     #[error(transparent)]
     Valley(#[from] valley::Error),
     #[error(transparent)]

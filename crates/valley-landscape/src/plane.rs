@@ -26,19 +26,25 @@ pub fn read_plane_csv(path: &Path) -> Result<Vec<PlanePoint>> {
     if !path.exists() {
         return Ok(vec![]);
     }
-    let bad = |detail: String| Error::Csv { path: path.to_path_buf(), detail };
-    let mut r = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
-    let header: Vec<String> = r.headers().map_err(|e| bad(e.to_string()))?.iter().map(String::from).collect();
+    let read_err = |source| Error::CsvRead { path: path.to_path_buf(), source };
+    let mut r = csv::Reader::from_path(path).map_err(read_err)?;
+    let header: Vec<String> = r.headers().map_err(read_err)?.iter().map(String::from).collect();
     if header != HEADER {
-        return Err(bad(format!("unexpected header {header:?}, expected {HEADER:?}; delete the file to start over")));
+        return Err(Error::CsvHeader {
+            path: path.to_path_buf(),
+            found: header,
+            expected: HEADER.map(String::from).to_vec(),
+        });
     }
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let rec = rec.map_err(read_err)?;
         let num = |k: usize| {
-            rec.get(k)
-                .and_then(|v| v.parse::<f64>().ok())
-                .ok_or_else(|| bad(format!("row {}: column {} is not a number", i + 2, HEADER[k])))
+            rec.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| Error::CsvNumber {
+                path: path.to_path_buf(),
+                row: i + 2,
+                column: HEADER[k],
+            })
         };
         let split: Split = rec.get(2).unwrap_or("").parse()?;
         out.push(PlanePoint { alpha: num(0)?, beta: num(1)?, split, loss: num(3)?, error: num(4)? });
