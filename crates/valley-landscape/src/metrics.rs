@@ -1,7 +1,10 @@
 //! Asymmetry metrics of one curve `v(λ)` (test error or loss along θf + λ·d) and their
 //! aggregation over repeated directions.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+use valley_base::stats::Interval;
 
 /// How a side's width is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -19,6 +22,85 @@ impl Threshold {
             Threshold::Absolute(d) => base + d,
             Threshold::Relative(r) => base * (1.0 + r),
         }
+    }
+}
+
+/// One metric of a curve ([`CurveMetrics`] has one field per metric).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    Base,
+    MeanPlus,
+    MeanMinus,
+    Diff,
+    Asymmetry,
+    WidthPlus,
+    WidthMinus,
+    CurvaturePlus,
+    CurvatureMinus,
+}
+
+impl Metric {
+    /// Every metric, in the order of [`CurveMetrics`]' fields.
+    pub const ALL: [Metric; 9] = [
+        Metric::Base,
+        Metric::MeanPlus,
+        Metric::MeanMinus,
+        Metric::Diff,
+        Metric::Asymmetry,
+        Metric::WidthPlus,
+        Metric::WidthMinus,
+        Metric::CurvaturePlus,
+        Metric::CurvatureMinus,
+    ];
+
+    /// The name in `summary.json` (the field name of [`CurveMetrics`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Base => "base",
+            Metric::MeanPlus => "mean_plus",
+            Metric::MeanMinus => "mean_minus",
+            Metric::Diff => "diff",
+            Metric::Asymmetry => "asymmetry",
+            Metric::WidthPlus => "width_plus",
+            Metric::WidthMinus => "width_minus",
+            Metric::CurvaturePlus => "curvature_plus",
+            Metric::CurvatureMinus => "curvature_minus",
+        }
+    }
+}
+
+/// Each metric's mean and 95 % interval over repeated directions (`None` where a metric is
+/// undefined for every seed, e.g. a width beyond the grid). Written to JSON as an object
+/// keyed by [`Metric::name`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricIntervals(BTreeMap<Metric, Option<Interval>>);
+
+impl MetricIntervals {
+    /// Aggregates the metrics of several curves.
+    pub fn of(curves: &[&CurveMetrics]) -> Self {
+        Self(
+            Metric::ALL
+                .into_iter()
+                .map(|m| (m, Interval::of(&curves.iter().map(|c| c.get(m)).collect::<Vec<_>>())))
+                .collect(),
+        )
+    }
+
+    /// The interval of `m`, `None` if it is undefined.
+    pub fn get(&self, m: Metric) -> Option<Interval> {
+        self.0.get(&m).cloned().flatten()
+    }
+
+    /// The mean of `m` over seeds, `None` if it is undefined.
+    pub fn mean(&self, m: Metric) -> Option<f64> {
+        self.get(m).map(|i| i.mean)
+    }
+}
+
+impl Serialize for MetricIntervals {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let by_name: BTreeMap<&str, &Option<Interval>> = self.0.iter().map(|(m, i)| (m.name(), i)).collect();
+        by_name.serialize(s)
     }
 }
 
@@ -90,19 +172,19 @@ impl CurveMetrics {
         }
     }
 
-    /// The metrics by name, in a fixed order (for aggregation and tables).
-    pub fn named(&self) -> [(&'static str, Option<f64>); 9] {
-        [
-            ("base", Some(self.base)),
-            ("mean_plus", Some(self.mean_plus)),
-            ("mean_minus", Some(self.mean_minus)),
-            ("diff", Some(self.diff)),
-            ("asymmetry", Some(self.asymmetry)),
-            ("width_plus", self.width_plus),
-            ("width_minus", self.width_minus),
-            ("curvature_plus", self.curvature_plus),
-            ("curvature_minus", self.curvature_minus),
-        ]
+    /// The value of metric `m` (`None` for a width or curvature that is undefined).
+    pub fn get(&self, m: Metric) -> Option<f64> {
+        match m {
+            Metric::Base => Some(self.base),
+            Metric::MeanPlus => Some(self.mean_plus),
+            Metric::MeanMinus => Some(self.mean_minus),
+            Metric::Diff => Some(self.diff),
+            Metric::Asymmetry => Some(self.asymmetry),
+            Metric::WidthPlus => self.width_plus,
+            Metric::WidthMinus => self.width_minus,
+            Metric::CurvaturePlus => self.curvature_plus,
+            Metric::CurvatureMinus => self.curvature_minus,
+        }
     }
 }
 
@@ -150,6 +232,27 @@ pub fn quadratic_fit(points: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_intervals_are_typed_and_written_by_name() {
+        let lambdas = [-1.0, -0.5, 0.5, 1.0];
+        let a = CurveMetrics::compute(&lambdas, &[0.9, 0.5, 0.2, 0.3], 0.1, Threshold::Absolute(0.05));
+        let b = CurveMetrics::compute(&lambdas, &[0.7, 0.3, 0.2, 0.1], 0.1, Threshold::Absolute(0.5));
+        let m = MetricIntervals::of(&[&a, &b]);
+        assert_eq!(m.mean(Metric::MeanPlus), Some((a.mean_plus + b.mean_plus) / 2.0));
+        assert_eq!(m.get(Metric::Asymmetry).map(|i| i.n), Some(2));
+        // b never leaves the valley on + (0.2 < 0.6): only a's width enters.
+        assert_eq!(m.get(Metric::WidthPlus).map(|i| (i.mean, i.n)), Some((0.5, 1)));
+        let json = serde_json::to_value(&m).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.sort();
+        assert_eq!(keys, names);
+        assert_eq!(json["mean_plus"]["mean"], serde_json::json!((a.mean_plus + b.mean_plus) / 2.0));
+        for metric in Metric::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap()[metric.name()], serde_json::json!(a.get(metric)));
+        }
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9

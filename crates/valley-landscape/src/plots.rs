@@ -5,22 +5,25 @@ use std::path::{Path, PathBuf};
 
 use valley_report::{line_figure, Panel, Series};
 
+use valley::noise::SignMode;
+
+use crate::metrics::Metric;
 use crate::run::Aggregate;
 use crate::sweep::Split;
 use crate::Result;
 
 /// Which quantity a figure shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
+pub enum Quantity {
     Error,
     Loss,
 }
 
-impl Metric {
+impl Quantity {
     fn name(self) -> &'static str {
         match self {
-            Metric::Error => "error",
-            Metric::Loss => "loss",
+            Quantity::Error => "error",
+            Quantity::Loss => "loss",
         }
     }
 }
@@ -30,27 +33,30 @@ impl Metric {
 /// curve per scale with a 95 % band when there are repeated seeds.
 pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let mut splits: Vec<Split> = aggs.iter().map(|a| a.split).collect();
+    let mut splits: Vec<Split> = aggs.iter().map(|a| a.key.split).collect();
     splits.sort();
     splits.dedup();
     for split in splits {
-        let of_split: Vec<&Aggregate> = aggs.iter().filter(|a| a.split == split).collect();
-        let rows = unique(of_split.iter().map(|a| a.sign.clone()));
-        let cols = unique(of_split.iter().map(|a| (a.direction.clone(), a.group.clone())));
-        let many_groups = unique(of_split.iter().map(|a| a.group.clone())).len() > 1;
-        for metric in [Metric::Error, Metric::Loss] {
+        let of_split: Vec<&Aggregate> = aggs.iter().filter(|a| a.key.split == split).collect();
+        let rows = unique(of_split.iter().map(|a| a.key.sign));
+        let cols = unique(of_split.iter().map(|a| (&a.key.direction, &a.key.group)));
+        let many_groups = unique(of_split.iter().map(|a| &a.key.group)).len() > 1;
+        for metric in [Quantity::Error, Quantity::Loss] {
             let mut panels = Vec::new();
             for sign in &rows {
-                for (dir, group) in &cols {
-                    let mut title = format!("{} {}", display_direction(dir), sign);
+                for &(dir, group) in &cols {
+                    let mut title = format!("{} {}", dir.paper_label(), sign.label());
                     if many_groups {
                         title.push_str(&format!(" [{group}]"));
                     }
                     let mut panel = Panel::new(title, "λ", format!("{split} {}", metric.name()));
-                    for a in of_split.iter().filter(|a| &a.sign == sign && &a.direction == dir && &a.group == group) {
-                        let iv = if metric == Metric::Error { &a.error } else { &a.loss };
+                    let curves = of_split
+                        .iter()
+                        .filter(|a| a.key.sign == *sign && &a.key.direction == dir && &a.key.group == group);
+                    for a in curves {
+                        let iv = if metric == Quantity::Error { &a.error } else { &a.loss };
                         let mut s = Series::new(
-                            format!("s={} ({norm})", a.scale),
+                            format!("s={} ({norm})", a.key.scale),
                             a.lambdas.clone(),
                             iv.iter().map(|i| i.mean).collect::<Vec<_>>(),
                         );
@@ -70,7 +76,7 @@ pub fn valley_figures(out: &Path, aggs: &[Aggregate], norm: &str) -> Result<Vec<
             // With a single direction the sign modes are laid out side by side: one range.
             let per_row = if cols.len() == 1 { panels.len() } else { cols.len() };
             for row in panels.chunks_mut(per_row.max(1)) {
-                share_y_range(row, metric == Metric::Error);
+                share_y_range(row, metric == Quantity::Error);
             }
             let ncols = if cols.len() == 1 { rows.len().min(4) } else { cols.len().min(7) };
             let stem = out.join(format!("valley-{split}-{}", metric.name()));
@@ -102,39 +108,39 @@ fn share_y_range(panels: &mut [Panel], nonnegative: bool) {
 /// `ratio-sweep-<split>.{png,svg}` when the run has several flip ratios: mean test error on
 /// the + side (λ > 0) and the − side (λ < 0) against the ratio r (the paper's finding 2).
 pub fn ratio_figures(out: &Path, aggs: &[Aggregate]) -> Result<Vec<PathBuf>> {
-    let ratio = |s: &str| s.strip_prefix("ratio-").and_then(|r| r.parse::<f64>().ok());
-    let with_ratio: Vec<&Aggregate> = aggs.iter().filter(|a| ratio(&a.sign).is_some()).collect();
-    if unique(with_ratio.iter().map(|a| a.sign.clone())).len() < 2 {
+    let ratio = |a: &Aggregate| match a.key.sign {
+        SignMode::FlipRatio(r) => Some(r),
+        _ => None,
+    };
+    let with_ratio: Vec<&Aggregate> = aggs.iter().filter(|a| ratio(a).is_some()).collect();
+    if unique(with_ratio.iter().map(|a| a.key.sign)).len() < 2 {
         return Ok(vec![]);
     }
     let mut files = Vec::new();
-    let mut splits: Vec<Split> = with_ratio.iter().map(|a| a.split).collect();
+    let mut splits: Vec<Split> = with_ratio.iter().map(|a| a.key.split).collect();
     splits.sort();
     splits.dedup();
     for split in splits {
         let keys = unique(
-            with_ratio
-                .iter()
-                .filter(|a| a.split == split)
-                .map(|a| (a.direction.clone(), a.group.clone(), a.scale.to_string())),
+            with_ratio.iter().filter(|a| a.key.split == split).map(|a| (&a.key.direction, &a.key.group, a.key.scale)),
         );
         let mut panels = Vec::new();
-        for (dir, group, scale) in &keys {
+        for &(dir, group, scale) in &keys {
             let mut pts: Vec<(f64, f64, f64)> = with_ratio
                 .iter()
                 .filter(|a| {
-                    a.split == split && &a.direction == dir && &a.group == group && &a.scale.to_string() == scale
+                    a.key.split == split && &a.key.direction == dir && &a.key.group == group && a.key.scale == scale
                 })
                 .filter_map(|a| {
-                    let m = |k: &str| a.error_metrics.get(k).cloned().flatten().map(|i| i.mean).unwrap_or(f64::NAN);
-                    ratio(&a.sign).map(|r| (r, m("mean_plus"), m("mean_minus")))
+                    let m = |k: Metric| a.error_metrics.mean(k).unwrap_or(f64::NAN);
+                    ratio(a).map(|r| (r, m(Metric::MeanPlus), m(Metric::MeanMinus)))
                 })
                 .collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let rs: Vec<f64> = pts.iter().map(|p| p.0).collect();
             panels.push(
                 Panel::new(
-                    format!("{} s={scale} [{group}]", display_direction(dir)),
+                    format!("{} s={scale} [{group}]", dir.paper_label()),
                     "sign-change ratio r",
                     format!("mean {split} error"),
                 )
@@ -151,10 +157,6 @@ pub fn ratio_figures(out: &Path, aggs: &[Aggregate]) -> Result<Vec<PathBuf>> {
         )?);
     }
     Ok(files)
-}
-
-fn display_direction(id: &str) -> String {
-    id.parse::<valley::noise::Noise>().map(|n| n.paper_label()).unwrap_or_else(|_| id.to_string())
 }
 
 fn unique<T: PartialEq>(it: impl Iterator<Item = T>) -> Vec<T> {

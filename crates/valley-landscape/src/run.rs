@@ -1,17 +1,16 @@
 //! Many directions per run: the spec, its expansion into curves, and the aggregation over
 //! repeated seeds.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use valley::noise::{self, Context, DirectionSpec, Noise, Norm, SignMode};
 use valley::params::{Group, Params};
 
 use valley_base::csv::{CsvWriter, LineEnd};
 use valley_base::stats::Interval;
 
-use crate::metrics::{CurveMetrics, Threshold};
+use crate::metrics::{CurveMetrics, MetricIntervals, Threshold};
 use crate::sweep::{Evaluator, Split};
 use crate::{Error, Result};
 
@@ -178,15 +177,51 @@ pub fn direction_file(spec: &DirectionSpec, many_seeds: bool) -> String {
     name + ".safetensors"
 }
 
+/// What tells the curves of a run apart, the seed aside: a curve's direction, sign mode,
+/// scale, parameter group and split. Written to CSV/JSON as `noise_id`, the sign mode's
+/// label and the group's name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CurveKey {
+    #[serde(serialize_with = "as_noise_id")]
+    pub direction: Noise,
+    #[serde(serialize_with = "as_sign_label")]
+    pub sign: SignMode,
+    pub scale: f64,
+    #[serde(serialize_with = "as_display")]
+    pub group: Group,
+    pub split: Split,
+}
+
+impl CurveKey {
+    /// The key of `spec`'s curve on `split`.
+    pub fn of(spec: &DirectionSpec, split: Split) -> Self {
+        Self { direction: spec.noise.clone(), sign: spec.sign, scale: spec.scale, group: spec.group.clone(), split }
+    }
+
+    /// The direction's identifier ([`noise_id`]).
+    pub fn direction_id(&self) -> String {
+        noise_id(&self.direction)
+    }
+}
+
+fn as_noise_id<S: Serializer>(n: &Noise, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&noise_id(n))
+}
+
+fn as_sign_label<S: Serializer>(m: &SignMode, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&m.label())
+}
+
+fn as_display<S: Serializer>(g: &Group, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(g)
+}
+
 /// One curve: a direction evaluated over the λ grid on one split.
 #[derive(Clone, Debug, Serialize)]
 pub struct Curve {
-    pub direction: String,
-    pub sign: String,
-    pub scale: f64,
-    pub group: String,
+    #[serde(flatten)]
+    pub key: CurveKey,
     pub seed: u64,
-    pub split: Split,
     /// ‖d‖ over all parameters.
     pub direction_norm: f64,
     /// The saved direction, if any.
@@ -247,12 +282,8 @@ pub fn run(
             let loss: Vec<f64> = points.iter().map(|p| p.per_split[k].1.loss).collect();
             let error: Vec<f64> = points.iter().map(|p| p.per_split[k].1.error()).collect();
             curves.push(Curve {
-                direction: noise_id(&ds.noise),
-                sign: ds.sign.label(),
-                scale: ds.scale,
-                group: ds.group.to_string(),
+                key: CurveKey::of(ds, *split),
                 seed: ds.seed,
-                split: *split,
                 direction_norm: norm,
                 file: file.clone(),
                 error_metrics: CurveMetrics::compute(
@@ -295,39 +326,33 @@ pub fn save_direction(path: &Path, d: &Params, ds: &DirectionSpec, extra: &[(Str
     Ok(())
 }
 
-/// Curves of one (direction, sign, scale, group, split) over its seeds.
+/// Curves of one [`CurveKey`] over its seeds.
 #[derive(Clone, Debug, Serialize)]
 pub struct Aggregate {
-    pub direction: String,
-    pub sign: String,
-    pub scale: f64,
-    pub group: String,
-    pub split: Split,
+    #[serde(flatten)]
+    pub key: CurveKey,
     pub seeds: Vec<u64>,
     pub lambdas: Vec<f64>,
     /// Per-λ mean and 95 % interval of the error and the loss.
     pub error: Vec<Interval>,
     pub loss: Vec<Interval>,
     /// Each metric's mean and 95 % interval over the seeds.
-    pub error_metrics: BTreeMap<String, Option<Interval>>,
-    pub loss_metrics: BTreeMap<String, Option<Interval>>,
+    pub error_metrics: MetricIntervals,
+    pub loss_metrics: MetricIntervals,
 }
 
 /// Groups curves that differ only in the seed (keeping first-appearance order).
 pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
-    let mut order: Vec<(String, String, String, String, Split)> = Vec::new();
-    let mut groups: BTreeMap<(String, String, String, String, Split), Vec<&Curve>> = BTreeMap::new();
+    let mut groups: Vec<(&CurveKey, Vec<&Curve>)> = Vec::new();
     for c in curves {
-        let key = (c.direction.clone(), c.sign.clone(), c.scale.to_string(), c.group.clone(), c.split);
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
+        match groups.iter_mut().find(|(k, _)| **k == c.key) {
+            Some((_, cs)) => cs.push(c),
+            None => groups.push((&c.key, vec![c])),
         }
-        groups.entry(key).or_default().push(c);
     }
-    order
+    groups
         .into_iter()
-        .map(|key| {
-            let cs = &groups[&key];
+        .map(|(key, cs)| {
             let first = cs[0];
             let per_lambda = |get: &dyn Fn(&Curve) -> &Vec<f64>| -> Vec<Interval> {
                 (0..first.lambdas.len())
@@ -337,20 +362,11 @@ pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
                     })
                     .collect()
             };
-            let metrics = |get: &dyn Fn(&Curve) -> &CurveMetrics| -> BTreeMap<String, Option<Interval>> {
-                let named: Vec<_> = cs.iter().map(|c| get(c).named()).collect();
-                (0..named[0].len())
-                    .map(|m| {
-                        (named[0][m].0.to_string(), Interval::of(&named.iter().map(|n| n[m].1).collect::<Vec<_>>()))
-                    })
-                    .collect()
+            let metrics = |get: &dyn Fn(&Curve) -> &CurveMetrics| {
+                MetricIntervals::of(&cs.iter().map(|c| get(c)).collect::<Vec<_>>())
             };
             Aggregate {
-                direction: first.direction.clone(),
-                sign: first.sign.clone(),
-                scale: first.scale,
-                group: first.group.clone(),
-                split: first.split,
+                key: key.clone(),
                 seeds: cs.iter().map(|c| c.seed).collect(),
                 lambdas: first.lambdas.clone(),
                 error: per_lambda(&|c| &c.error),
@@ -369,13 +385,13 @@ pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
     for c in curves {
         for (i, l) in c.lambdas.iter().enumerate() {
             w.row([
-                c.direction.clone(),
-                c.sign.clone(),
-                c.scale.to_string(),
-                c.group.clone(),
+                c.key.direction_id(),
+                c.key.sign.label(),
+                c.key.scale.to_string(),
+                c.key.group.to_string(),
                 c.seed.to_string(),
                 l.to_string(),
-                c.split.to_string(),
+                c.key.split.to_string(),
                 format!("{:.8}", c.loss[i]),
                 format!("{:.8}", c.error[i]),
             ])?;

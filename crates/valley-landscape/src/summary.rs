@@ -93,8 +93,8 @@ pub fn write_summary(
 
 fn curve_record(c: &Curve) -> Value {
     json!({
-        "direction": c.direction, "sign": c.sign, "scale": c.scale, "group": c.group, "seed": c.seed,
-        "split": c.split, "direction_norm": c.direction_norm, "file": c.file,
+        "direction": c.key.direction_id(), "sign": c.key.sign.label(), "scale": c.key.scale,
+        "group": c.key.group.to_string(), "seed": c.seed, "split": c.key.split, "direction_norm": c.direction_norm, "file": c.file,
         "error": c.error_metrics, "loss": c.loss_metrics,
     })
 }

@@ -16,6 +16,7 @@ use valley_fed::compare::{CompareEvent, Entry, Grid};
 use valley_fed::{Algorithm, FedConfig, Reduce};
 use valley_fusion::interpolate::{self, CurveData};
 use valley_fusion::soups::{self, SoupsConfig, SoupsData};
+use valley_landscape::metrics::Metric;
 use valley_report::{line_figure, Panel, Series, Table};
 
 use crate::valleys::{self, hparam_configs};
@@ -49,11 +50,11 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
         for a in &aggs {
             rows.push(HparamRow {
                 setting: name.clone(),
-                sign: a.sign.clone(),
-                error_asymmetry: valleys::metric(a, false, "asymmetry"),
-                error_diff: valleys::metric(a, false, "diff"),
-                loss_width_plus: valleys::metric(a, true, "width_plus"),
-                loss_width_minus: valleys::metric(a, true, "width_minus"),
+                sign: a.key.sign.label(),
+                error_asymmetry: valleys::metric(a, false, Metric::Asymmetry),
+                error_diff: valleys::metric(a, false, Metric::Diff),
+                loss_width_plus: valleys::metric(a, true, Metric::WidthPlus),
+                loss_width_minus: valleys::metric(a, true, Metric::WidthMinus),
             });
         }
         runs.push((name, cfg, run));

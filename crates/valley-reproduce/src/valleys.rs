@@ -10,6 +10,7 @@ use valley::params::Group;
 use valley::train::{DataConfig, OptimConfig, Schedule, TrainConfig};
 use valley::{Arch, BnInit, ModelConfig};
 use valley_data::DatasetKind;
+use valley_landscape::metrics::Metric;
 use valley_landscape::{aggregate, Aggregate, EvalData, Evaluator, Interval, LandscapeSpec, Split};
 use valley_report::{HistPanel, Table};
 
@@ -113,9 +114,9 @@ fn spec(noises: &[&str], signs: Vec<SignMode>, scales: Vec<f64>, norm: Norm, gro
 }
 
 /// A metric's mean over seeds.
-pub(crate) fn metric(a: &Aggregate, loss: bool, key: &str) -> f64 {
+pub(crate) fn metric(a: &Aggregate, loss: bool, key: Metric) -> f64 {
     let m = if loss { &a.loss_metrics } else { &a.error_metrics };
-    m.get(key).cloned().flatten().map(|i| i.mean).unwrap_or(f64::NAN)
+    m.mean(key).unwrap_or(f64::NAN)
 }
 
 fn summary_table(aggs: &[Aggregate]) -> Table {
@@ -135,16 +136,16 @@ fn summary_table(aggs: &[Aggregate]) -> Table {
         .iter()
         .map(|a| {
             vec![
-                a.direction.clone(),
-                a.sign.clone(),
-                fmt(a.scale),
-                a.group.clone(),
-                fmt(metric(a, false, "mean_plus")),
-                fmt(metric(a, false, "mean_minus")),
-                fmt(metric(a, false, "asymmetry")),
-                fmt(metric(a, true, "mean_plus")),
-                fmt(metric(a, true, "mean_minus")),
-                fmt(metric(a, true, "asymmetry")),
+                a.key.direction_id(),
+                a.key.sign.label(),
+                fmt(a.key.scale),
+                a.key.group.to_string(),
+                fmt(metric(a, false, Metric::MeanPlus)),
+                fmt(metric(a, false, Metric::MeanMinus)),
+                fmt(metric(a, false, Metric::Asymmetry)),
+                fmt(metric(a, true, Metric::MeanPlus)),
+                fmt(metric(a, true, Metric::MeanMinus)),
+                fmt(metric(a, true, Metric::Asymmetry)),
             ]
         })
         .collect();
@@ -155,9 +156,9 @@ fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
     json!(aggs
         .iter()
         .map(|a| json!({
-            "direction": a.direction, "sign": a.sign, "scale": a.scale, "group": a.group,
-            "error_mean_plus": metric(a, false, "mean_plus"), "error_mean_minus": metric(a, false, "mean_minus"),
-            "error_asymmetry": metric(a, false, "asymmetry"), "loss_asymmetry": metric(a, true, "asymmetry"),
+            "direction": a.key.direction_id(), "sign": a.key.sign.label(), "scale": a.key.scale, "group": a.key.group.to_string(),
+            "error_mean_plus": metric(a, false, Metric::MeanPlus), "error_mean_minus": metric(a, false, Metric::MeanMinus),
+            "error_asymmetry": metric(a, false, Metric::Asymmetry), "loss_asymmetry": metric(a, true, Metric::Asymmetry),
             "lambdas": a.lambdas, "error": a.error.iter().map(|i| i.mean).collect::<Vec<_>>(), "loss": a.loss.iter().map(|i| i.mean).collect::<Vec<_>>(),
         }))
         .collect::<Vec<_>>())
@@ -165,14 +166,14 @@ fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
 
 /// Mean |asymmetry| of the curves selected by `keep` (NaN when none is).
 fn mean_abs_asym(aggs: &[Aggregate], keep: impl Fn(&Aggregate) -> bool) -> f64 {
-    let v: Vec<f64> = aggs.iter().filter(|a| keep(a)).map(|a| metric(a, false, "asymmetry").abs()).collect();
+    let v: Vec<f64> = aggs.iter().filter(|a| keep(a)).map(|a| metric(a, false, Metric::Asymmetry).abs()).collect();
     valley_base::stats::mean(&v)
 }
 
 /// Whether a curve is flatter on the + side in both error and loss, by more than `min_index`
 /// in asymmetry index: a flat side needs both, since error saturates at chance and hides loss.
 fn flat_on_plus(a: &Aggregate, min_index: f64) -> bool {
-    metric(a, false, "asymmetry") > min_index && metric(a, true, "asymmetry") > min_index
+    metric(a, false, Metric::Asymmetry) > min_index && metric(a, true, Metric::Asymmetry) > min_index
 }
 
 fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
@@ -199,19 +200,21 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
         vec![Group::All],
     );
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let consistent: Vec<&Aggregate> = aggs.iter().filter(|a| a.sign == "consistent").collect();
-    let (sym, asym) =
-        (mean_abs_asym(&aggs, |a| a.sign == "as-sampled"), mean_abs_asym(&aggs, |a| a.sign == "consistent"));
+    let consistent: Vec<&Aggregate> = aggs.iter().filter(|a| a.key.sign == SignMode::Consistent).collect();
+    let (sym, asym) = (
+        mean_abs_asym(&aggs, |a| a.key.sign == SignMode::AsSampled),
+        mean_abs_asym(&aggs, |a| a.key.sign == SignMode::Consistent),
+    );
     // Where the claim holds: the scales at which every sign-consistent curve is flatter on +.
-    let mut scales: Vec<f64> = consistent.iter().map(|a| a.scale).collect();
+    let mut scales: Vec<f64> = consistent.iter().map(|a| a.key.scale).collect();
     scales.sort_by(f64::total_cmp);
     scales.dedup();
     let (mut held, mut failed) = (Vec::new(), Vec::new());
     for &s in &scales {
-        let at: Vec<&&Aggregate> = consistent.iter().filter(|a| a.scale == s).collect();
+        let at: Vec<&&Aggregate> = consistent.iter().filter(|a| a.key.scale == s).collect();
         let bad: Vec<String> =
-            at.iter().filter(|a| metric(a, false, "diff") <= 0.0).map(|a| a.direction.clone()).collect();
-        let max_gap = at.iter().map(|a| metric(a, false, "diff").abs()).fold(0.0, f64::max);
+            at.iter().filter(|a| metric(a, false, Metric::Diff) <= 0.0).map(|a| a.key.direction_id()).collect();
+        let max_gap = at.iter().map(|a| metric(a, false, Metric::Diff).abs()).fold(0.0, f64::max);
         if bad.is_empty() {
             held.push(format!("s={s}"));
         } else {
@@ -256,19 +259,12 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     // One direction per r cannot resolve a trend of a few points: average several.
     sp.seeds = env.budget.pick(vec![0], vec![0, 1, 2], vec![0, 1, 2, 3, 4]);
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let side = |key: &str| -> Vec<Interval> {
+    let side = |key: Metric| -> Vec<Interval> {
         aggs.iter()
-            .map(|a| {
-                a.error_metrics.get(key).cloned().flatten().unwrap_or(Interval {
-                    mean: f64::NAN,
-                    lo: None,
-                    hi: None,
-                    n: 0,
-                })
-            })
+            .map(|a| a.error_metrics.get(key).unwrap_or(Interval { mean: f64::NAN, lo: None, hi: None, n: 0 }))
             .collect()
     };
-    let (plus, minus) = (side("mean_plus"), side("mean_minus"));
+    let (plus, minus) = (side(Metric::MeanPlus), side(Metric::MeanMinus));
     let against_plus = against_trend(&ratios, &plus, true);
     let against_minus = against_trend(&ratios, &minus, false);
     let (p, m): (Vec<f64>, Vec<f64>) = (plus.iter().map(|i| i.mean).collect(), minus.iter().map(|i| i.mean).collect());
@@ -332,20 +328,21 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     // "Flat on +" needs both curves: sgp's error index is positive only because its − side
     // saturates at chance, while its loss is steeper on the + side (both sides are steep).
     const CLEAR: f64 = 0.1;
-    let flat =
-        |aggs: &[Aggregate], d: &str| aggs.iter().find(|a| a.direction == d).is_some_and(|a| flat_on_plus(a, CLEAR));
-    let asymmetric = ["init", "theta", "sign", "sign-centered"].iter().all(|d| flat(&with_bn, d));
-    let not_asymmetric = ["sgp", "sgp-centered"].iter().all(|d| !flat(&with_bn, d));
-    let pass = asymmetric && not_asymmetric && !flat(&without_bn, "init");
+    let flat = |aggs: &[Aggregate], d: &Noise| {
+        aggs.iter().find(|a| a.key.direction == *d).is_some_and(|a| flat_on_plus(a, CLEAR))
+    };
+    let asymmetric = [Noise::Init, Noise::Theta, Noise::Sign, Noise::SignCentered].iter().all(|d| flat(&with_bn, d));
+    let not_asymmetric = [Noise::Sgp, Noise::SgpCentered].iter().all(|d| !flat(&with_bn, d));
+    let pass = asymmetric && not_asymmetric && !flat(&without_bn, &Noise::Init);
     // θ0 can only look like sign(θf) if training kept θ0's signs: short training does.
     let (ssr_bn, ssr_nobn) = (init_final_ssr(&run, env.device)?, init_final_ssr(&run_nobn, env.device)?);
     let list = |aggs: &[Aggregate]| {
         let one = |a: &Aggregate| {
             format!(
                 "{} {:.3}/{:.3}{}",
-                a.direction,
-                metric(a, false, "asymmetry"),
-                metric(a, true, "asymmetry"),
+                a.key.direction_id(),
+                metric(a, false, Metric::Asymmetry),
+                metric(a, true, Metric::Asymmetry),
                 if flat_on_plus(a, CLEAR) { " (flat on +)" } else { "" }
             )
         };
@@ -400,9 +397,9 @@ pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
     let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
     let failing: Vec<String> = aggs
         .iter()
-        .filter(|a| a.sign == "consistent")
+        .filter(|a| a.key.sign == SignMode::Consistent)
         .filter(|a| !flat_on_plus(a, 0.0))
-        .map(|a| a.group.clone())
+        .map(|a| a.key.group.to_string())
         .collect();
     let pass = failing.is_empty();
     let detail = format!(
@@ -478,11 +475,11 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
             table.rows.push(vec![
                 l.clone(),
                 n.to_string(),
-                a.group.clone(),
-                fmt(a.scale),
-                fmt(metric(a, false, "mean_plus")),
-                fmt(metric(a, false, "mean_minus")),
-                fmt(metric(a, false, "asymmetry")),
+                a.key.group.to_string(),
+                fmt(a.key.scale),
+                fmt(metric(a, false, Metric::MeanPlus)),
+                fmt(metric(a, false, Metric::MeanMinus)),
+                fmt(metric(a, false, Metric::Asymmetry)),
             ]);
         }
     }
@@ -512,8 +509,8 @@ fn bn_init_verdict(
     let asym = |l: &str, n: &str, g: &str, s: f64| {
         let curves = results.iter().find(|r| r.0 == l && r.1 == n).map(|r| &r.2);
         curves
-            .and_then(|c| c.iter().find(|a| a.scale == s && a.group == g))
-            .map(|a| metric(a, false, "asymmetry"))
+            .and_then(|c| c.iter().find(|a| a.key.scale == s && a.key.group.to_string() == g))
+            .map(|a| metric(a, false, Metric::Asymmetry))
             .unwrap_or(f64::NAN)
     };
     let (mut held, mut numbers, mut pass) = (Vec::new(), Vec::new(), false);

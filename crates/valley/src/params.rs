@@ -352,6 +352,16 @@ impl Group {
     }
 }
 
+/// Two groups are equal when they select by the same rule (regexes by their pattern).
+impl PartialEq for Group {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Group::Regex(a), Group::Regex(b)) => a.as_str() == b.as_str(),
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+}
+
 impl fmt::Display for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {

@@ -10,6 +10,7 @@ use valley::eval::BnPolicy;
 use valley::noise::{self, Context, DirectionSpec, Norm};
 use valley::params::Group;
 use valley_data::DatasetKind;
+use valley_landscape::metrics::Metric;
 use valley_landscape::run::{self, Event};
 use valley_landscape::summary::{self, Provenance, Timing};
 use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, EvalData, Evaluator, LandscapeSpec, Split};
@@ -199,20 +200,20 @@ fn print_table(aggs: &[valley_landscape::Aggregate]) {
         "direction", "sign", "scale", "group", "split", "err λ>0", "err λ<0", "asym", "width+", "width−"
     );
     for a in aggs {
-        let m = |k: &str| a.error_metrics.get(k).cloned().flatten().map(|i| i.mean);
+        let m = |k: Metric| a.error_metrics.mean(k);
         let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| ">grid".into());
         println!(
             "{:<18} {:<11} {:>5} {:<7} {:<5} {:>9} {:>9} {:>7} {:>8} {:>8}",
-            a.direction,
-            a.sign,
-            a.scale,
-            a.group,
-            a.split.to_string(),
-            f(m("mean_plus")),
-            f(m("mean_minus")),
-            m("asymmetry").map(|x| format!("{x:+.3}")).unwrap_or_default(),
-            f(m("width_plus")),
-            f(m("width_minus")),
+            a.key.direction_id(),
+            a.key.sign.label(),
+            a.key.scale,
+            a.key.group.to_string(),
+            a.key.split.to_string(),
+            f(m(Metric::MeanPlus)),
+            f(m(Metric::MeanMinus)),
+            m(Metric::Asymmetry).map(|x| format!("{x:+.3}")).unwrap_or_default(),
+            f(m(Metric::WidthPlus)),
+            f(m(Metric::WidthMinus)),
         );
     }
 }
