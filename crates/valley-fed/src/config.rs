@@ -96,6 +96,24 @@ impl Algorithm {
     }
 }
 
+/// The paper's federated setup (§5), written once: [`FedConfig::paper`] and the defaults
+/// of `valley fed` and `valley partition` take these.
+pub mod paper {
+    /// K, the number of clients.
+    pub const CLIENTS: usize = 100;
+    /// Q, the fraction of clients sampled per round.
+    pub const PARTICIPATION: f64 = 0.1;
+    /// E, local epochs per round.
+    pub const LOCAL_EPOCHS: usize = 5;
+    pub const BATCH_SIZE: usize = 64;
+    /// Local SGD: learning rate, momentum, weight decay.
+    pub const LR: f64 = 0.03;
+    pub const MOMENTUM: f64 = 0.9;
+    pub const WEIGHT_DECAY: f64 = 1e-5;
+    /// α of the Dirichlet label split.
+    pub const DIRICHLET_ALPHA: f64 = 0.5;
+}
+
 /// Everything that determines a federated run's numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FedConfig {
@@ -132,13 +150,18 @@ impl FedConfig {
             algorithm,
             data,
             model,
-            partition: Partition::Dirichlet { alpha: 0.5 },
-            clients: 100,
-            participation: 0.1,
+            partition: Partition::Dirichlet { alpha: paper::DIRICHLET_ALPHA },
+            clients: paper::CLIENTS,
+            participation: paper::PARTICIPATION,
             rounds,
-            local_epochs: 5,
-            batch_size: 64,
-            optim: OptimConfig { lr: 0.03, momentum: 0.9, weight_decay: 1e-5, ..OptimConfig::default() },
+            local_epochs: paper::LOCAL_EPOCHS,
+            batch_size: paper::BATCH_SIZE,
+            optim: OptimConfig {
+                lr: paper::LR,
+                momentum: paper::MOMENTUM,
+                weight_decay: paper::WEIGHT_DECAY,
+                ..OptimConfig::default()
+            },
             weighted: false,
             dropout: 0.0,
             stragglers: 0.0,

@@ -3,7 +3,6 @@
 //! merging (uniform and greedy soups, task arithmetic, TIES) with sign-conflict statistics.
 
 mod error;
-pub mod grid;
 pub mod interpolate;
 pub mod merge;
 pub mod report;
@@ -11,7 +10,6 @@ pub mod soups;
 pub mod ssr;
 
 pub use error::{Error, Result};
-pub use grid::{parse_lambdas, with_anchors};
 pub use interpolate::{barrier, curve, performance_gap, summarise, CurveData, CurvePoint, CurveSummary};
 pub use soups::{run_soups, SoupsConfig, SoupsOutcome};
 pub use ssr::{ssr_report, GroupSsr};

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use valley::checkpoint::{self, Checkpoint};
 use valley::eval::{Eval, EvalConfig, Split};
+use valley::grid::Lambdas;
 use valley::params::{ssr, Params};
 use valley::rng::{self, tag};
 use valley::tensors::TensorSet;
@@ -16,7 +17,6 @@ use valley::{Device, Model, ModelConfig};
 use valley_base::stats::{mean, pearson, spearman};
 use valley_data::{Normalisation, Partition};
 
-use crate::grid::with_anchors;
 use crate::interpolate::{self, CurveData, CurvePoint, CurveSummary};
 use crate::ssr::{ssr_report, GroupSsr};
 use crate::{Error, Result};
@@ -275,7 +275,7 @@ pub fn run_soups(
     let bn = cfg.eval.bn_sample_from(data.train, &[split.half_a.clone(), split.half_b.clone()].concat());
     let test_only = [(Split::Test, data.test)];
     let curve_data = CurveData { bn: &bn.set, splits: &test_only };
-    let lambdas = with_anchors(&cfg.lambdas);
+    let lambdas = Lambdas::from_values(&cfg.lambdas)?.with_anchors();
     let (a, b, work) =
         (Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?, Model::new(&cfg.model, device)?);
     let mut points = Vec::new();

@@ -8,7 +8,6 @@
 //! 2D grid `θf + α·d₁ + β·d₂`.
 
 mod error;
-pub mod grid;
 pub mod hessian;
 pub mod metrics;
 pub mod plane;
@@ -18,7 +17,6 @@ pub mod summary;
 pub mod sweep;
 
 pub use error::{Error, Result};
-pub use grid::{parse_f64_list, parse_lambdas};
 pub use metrics::{CurveMetrics, Threshold};
 pub use run::{aggregate, Aggregate, Curve, LandscapeSpec};
 pub use sweep::{EvalData, Evaluator, Split};

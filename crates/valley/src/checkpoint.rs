@@ -114,7 +114,7 @@ pub fn save_model(model: &Model, path: &Path, extra: &[(&str, String)]) -> Resul
 pub struct Checkpoint {
     pub path: std::path::PathBuf,
     pub tensors: HashMap<String, Tensor>,
-    /// Tensor names in file order.
+    /// Tensor names, sorted (a safetensors file keeps no order of its own).
     pub names: Vec<String>,
     pub metadata: HashMap<String, String>,
 }

@@ -1,6 +1,52 @@
-//! λ grids and numeric lists on the command line (shared by landscapes and interpolation).
+//! λ grids and numeric lists on the command line: the one grid type of landscapes,
+//! planes, interpolation curves and soups.
 
 use crate::{Error, Result};
+
+/// A λ grid: finite values, sorted ascending, without duplicates. Parses from
+/// `START:END:COUNT` or a comma list ([`parse_lambdas`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lambdas(Vec<f64>);
+
+impl Lambdas {
+    /// The grid plus λ = 0, ½ and 1 (needed for the barrier and the performance gap of an
+    /// interpolation curve), sorted, without duplicates.
+    pub fn with_anchors(&self) -> Lambdas {
+        let mut out: Vec<f64> = self.0.iter().copied().chain([0.0, 0.5, 1.0]).collect();
+        out.sort_by(f64::total_cmp);
+        out.dedup();
+        Lambdas(out)
+    }
+
+    /// A grid of given values: refuses non-finite ones, sorts, drops repeats.
+    pub fn from_values(values: &[f64]) -> Result<Self> {
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Config(format!("λ grid: {v} is not a finite number")));
+        }
+        let mut out = values.to_vec();
+        out.sort_by(f64::total_cmp);
+        out.dedup();
+        Ok(Lambdas(out))
+    }
+
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.0.clone()
+    }
+}
+
+impl std::ops::Deref for Lambdas {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Lambdas {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        parse_lambdas(s).map(Lambdas)
+    }
+}
 
 /// Parses a λ grid: `start:end:count` (evenly spaced, both ends included, e.g. the paper's
 /// default `-1:1:21`, step 0.1) or a comma list `-1,-0.5,0,0.5,1`. The result is sorted
@@ -82,6 +128,13 @@ mod tests {
         assert_eq!(g[10], 0.0);
         assert_eq!(g[13], 0.3);
         assert_eq!(parse_lambdas("-1:1:5").unwrap(), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn anchors_are_added_sorted_and_unique() {
+        let g: Lambdas = "1.5,0.5,-1".parse().unwrap();
+        assert_eq!(&*g.with_anchors(), &[-1.0, 0.0, 0.5, 1.0, 1.5]);
+        assert_eq!(&*"0:1:3".parse::<Lambdas>().unwrap().with_anchors(), &[0.0, 0.5, 1.0]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use valley::train::OptimConfig;
 use valley::{Device, ModelConfig};
 use valley_data::{DatasetKind, Partition};
 use valley_fed::compare::{self, CompareEvent, Entry, Grid};
+use valley_fed::config::paper;
 use valley_fed::partition::{split_clients, PartitionReport};
 use valley_fed::{Algorithm, Event, FedConfig, FedSummary, Reduce};
 use valley_report::{matrix_figure, Table};
@@ -59,30 +60,30 @@ pub struct FedRunArgs {
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
     /// K, number of clients.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = paper::CLIENTS)]
     pub clients: usize,
     /// Q, fraction of clients sampled per round (max(Q·K, 1) clients).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = paper::PARTICIPATION)]
     pub participation: f64,
     /// T, communication rounds (the budget).
     #[arg(long, default_value_t = 200)]
     pub rounds: usize,
     /// E, local epochs per round.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = paper::LOCAL_EPOCHS)]
     pub local_epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = paper::BATCH_SIZE)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 0.03)]
+    #[arg(long, default_value_t = paper::LR)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = paper::MOMENTUM)]
     pub momentum: f64,
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = paper::WEIGHT_DECAY)]
     pub weight_decay: f64,
     /// Label split: dirichlet (with --alpha), iid, or shards:N.
     #[arg(long, default_value = "dirichlet")]
     pub partition: String,
     /// Dirichlet α (smaller = more skewed; paper: 10, 1, 0.5).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = paper::DIRICHLET_ALPHA)]
     pub alpha: f64,
     /// Weight the average by client data size (default: unweighted, as in the paper).
     #[arg(long)]
@@ -132,13 +133,13 @@ pub struct PartitionArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// K, number of clients.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = paper::CLIENTS)]
     pub clients: usize,
     /// Label split: dirichlet (with --alpha), iid, or shards:N.
     #[arg(long, default_value = "dirichlet")]
     pub partition: String,
     /// Dirichlet α.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = paper::DIRICHLET_ALPHA)]
     pub alpha: f64,
     /// The seed of the `valley fed` run whose split to show.
     #[arg(long, default_value_t = 0)]

@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::json;
 use valley::checkpoint::Checkpoint;
 use valley::eval::{BnPolicy, Split};
+use valley::grid::Lambdas;
 use valley::params::Params;
 use valley::train::{self, OptimConfig, Prepared};
 use valley::{Device, Model, ModelConfig};
@@ -14,8 +15,8 @@ use valley_data::DatasetKind;
 use valley_fusion::interpolate::{self, CurveData};
 use valley_fusion::merge;
 use valley_fusion::report::{self, CheckpointId};
+use valley_fusion::same_layout;
 use valley_fusion::soups::{self, SoupsConfig, SoupsData, SoupsEvent};
-use valley_fusion::{grid, same_layout};
 
 use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
 
@@ -30,7 +31,7 @@ pub struct InterpolateArgs {
     pub out: PathBuf,
     /// λ grid: START:END:COUNT or a comma list (0, 0.5 and 1 are always added).
     #[arg(long, default_value = "-0.5:1.5:21", allow_hyphen_values = true)]
-    pub lambdas: String,
+    pub lambdas: Lambdas,
     /// Splits to evaluate: test, train or test,train.
     #[arg(long, default_value = "test", value_delimiter = ',')]
     pub splits: Vec<Split>,
@@ -108,7 +109,7 @@ pub struct SoupsArgs {
     pub schedule: String,
     /// λ grid of each interpolation curve (0, 0.5 and 1 are always added).
     #[arg(long, default_value = "0:1:5", allow_hyphen_values = true)]
-    pub lambdas: String,
+    pub lambdas: Lambdas,
     #[command(flatten)]
     pub eval: EvalOptions,
     /// The verdict's threshold on Spearman ρ(gap, SSR-AB).
@@ -170,9 +171,8 @@ fn dataset_json(data: &Prepared, args: &DataArgs, seed: u64) -> serde_json::Valu
 
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     let device = a.device.resolve()?;
-    let lambdas = grid::parse_lambdas(&a.lambdas)?;
-    let grid = grid::with_anchors(&lambdas);
-    if grid.len() != lambdas.len() {
+    let grid = a.lambdas.with_anchors();
+    if grid.len() != a.lambdas.len() {
         eprintln!("note: λ = 0, 0.5 and 1 added to the grid for the barrier and the gap");
     }
     let spec = a.eval.config(BnPolicy::Recompute)?;
@@ -276,7 +276,7 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         pretrain_fraction: a.pretrain_fraction,
         pretrain_classes,
         pretrain_epochs: a.pretrain_epochs,
-        lambdas: grid::parse_lambdas(&a.lambdas)?,
+        lambdas: a.lambdas.to_vec(),
         eval: a.eval.config(BnPolicy::Recompute)?,
         min_spearman: a.min_spearman,
     };

@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use serde_json::json;
 use valley::eval::{BnPolicy, Split};
+use valley::grid::Lambdas;
 use valley::noise::{self, Context, DirectionSpec, Noise, Norm};
 use valley::params::{Group, Params};
 use valley_data::DatasetKind;
@@ -15,7 +16,7 @@ use valley_landscape::hessian::eigen::PowerConfig;
 use valley_landscape::hessian::report;
 use valley_landscape::hessian::run::{along_valley, analyse, group_name, HessianConfig};
 use valley_landscape::hessian::trace::TraceConfig;
-use valley_landscape::{parse_lambdas, EvalData, LandscapeSpec};
+use valley_landscape::{EvalData, LandscapeSpec};
 
 use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
 
@@ -83,7 +84,7 @@ pub struct HessianArgs {
     pub direction_seed: u64,
     /// λ grid along the direction: START:END:COUNT or a list (write --lambdas=-1:1:5).
     #[arg(long, default_value = "-1:1:5", allow_hyphen_values = true)]
-    pub lambdas: String,
+    pub lambdas: Lambdas,
     /// Seed of the --train-limit/--test-limit subsets.
     #[arg(long, default_value_t = 0)]
     pub subset_seed: u64,
@@ -123,7 +124,7 @@ impl HessianArgs {
 
 pub fn run(a: HessianArgs) -> Result<()> {
     let cfg = a.config();
-    let lambdas = parse_lambdas(&a.lambdas)?;
+    let lambdas = a.lambdas.to_vec();
     let bn = a.eval.config(BnPolicy::Keep)?;
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;

@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use valley::eval::BnPolicy;
+use valley::grid::Lambdas;
 use valley::noise::{self, Context, DirectionSpec, Norm};
 use valley::params::Group;
 use valley_data::DatasetKind;
 use valley_landscape::metrics::Metric;
 use valley_landscape::run::{self, Event};
 use valley_landscape::summary::{self, Provenance, Timing};
-use valley_landscape::{parse_f64_list, parse_lambdas, plane, plots, EvalData, Evaluator, LandscapeSpec, Split};
+use valley_landscape::{plane, plots, EvalData, Evaluator, LandscapeSpec, Split};
 
 use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
 use crate::progress;
@@ -45,8 +46,8 @@ pub struct LandscapeArgs {
     #[arg(long, value_delimiter = ',')]
     pub flip_ratio: Vec<f64>,
     /// Scales s, comma separated (paper: 0.2,1,2).
-    #[arg(long, default_value = "1", allow_hyphen_values = true)]
-    pub scale: String,
+    #[arg(long, default_value = "1", value_delimiter = ',', allow_hyphen_values = true)]
+    pub scale: Vec<f64>,
     /// Normalisation: raw, ns (global), ns-tensor, filter (1-D tensors by |θ|), filter-ignore, filter-tensor.
     #[arg(long, default_value = "ns")]
     pub norm: String,
@@ -56,10 +57,10 @@ pub struct LandscapeArgs {
     pub group: Vec<String>,
     /// λ grid: START:END:COUNT or a comma list (write --lambdas=-1:1:5).
     #[arg(long, default_value = "-1:1:21", allow_hyphen_values = true)]
-    pub lambdas: String,
+    pub lambdas: Lambdas,
     /// β grid of --plane (default: the λ grid).
     #[arg(long, allow_hyphen_values = true)]
-    pub betas: Option<String>,
+    pub betas: Option<Lambdas>,
     /// Seed of the first direction.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -106,11 +107,11 @@ impl LandscapeArgs {
         let spec = LandscapeSpec {
             noises: LandscapeSpec::parse_directions(&self.directions)?,
             signs: LandscapeSpec::parse_signs(self.sign.as_deref(), &self.flip_ratio)?,
-            scales: parse_f64_list(&self.scale, "scale")?,
+            scales: self.scale.clone(),
             norm: self.norm.parse::<Norm>()?,
             groups,
             seeds: (0..self.repeats).map(|k| self.seed + k).collect(),
-            lambdas: parse_lambdas(&self.lambdas)?,
+            lambdas: self.lambdas.to_vec(),
             error_delta: self.error_delta,
             loss_ratio: self.loss_ratio,
         };
@@ -233,7 +234,7 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
     }
     let alphas = spec.lambdas.clone();
     let betas = match &a.betas {
-        Some(b) => parse_lambdas(b)?,
+        Some(b) => b.to_vec(),
         None => alphas.clone(),
     };
     // The second direction uses the next seed so that two draws of the same noise differ.
