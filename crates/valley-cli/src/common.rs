@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use valley::device::{self, DeviceChoice};
 use valley::eval::{BnPolicy, EvalConfig};
 use valley::train::DataConfig;
-use valley::{Device, Model, ModelConfig};
+use valley::{Arch, Device, Model, ModelConfig};
 use valley_data::DatasetKind;
 
 /// Which data to use.
@@ -17,7 +17,8 @@ use valley_data::DatasetKind;
 pub struct DataArgs {
     /// Dataset: fashion-mnist, mnist, cifar10, cifar100, svhn, image-folder, csv, digits.
     #[arg(long)]
-    pub dataset: Option<String>,
+    #[serde(deserialize_with = "opt_from_str")]
+    pub dataset: Option<DatasetKind>,
     /// Folder with the dataset's files (also VALLEY_<NAME>_DIR, e.g. VALLEY_CIFAR10_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -32,10 +33,7 @@ pub struct DataArgs {
 impl DataArgs {
     /// The data configuration; `subset_seed` fixes which samples a limit keeps.
     pub fn config(&self, default: DatasetKind, subset_seed: u64) -> Result<DataConfig> {
-        let dataset = match &self.dataset {
-            Some(name) => name.parse::<DatasetKind>()?,
-            None => default,
-        };
+        let dataset = self.dataset.unwrap_or(default);
         Ok(DataConfig {
             dataset,
             data_dir: self.data_dir.clone(),
@@ -53,7 +51,8 @@ impl DataArgs {
 pub struct DeviceArgs {
     /// auto (CUDA when present), cpu or cuda.
     #[arg(long)]
-    pub device: Option<String>,
+    #[serde(deserialize_with = "opt_from_str")]
+    pub device: Option<DeviceChoice>,
     /// libtorch intra-op threads (default: libtorch's choice; OMP_NUM_THREADS also works).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -62,18 +61,14 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     pub fn resolve(&self) -> Result<Device> {
         device::set_threads(self.threads.unwrap_or(0));
-        let choice = match &self.device {
-            Some(d) => d.parse::<DeviceChoice>()?,
-            None => DeviceChoice::Auto,
-        };
-        Ok(choice.resolve()?)
+        Ok(self.device.unwrap_or(DeviceChoice::Auto).resolve()?)
     }
 }
 
 /// Loads a checkpoint as a model; `arch` helps with files that lack valley's metadata.
 pub fn load_checkpoint(
     path: &std::path::Path,
-    arch: Option<&str>,
+    arch: Option<Arch>,
     device: Device,
 ) -> Result<(valley::checkpoint::Checkpoint, Model)> {
     let ck = valley::checkpoint::Checkpoint::read(path)?;
@@ -86,8 +81,7 @@ pub fn load_checkpoint(
 }
 
 /// Guesses input size and classes of a foreign checkpoint from its tensors.
-fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: &str) -> Result<ModelConfig> {
-    let arch: valley::Arch = arch.parse()?;
+fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: Arch) -> Result<ModelConfig> {
     let mut cfg = ModelConfig::new(arch, 3, 32, 10);
     let first = ck.names.iter().find(|n| n.ends_with("weight")).and_then(|n| ck.tensors.get(n));
     if let Some(w) = first.filter(|w| w.dim() == 4) {
@@ -118,6 +112,17 @@ pub fn data_for(
         );
     }
     Ok(data)
+}
+
+/// Reads an optional value of a config file with the type's `FromStr`, as the command line
+/// does, so that both accept the same spellings.
+pub fn opt_from_str<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
 }
 
 /// Evaluation and BN re-estimation options of every command that evaluates a model; the

@@ -90,6 +90,25 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         let err = parse(&["eval", "a.safetensors", "--split", "valid"]).err().expect("unknown split refused");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        for bad in [
+            vec!["train", "--schedule", "sometimes"],
+            vec!["soups", "--out", "o", "--schedule", "step:0"],
+            vec!["train", "--model", "vgg12"],
+            vec!["landscape", "--checkpoint", "c", "--norm", "l3"],
+            vec!["landscape", "--checkpoint", "c", "--lambdas=1:-1:5"],
+            vec!["fed", "--device", "tpu"],
+            vec!["reproduce", "noise", "--budget", "huge"],
+        ] {
+            let err = parse(&bad).err().unwrap_or_else(|| panic!("{bad:?} must be refused"));
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad:?}: {err}");
+        }
+        let Ok(Cli { command: Command::Train(t) }) =
+            parse(&["train", "--schedule", "step:10:0.5", "--model", "vgg11-bn"])
+        else {
+            panic!("train parses");
+        };
+        assert_eq!(t.model, Some(valley::Arch::Vgg { depth: 11, bn: true }));
+        assert!(t.schedule.is_some());
     }
 
     #[test]

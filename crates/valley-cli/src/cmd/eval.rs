@@ -21,7 +21,7 @@ pub struct EvalArgs {
     pub split: Vec<Split>,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<valley::Arch>,
     #[command(flatten)]
     pub eval: EvalOptions,
     /// Seed of the --train-limit/--test-limit subsets.
@@ -31,7 +31,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     let device = a.device.resolve()?;
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, device)?;
     let data = data_for(&a.data, a.seed, &ck, &model, device)?;
     // A checkpoint is evaluated as saved unless asked otherwise.
     let cfg = a.eval.config(BnPolicy::Keep)?;

@@ -55,7 +55,7 @@ pub struct FedRunArgs {
     pub data: DataArgs,
     /// Architecture (default cnn): linear, mlp, cnn, vgg11[-bn], ..., resnet20, resnet18.
     #[arg(long, default_value = "cnn")]
-    pub model: String,
+    pub model: valley::Arch,
     /// Width multiplier for channels and hidden units.
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
@@ -98,7 +98,7 @@ pub struct FedRunArgs {
     pub seed: u64,
     /// auto (CUDA when present), cpu or cuda.
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceChoice>,
     /// Clients trained side by side (default OMP_NUM_THREADS, else all cores); kernels run
     /// single-threaded, so this changes speed but no number.
     #[arg(long)]
@@ -159,8 +159,8 @@ fn parse_partition(scheme: &str, alpha: f64) -> Result<Partition> {
     })
 }
 
-fn resolve_device(device: Option<&str>) -> Result<Device> {
-    Ok(device.map(str::parse::<DeviceChoice>).transpose()?.unwrap_or_default().resolve()?)
+fn resolve_device(device: Option<DeviceChoice>) -> Result<Device> {
+    Ok(device.unwrap_or_default().resolve()?)
 }
 
 fn workers(threads: Option<usize>) -> usize {
@@ -185,7 +185,7 @@ impl FedRunArgs {
     pub fn to_config(&self) -> Result<FedConfig> {
         let algorithm = self.algorithm()?;
         let data = self.data.config(DatasetKind::FashionMnist, self.seed)?;
-        let mut model = ModelConfig::new(self.model.parse()?, 1, 28, 10);
+        let mut model = ModelConfig::new(self.model, 1, 28, 10);
         model.width = self.width;
         let mut cfg = FedConfig::paper(algorithm, data, model, self.rounds, self.seed);
         cfg.partition = parse_partition(&self.partition, self.alpha)?;
@@ -229,7 +229,7 @@ pub fn run(a: FedArgs) -> Result<()> {
 /// One run with progress lines and its accuracy figure.
 fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
     let cfg = a.to_config()?;
-    let device = resolve_device(a.device.as_deref())?;
+    let device = resolve_device(a.device)?;
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!("runs/fed-{}-{}-seed{}", cfg.algorithm.name(), cfg.data.dataset.name(), cfg.seed))
     });
@@ -284,7 +284,7 @@ fn compare(c: CompareArgs) -> Result<()> {
         subset_per_seed: true,
         figures: true,
     };
-    let device = resolve_device(c.base.device.as_deref())?;
+    let device = resolve_device(c.base.device)?;
     let results = grid.run(&root, device, workers(c.base.parallel_clients), &mut |e| match e {
         CompareEvent::Reusing { label, alpha, seed, dir } => {
             eprintln!("{label} α={alpha} seed {seed}: reusing {}", dir.display())

@@ -43,7 +43,7 @@ pub struct InterpolateArgs {
     pub device: DeviceArgs,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<valley::Arch>,
     /// Seed of the --train-limit/--test-limit subsets (use the training run's seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -63,7 +63,7 @@ pub struct SsrArgs {
     pub out: PathBuf,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<valley::Arch>,
 }
 
 #[derive(Args, Debug)]
@@ -77,7 +77,7 @@ pub struct SoupsArgs {
     pub device: DeviceArgs,
     /// Architecture (see `valley train --help`).
     #[arg(long, default_value = "cnn")]
-    pub model: String,
+    pub model: valley::Arch,
     /// Width multiplier.
     #[arg(long, default_value_t = 0.5)]
     pub width: f64,
@@ -106,7 +106,7 @@ pub struct SoupsArgs {
     pub weight_decay: f64,
     /// cosine, constant or step:EVERY:GAMMA (over the budget).
     #[arg(long, default_value = "cosine")]
-    pub schedule: String,
+    pub schedule: valley::train::Schedule,
     /// λ grid of each interpolation curve (0, 0.5 and 1 are always added).
     #[arg(long, default_value = "0:1:5", allow_hyphen_values = true)]
     pub lambdas: Lambdas,
@@ -176,8 +176,8 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
         eprintln!("note: λ = 0, 0.5 and 1 added to the grid for the barrier and the gap");
     }
     let spec = a.eval.config(BnPolicy::Recompute)?;
-    let (ck_a, ma) = load_checkpoint(&a.a, a.model.as_deref(), device)?;
-    let (ck_b, mb) = load_checkpoint(&a.b, a.model.as_deref(), device)?;
+    let (ck_a, ma) = load_checkpoint(&a.a, a.model, device)?;
+    let (ck_b, mb) = load_checkpoint(&a.b, a.model, device)?;
     same_layout(&a.a, &ma, &a.b, &mb)?;
     warn_normalisation(&ck_a, &ck_b);
     let data = data_for(&a.data, a.seed, &ck_a, &ma, device)?;
@@ -230,12 +230,12 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
 
 pub fn ssr(a: SsrArgs) -> Result<()> {
     let device = Device::Cpu;
-    let (_, ma) = load_checkpoint(&a.a, a.model.as_deref(), device)?;
-    let (_, mb) = load_checkpoint(&a.b, a.model.as_deref(), device)?;
+    let (_, ma) = load_checkpoint(&a.a, a.model, device)?;
+    let (_, mb) = load_checkpoint(&a.b, a.model, device)?;
     same_layout(&a.a, &ma, &a.b, &mb)?;
     let init = match &a.init {
         Some(p) => {
-            let (_, mi) = load_checkpoint(p, a.model.as_deref(), device)?;
+            let (_, mi) = load_checkpoint(p, a.model, device)?;
             same_layout(&a.a, &ma, p, &mi)?;
             Some(Params::of(&mi))
         }
@@ -257,7 +257,7 @@ pub fn ssr(a: SsrArgs) -> Result<()> {
 pub fn soups(a: SoupsArgs) -> Result<()> {
     let device = a.device.resolve()?;
     let data = train::prepare(&a.data.config(DatasetKind::FashionMnist, a.seed)?, None, device)?;
-    let mut model = ModelConfig::new(a.model.parse()?, data.channels, data.image_size, data.num_classes);
+    let mut model = ModelConfig::new(a.model, data.channels, data.image_size, data.num_classes);
     model.width = a.width;
     let optim = OptimConfig { lr: a.lr, momentum: a.momentum, weight_decay: a.weight_decay, ..OptimConfig::default() };
     let classes = data.num_classes;
@@ -268,7 +268,7 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
     let cfg = SoupsConfig {
         model,
         optim,
-        schedule: a.schedule.parse()?,
+        schedule: a.schedule.clone(),
         epochs: a.epochs,
         batch_size: a.batch_size,
         seed: a.seed,

@@ -26,7 +26,7 @@ pub struct HessianArgs {
     pub checkpoint: PathBuf,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<valley::Arch>,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -127,7 +127,7 @@ pub fn run(a: HessianArgs) -> Result<()> {
     let lambdas = a.lambdas.to_vec();
     let bn = a.eval.config(BnPolicy::Keep)?;
     let device = a.device.resolve()?;
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, device)?;
     let data_cfg = a.data.config(DatasetKind::FashionMnist, a.subset_seed)?;
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[a.split], &bn, device)?;
     let set = &data.splits[0].1;

@@ -13,14 +13,14 @@ pub struct InfoArgs {
     pub checkpoint: PathBuf,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<valley::Arch>,
     /// Also list every tensor.
     #[arg(long)]
     pub tensors: bool,
 }
 
 pub fn run(a: InfoArgs) -> Result<()> {
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), valley::Device::Cpu)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, valley::Device::Cpu)?;
     let c = model.config();
     println!("checkpoint   {}", a.checkpoint.display());
     println!("sha256       {}", valley::checkpoint::sha256_file(&a.checkpoint)?);

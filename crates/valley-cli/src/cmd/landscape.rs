@@ -29,7 +29,7 @@ pub struct LandscapeArgs {
     pub init: Option<PathBuf>,
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<valley::Arch>,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -50,11 +50,11 @@ pub struct LandscapeArgs {
     pub scale: Vec<f64>,
     /// Normalisation: raw, ns (global), ns-tensor, filter (1-D tensors by |θ|), filter-ignore, filter-tensor.
     #[arg(long, default_value = "ns")]
-    pub norm: String,
+    pub norm: Norm,
     /// Parameter group: ALL, CLF, FEAT, LAYER1, CONV, BN, BN-weight, CLF-weight, CLF-bias,
     /// other-weight, other-bias, or a regex over parameter names; repeat for several groups.
     #[arg(long, default_value = "ALL")]
-    pub group: Vec<String>,
+    pub group: Vec<Group>,
     /// λ grid: START:END:COUNT or a comma list (write --lambdas=-1:1:5).
     #[arg(long, default_value = "-1:1:21", allow_hyphen_values = true)]
     pub lambdas: Lambdas,
@@ -103,13 +103,12 @@ impl LandscapeArgs {
         if self.repeats == 0 {
             bail!("--repeats must be at least 1");
         }
-        let groups = self.group.iter().map(|g| g.parse::<Group>()).collect::<valley::Result<Vec<_>>>()?;
         let spec = LandscapeSpec {
             noises: LandscapeSpec::parse_directions(&self.directions)?,
             signs: LandscapeSpec::parse_signs(self.sign.as_deref(), &self.flip_ratio)?,
             scales: self.scale.clone(),
-            norm: self.norm.parse::<Norm>()?,
-            groups,
+            norm: self.norm,
+            groups: self.group.clone(),
             seeds: (0..self.repeats).map(|k| self.seed + k).collect(),
             lambdas: self.lambdas.to_vec(),
             error_delta: self.error_delta,
@@ -124,7 +123,7 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
     let spec = a.spec()?;
     let bn = a.eval.config(BnPolicy::Recompute)?;
     let device = a.device.resolve()?;
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model.as_deref(), device)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, device)?;
     let init = a.init.clone().or_else(|| {
         let p = valley::train::RunDir::new(a.checkpoint.parent().unwrap_or(Path::new("."))).init();
         p.exists().then_some(p)

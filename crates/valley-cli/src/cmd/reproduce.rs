@@ -16,7 +16,7 @@ pub struct ReproduceArgs {
     pub names: Vec<String>,
     /// smoke (seconds), cpu (meaningful on 2 cores), paper (the paper's settings; GPU).
     #[arg(long, default_value = "cpu")]
-    pub budget: String,
+    pub budget: Budget,
     /// Output folder: one sub-folder per finding and report.html.
     #[arg(long, default_value = "out/reproduce")]
     pub out: PathBuf,
@@ -28,7 +28,7 @@ pub struct ReproduceArgs {
 }
 
 pub fn run(a: ReproduceArgs) -> Result<()> {
-    let budget: Budget = a.budget.parse()?;
+    let budget = a.budget;
     let device = a.device.resolve()?;
     let names: Vec<String> = if a.names.iter().any(|n| n == "all") {
         NAMES.iter().map(|s| s.to_string()).collect()

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Deserialize;
-use valley::train::{self, Event, OptimConfig, TrainConfig};
-use valley::{BnInit, ModelConfig};
+use valley::train::{self, Event, OptimConfig, OptimizerKind, Schedule, TrainConfig};
+use valley::{Arch, BnInit, ModelConfig};
 use valley_data::DatasetKind;
 
-use crate::common::{DataArgs, DeviceArgs};
+use crate::common::{opt_from_str, DataArgs, DeviceArgs};
 use crate::progress;
 
 /// Every option of a training run. Flags override the `--config` file; the file uses the
@@ -36,7 +36,8 @@ pub struct TrainArgs {
     pub device: DeviceArgs,
     /// Architecture: linear, mlp, cnn, vgg11[-bn], vgg13[-bn], vgg16[-bn], vgg19[-bn], resnet20, resnet18.
     #[arg(long)]
-    pub model: Option<String>,
+    #[serde(deserialize_with = "opt_from_str")]
+    pub model: Option<Arch>,
     /// Width multiplier for channels and hidden units (1 = the paper's widths).
     #[arg(long)]
     pub width: Option<f64>,
@@ -45,7 +46,8 @@ pub struct TrainArgs {
     pub hidden: Option<Vec<i64>>,
     /// BN weight initialisation: ones (default), uniform U(0,1), gauss G(0,0.1).
     #[arg(long)]
-    pub bn_init: Option<String>,
+    #[serde(deserialize_with = "opt_from_str")]
+    pub bn_init: Option<BnInit>,
     /// Training epochs (the budget).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -66,10 +68,12 @@ pub struct TrainArgs {
     pub nesterov: Option<bool>,
     /// Optimiser: sgd (default) or adamw.
     #[arg(long)]
-    pub optimizer: Option<String>,
+    #[serde(deserialize_with = "opt_from_str")]
+    pub optimizer: Option<OptimizerKind>,
     /// Schedule: cosine (default), constant, step:EVERY:GAMMA.
     #[arg(long)]
-    pub schedule: Option<String>,
+    #[serde(deserialize_with = "opt_from_str")]
+    pub schedule: Option<Schedule>,
     /// Random seed (initialisation, shuffling, subsets).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -121,16 +125,16 @@ impl TrainArgs {
         let seed = self.seed.unwrap_or(0);
         let mut data = self.data.config(DatasetKind::FashionMnist, seed)?;
         data.augment = self.augment;
-        let arch = self.model.as_deref().unwrap_or("cnn").parse()?;
+        let arch = self.model.unwrap_or(Arch::Cnn);
         let mut model = ModelConfig::new(arch, 1, 28, 10);
         model.width = self.width.unwrap_or(1.0);
         if let Some(h) = &self.hidden {
             model.hidden = h.clone();
         }
-        model.bn_init = self.bn_init.as_deref().map(str::parse::<BnInit>).transpose()?.unwrap_or_default();
+        model.bn_init = self.bn_init.unwrap_or_default();
         let d = OptimConfig::default();
         let optim = OptimConfig {
-            kind: self.optimizer.as_deref().map(str::parse).transpose()?.unwrap_or(d.kind),
+            kind: self.optimizer.unwrap_or(d.kind),
             lr: self.lr.unwrap_or(d.lr),
             momentum: self.momentum.unwrap_or(d.momentum),
             weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
@@ -141,7 +145,7 @@ impl TrainArgs {
             data,
             model,
             optim,
-            schedule: self.schedule.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
+            schedule: self.schedule.clone().unwrap_or_default(),
             epochs: self.epochs.unwrap_or(10),
             batch_size: self.batch_size.unwrap_or(256),
             seed,
