@@ -18,9 +18,10 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import torch, safetensors, numpy; assert torch.__version__.startswith("2.13.0")' 2>/dev/null; then
+if ! .venv/bin/python -c 'import torch, safetensors, numpy; import pyhessian; assert torch.__version__.startswith("2.13.0")' 2>/dev/null; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q torch==2.13.0 safetensors numpy
+  .venv/bin/pip install -q --no-deps pyhessian==0.1
 fi
 torch_dir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
 ln -sfn "$torch_dir" .venv/libtorch

@@ -88,6 +88,9 @@ pub struct HessianArgs {
     /// Seed of the --train-limit/--test-limit subsets.
     #[arg(long, default_value_t = 0)]
     pub subset_seed: u64,
+    /// Also write the exact samples to OUT/eval-data.safetensors (for python/pyhessian_check.py).
+    #[arg(long)]
+    pub dump_eval_data: bool,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -132,6 +135,9 @@ pub fn run(a: HessianArgs) -> Result<()> {
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[a.split], &bn, device)?;
     let set = &data.splits[0].1;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if a.dump_eval_data {
+        data.dump(&a.out.join("eval-data.safetensors"), &bn)?;
+    }
     bn.apply_bn(&model, &data.bn_set);
     eprintln!(
         "hessian: {} parameters, {} samples of {} ({})",

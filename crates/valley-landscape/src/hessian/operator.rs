@@ -13,13 +13,16 @@ use crate::{Error, Result};
 /// Per batch b of nᵦ rows: `gᵦ = ∇θ Lᵦ(θ)` built with `create_graph`, then
 /// `Hᵦv = ∇θ ⟨gᵦ, v⟩`; over the set `Hv = Σᵦ (nᵦ/N)·Hᵦv`, the Hessian of the mean over
 /// all N rows (PyHessian's full-dataset product). One product costs about two backward passes
-/// per batch.
+/// per batch; when the whole set is one batch, the gradient graph is built once and kept, so a
+/// product is one backward pass (PyHessian's single-batch mode).
 pub struct HessianOperator<'a> {
     model: &'a Model,
     set: &'a TensorSet,
     batch: usize,
     params: Vec<Tensor>,
     names: Vec<String>,
+    /// `∇θ L` with its graph, when the set is a single batch.
+    kept_gradient: Option<Vec<Tensor>>,
 }
 
 impl<'a> HessianOperator<'a> {
@@ -41,7 +44,12 @@ impl<'a> HessianOperator<'a> {
         if params.is_empty() {
             return Err(Error::Spec("the parameter group selects no parameter".into()));
         }
-        Ok(Self { model, set, batch, params, names })
+        let mut op = Self { model, set, batch, params, names, kept_gradient: None };
+        if set.len() <= batch {
+            let (x, y) = set.slice(0, set.len());
+            op.kept_gradient = Some(op.gradient_with_graph(&x, &y));
+        }
+        Ok(op)
     }
 
     /// The parameter tensors the Hessian is taken over (shapes of every [`Vector`]).
@@ -77,13 +85,25 @@ impl<'a> HessianOperator<'a> {
         Vector(total.expect("the set is not empty"))
     }
 
-    /// `Hᵦv` for one batch.
-    fn batch_product(&self, x: &Tensor, y: &Tensor, v: &Vector) -> Vec<Tensor> {
+    /// `∇θ Lᵦ` for one batch, differentiable again.
+    fn gradient_with_graph(&self, x: &Tensor, y: &Tensor) -> Vec<Tensor> {
         let logits = self.model.forward(x, Mode::Eval);
         let loss = logits.cross_entropy_for_logits(y);
-        let grads = Tensor::run_backward(&[&loss], &self.params, true, true);
+        Tensor::run_backward(&[&loss], &self.params, true, true)
+    }
+
+    /// `Hᵦv` for one batch (from the kept gradient when there is one).
+    fn batch_product(&self, x: &Tensor, y: &Tensor, v: &Vector) -> Vec<Tensor> {
+        let fresh;
+        let (grads, keep) = match &self.kept_gradient {
+            Some(g) => (g, true),
+            None => {
+                fresh = self.gradient_with_graph(x, y);
+                (&fresh, false)
+            }
+        };
         let gv = grads.iter().zip(&v.0).map(|(g, v)| (g * v).sum(Kind::Float)).fold(Tensor::from(0f32), |a, b| a + b);
-        Tensor::run_backward(&[&gv], &self.params, false, false).into_iter().map(|t| t.detach()).collect()
+        Tensor::run_backward(&[&gv], &self.params, keep, false).into_iter().map(|t| t.detach()).collect()
     }
 
     /// The dense Hessian, column by column (`H eᵢ`); only for small models (tests, checks).

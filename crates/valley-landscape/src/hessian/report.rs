@@ -29,6 +29,8 @@ pub fn write_json(out: &Path, context: Value, groups: &[GroupCurvature]) -> Resu
                 "top_eigenvalues": g.top_eigenvalues.iter().map(|e| e.value).collect::<Vec<_>>(),
                 "eigenvalue_convergence": g.top_eigenvalues,
                 "density": g.density,
+                "products": g.products,
+                "seconds_per_product": g.seconds_per_product,
             })
         })
         .collect();

@@ -1,5 +1,7 @@
 //! Curvature at a point per parameter group, and along a valley `θf + λ·d`.
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 use valley::eval::EvalConfig;
 use valley::models::Model;
@@ -52,6 +54,9 @@ pub struct GroupCurvature {
     /// Largest in magnitude first.
     pub top_eigenvalues: Vec<Eigenvalue>,
     pub density: Option<SpectralDensity>,
+    /// Hessian-vector products computed for this group, and their mean wall time.
+    pub products: usize,
+    pub seconds_per_product: f64,
 }
 
 /// The name a group has in the outputs: `all` for [`Group::All`], else its usual label.
@@ -72,10 +77,15 @@ pub fn analyse(model: &Model, set: &TensorSet, groups: &[Group], cfg: &HessianCo
         .map(|(i, group)| {
             let op = HessianOperator::new(model, set, cfg.batch, &group.mask(model)?)?;
             let mut rng = rng::stream(cfg.seed, &[tag::HESSIAN, i as u64]);
+            let t0 = Instant::now();
             let trace = hutchinson(&op, &cfg.trace, &mut rng);
             let (top_eigenvalues, _) = top_eigenvalues(&op, cfg.top_k, &cfg.power, &mut rng);
             let density = cfg.density.as_ref().map(|d| slq(&op, d, &mut rng));
-            Ok(GroupCurvature { group: group_name(group), parameters: op.dim(), trace, top_eigenvalues, density })
+            let lanczos: usize = density.iter().flat_map(|d| &d.runs).map(|q| q.nodes.len()).sum();
+            let products = trace.probes + top_eigenvalues.iter().map(|e| e.iterations).sum::<usize>() + lanczos;
+            let seconds_per_product = t0.elapsed().as_secs_f64() / products.max(1) as f64;
+            let (group, parameters) = (group_name(group), op.dim());
+            Ok(GroupCurvature { group, parameters, trace, top_eigenvalues, density, products, seconds_per_product })
         })
         .collect()
 }
