@@ -75,7 +75,8 @@ pub struct ClientTask<'a> {
 /// rate. Epoch e's batch order comes from the stream (seed, SHUFFLE, round, client, e).
 pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState, ins: &FitIns) -> Result<FitRes> {
     let local = &ins.local;
-    let wrap = |source: valley::Error| Error::Client { round: task.round, client: task.client, source };
+    let wrap =
+        |source: valley::Error| Error::Client { round: task.round, client: task.client, source: Box::new(source) };
     ins.weights.write_to(&ws.model);
     let anchor: Vec<Tensor> = ins.weights.learnable_indices().map(|i| ins.weights.tensors[i].shallow_clone()).collect();
     let per_epoch = task.indices.len().div_ceil(local.batch_size);

@@ -17,7 +17,13 @@ pub enum Error {
     #[error("cannot resume from {}: {detail}", path.display())]
     Resume { path: PathBuf, detail: String },
     #[error("client {client} in round {round} failed")]
-    Client { round: usize, client: usize, source: valley::Error },
+    Client {
+        round: usize,
+        client: usize,
+        /// Boxed to keep every `Result` of this crate small.
+        #[source]
+        source: Box<valley::Error>,
+    },
     #[error(transparent)]
     Valley(#[from] valley::Error),
     #[error(transparent)]

@@ -17,8 +17,9 @@ pub enum Error {
     Mismatch {
         a: PathBuf,
         b: PathBuf,
+        /// Boxed to keep every `Result` of this crate small.
         #[source]
-        source: valley::Error,
+        source: Box<valley::Error>,
     },
     #[error("invalid configuration: {0}")]
     Config(String),

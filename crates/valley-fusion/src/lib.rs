@@ -17,5 +17,5 @@ pub use ssr::{ssr_report, GroupSsr};
 /// Checks that the models loaded from `a` and `b` share one architecture (same tensor
 /// names and shapes), naming both files when they do not.
 pub fn same_layout(a: &std::path::Path, ma: &valley::Model, b: &std::path::Path, mb: &valley::Model) -> Result<()> {
-    ma.check_same_layout(mb).map_err(|source| Error::Mismatch { a: a.into(), b: b.into(), source })
+    ma.check_same_layout(mb).map_err(|source| Error::Mismatch { a: a.into(), b: b.into(), source: Box::new(source) })
 }

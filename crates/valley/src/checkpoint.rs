@@ -2,8 +2,9 @@
 //!
 //! A checkpoint holds every tensor of a model (parameters and BN buffers, including
 //! `num_batches_tracked`), so `torch.nn.Module.load_state_dict` accepts it for the same
-//! architecture. The metadata keys are `format`, `model` (the [`ModelConfig`] as JSON),
-//! `valley_version` and whatever the writer adds (seed, epoch, ...).
+//! architecture. The metadata keys are `format`, `model` (the [`ModelConfig`] as JSON), the
+//! run metadata of the build ([`valley_base::RunMeta`]: `valley_version`, `git_revision`)
+//! and whatever the writer adds (seed, epoch, ...).
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -29,8 +29,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {detail}")]
-    Json { path: PathBuf, detail: String },
+    #[error("{} line {line} is not a valid record", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Data(#[from] valley_data::Error),
     /// Writing a file failed (see `valley_base::atomic_write`).

@@ -338,10 +338,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRecord>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| Error::Json { path: path.into(), detail: format!("line {}: {e}", i + 1) })
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|source| Error::Json { path: path.into(), line: i + 1, source }))
         .collect()
 }
 
