@@ -80,7 +80,9 @@ pub fn load_checkpoint(
     Ok((ck, model))
 }
 
-/// Guesses input size and classes of a foreign checkpoint from its tensors.
+/// The model configuration of a checkpoint without valley metadata: `arch`, the input
+/// channels read from the first 4-D weight, and 32×32 images with 10 classes assumed (not
+/// inferred; `to_model` then refuses tensors that do not fit).
 fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: Arch) -> Result<ModelConfig> {
     let mut cfg = ModelConfig::new(arch, 3, 32, 10);
     let first = ck.names.iter().find(|n| n.ends_with("weight")).and_then(|n| ck.tensors.get(n));

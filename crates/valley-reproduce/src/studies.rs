@@ -66,9 +66,10 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     let (ms, ma) = (mean(&sym), mean(&asym));
 
     // Batch 32 vs batch 2048: (1−λ)θ1 + λθ2 for λ ∈ [−1, 2], per-group moments and SSRs.
-    let find = |n: &str| runs.iter().find(|r| r.0 == n).expect("configured");
+    let find = |n: &str| runs.iter().find(|(name, _, _)| name == n).expect("configured");
     let (small, large) = (find("batch=32"), find("batch=2048"));
-    let (interp, ssr_groups, f) = batch_interpolation(env, &small.2, &large.2, &small.1.data, &dir)?;
+    let ((_, small_cfg, small_run), (_, _, large_run)) = (small, large);
+    let (interp, ssr_groups, f) = batch_interpolation(env, small_run, large_run, &small_cfg.data, &dir)?;
     figures.extend(f);
 
     let pass = consistent_ok.is_empty() && ms < 0.5 * ma;
