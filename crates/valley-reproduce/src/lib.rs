@@ -5,6 +5,7 @@
 //! writes `verdict.json`, its figures and `report.html` into its own folder.
 
 mod cache;
+pub mod curvature;
 pub mod studies;
 pub mod theory;
 pub mod valleys;
@@ -109,8 +110,8 @@ impl Env<'_> {
 }
 
 /// The reproductions, in the paper's order; `all` runs each.
-pub const NAMES: [&str; 10] =
-    ["noise", "flip", "special", "groups", "bn-init", "hparams", "softmax", "relu", "soups", "fedsign"];
+pub const NAMES: [&str; 11] =
+    ["noise", "flip", "special", "groups", "bn-init", "hparams", "softmax", "relu", "hessian", "soups", "fedsign"];
 
 /// Runs one reproduction by name. `command` is the exact command line that reruns it.
 pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {
@@ -125,6 +126,7 @@ pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {
         "fedsign" => studies::fedsign(env, command),
         "softmax" => theory::softmax(env, command),
         "relu" => theory::relu(env, command),
+        "hessian" => curvature::hessian(env, command),
         other => Err(Error::UnknownFinding { given: other.to_string(), expected: NAMES.join(", ") }),
     }
 }

@@ -176,7 +176,7 @@ fn flat_on_plus(a: &Aggregate, min_index: f64) -> bool {
     metric(a, false, Metric::Asymmetry) > min_index && metric(a, true, Metric::Asymmetry) > min_index
 }
 
-fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
+pub(crate) fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
     let cfg = base_config(env.budget, arch);
     let run = crate::trained(env, &cfg, what)?;
     let acc = valley::train::read_metrics(&valley::train::RunDir::new(&run).metrics())?

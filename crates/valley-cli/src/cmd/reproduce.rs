@@ -11,7 +11,7 @@ use crate::common::DeviceArgs;
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
     /// Findings to reproduce, comma separated: noise, flip, special, groups, bn-init, hparams,
-    /// softmax, relu, soups, fedsign, or all.
+    /// softmax, relu, hessian, soups, fedsign, or all.
     #[arg(value_delimiter = ',', required = true)]
     pub names: Vec<String>,
     /// smoke (seconds), cpu (meaningful on 2 cores), paper (the paper's settings; GPU).

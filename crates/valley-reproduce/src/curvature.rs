@@ -1,0 +1,176 @@
+//! The curvature behind the flat side (PAPER.md §3, finding 7's explanation carried to trained
+//! networks): the Hessian trace along a sign-consistent valley.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use valley::checkpoint::Checkpoint;
+use valley::eval::EvalConfig;
+use valley::noise::{direction, Context, DirectionSpec, Noise, Norm, SignMode};
+use valley::params::{Group, Params};
+use valley::Arch;
+use valley_landscape::hessian::eigen::PowerConfig;
+use valley_landscape::hessian::run::{along_valley, CurvePoint, HessianConfig};
+use valley_landscape::hessian::trace::TraceConfig;
+use valley_landscape::{EvalData, Split};
+use valley_report::{line_figure, Panel, Series, Table};
+
+use crate::valleys::{base_config, trained_base};
+use crate::verdict::{Finding, Outcome};
+use crate::{Env, Result};
+
+/// The perturbation sizes a of the claim; the curve is measured at ±a and 0.
+pub const SIZES: [f64; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
+
+/// Standard errors by which the + side must be lower for the claim to hold at a size.
+pub const MARGIN_SE: f64 = 2.0;
+
+const CLAIM: &str = "Along a sign-consistent direction d (G(0,1), NS, s = 1), the Hessian trace of the test loss is lower at θf + a·d than at θf − a·d by more than 2 combined standard errors, for every a ∈ {0.2, 0.4, 0.6, 0.8, 1}, on the network with BN and on the one without.";
+
+/// Whether `tr(H)(θf + a·d) + MARGIN_SE·√(se₊² + se₋²) < tr(H)(θf − a·d)` at each size a
+/// (sizes with no point on either side are left out).
+pub fn lower_on_plus(points: &[CurvePoint]) -> Vec<(f64, bool)> {
+    let at = |l: f64| points.iter().find(|p| (p.lambda - l).abs() < 1e-9);
+    SIZES
+        .iter()
+        .filter_map(|&a| {
+            let (plus, minus) = (at(a)?, at(-a)?);
+            let se = (plus.trace_stderr.powi(2) + minus.trace_stderr.powi(2)).sqrt();
+            Some((a, plus.trace + MARGIN_SE * se < minus.trace))
+        })
+        .collect()
+}
+
+fn lambdas() -> Vec<f64> {
+    let mut l: Vec<f64> = SIZES.iter().rev().map(|a| -a).collect();
+    l.push(0.0);
+    l.extend(SIZES);
+    l
+}
+
+/// The estimator settings per budget (one batch: the gradient graph is kept).
+fn hessian_config(env: &Env) -> HessianConfig {
+    HessianConfig {
+        batch: usize::MAX,
+        top_k: 1,
+        trace: TraceConfig {
+            rel_tol: 0.02,
+            min_probes: env.budget.pick(4, 20, 50),
+            max_probes: env.budget.pick(4, 40, 100),
+        },
+        power: PowerConfig { rel_tol: 1e-3, max_iter: env.budget.pick(5, 30, 100) },
+        density: None,
+        seed: 0,
+    }
+}
+
+/// tr(H) and λmax along θf + λ·d for the base network `arch`, BN re-estimated at every point
+/// as in the valleys of findings 1–4.
+fn curve(env: &mut Env, arch: Arch, what: &str) -> Result<(String, Vec<CurvePoint>)> {
+    let (cfg, run) = if arch == Arch::Cnn {
+        trained_base(env, arch, what)?
+    } else {
+        let cfg = base_config(env.budget, arch);
+        let run = crate::trained(env, &cfg, what)?;
+        (cfg, run)
+    };
+    let ck = Checkpoint::read(&valley::train::RunDir::new(&run).final_())?;
+    let model = ck.to_model(None, env.device)?;
+    let mut data_cfg = cfg.data.clone();
+    data_cfg.test_limit = Some(env.budget.pick(100, 500, 2000));
+    let eval = EvalConfig::default();
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &eval, env.device)?;
+    let theta = Params::of(&model);
+    let spec = DirectionSpec {
+        noise: Noise::Gaussian,
+        sign: SignMode::Consistent,
+        norm: Norm::Ns { per_tensor: false },
+        scale: 1.0,
+        group: Group::All,
+        seed: 0,
+    };
+    let d = direction(&spec, &theta, &model, &Context::default())?;
+    (env.log)(&format!("{what}: Hessian along {} at {} points", spec.label(), lambdas().len()));
+    let set = &data.splits[0].1;
+    let points =
+        along_valley(&model, &theta, &d, &lambdas(), set, &Group::All, (&eval, &data.bn_set), &hessian_config(env))?;
+    Ok((cfg.model.arch.name(), points))
+}
+
+fn figure(dir: &Path, curves: &[(String, Vec<CurvePoint>)]) -> Result<Vec<PathBuf>> {
+    let panel = |(name, pts): &(String, Vec<CurvePoint>), top: bool| {
+        let xs: Vec<f64> = pts.iter().map(|p| p.lambda).collect();
+        let ys: Vec<f64> = pts.iter().map(|p| if top { p.top_eigenvalue } else { p.trace }).collect();
+        let mut s = Series::new(name.clone(), xs, ys);
+        if !top {
+            let lo: Vec<f64> = pts.iter().map(|p| p.trace - p.trace_stderr).collect();
+            let hi: Vec<f64> = pts.iter().map(|p| p.trace + p.trace_stderr).collect();
+            s = s.with_band(lo, hi);
+        }
+        let title = format!("{name}: {}", if top { "top eigenvalue" } else { "tr(H) ± s.e." });
+        Panel::new(title, "λ", if top { "λmax" } else { "trace" }).with_series(s)
+    };
+    let panels: Vec<Panel> = curves.iter().flat_map(|c| [panel(c, false), panel(c, true)]).collect();
+    Ok(line_figure(&dir.join("hessian-curve"), "Curvature along θf + λ·d (sign-consistent G(0,1))", &panels, 2)?)
+}
+
+/// Curvature finding: tr(H) lower on the flat (+) side of a sign-consistent valley.
+pub fn hessian(env: &mut Env, command: &str) -> Result<Finding> {
+    let dir = env.dir("hessian")?;
+    let no_bn = env.budget.pick(Arch::Mlp, Arch::Mlp, Arch::Vgg { depth: 11, bn: false });
+    let curves = vec![curve(env, Arch::Cnn, "hessian (BN)")?, curve(env, no_bn, "hessian (no BN)")?];
+    let mut table = Table {
+        header: vec!["network".into(), "λ".into(), "tr(H)".into(), "s.e.".into(), "λmax".into()],
+        rows: vec![],
+    };
+    let mut detail = Vec::new();
+    let mut pass = true;
+    for (name, pts) in &curves {
+        let holds = lower_on_plus(pts);
+        pass &= !holds.is_empty() && holds.iter().all(|h| h.1);
+        let at: Vec<String> = holds.iter().filter(|h| h.1).map(|h| format!("{}", h.0)).collect();
+        detail.push(format!("{name}: holds at a ∈ {{{}}} of {{0.2,…,1}}", at.join(", ")));
+        for p in pts {
+            let row = [
+                format!("{:+.1}", p.lambda),
+                format!("{:.3}", p.trace),
+                format!("{:.3}", p.trace_stderr),
+                format!("{:.3}", p.top_eigenvalue),
+            ];
+            table.rows.push(std::iter::once(name.clone()).chain(row).collect());
+        }
+    }
+    let figures = figure(&dir, &curves)?;
+    let numbers = json!({
+        "margin_standard_errors": MARGIN_SE,
+        "curves": curves.iter().map(|(n, p)| json!({ "network": n, "points": p, "lower_on_plus": lower_on_plus(p) })).collect::<Vec<_>>(),
+    });
+    let title = "Curvature: the Hessian trace along a sign-consistent valley";
+    let outcome = Outcome { pass, detail: detail.join("; "), numbers, figures, table };
+    Finding::record(env, &dir, "hessian", title, CLAIM, command, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(trace: impl Fn(f64) -> f64, se: f64) -> Vec<CurvePoint> {
+        lambdas()
+            .into_iter()
+            .map(|l| CurvePoint { lambda: l, trace: trace(l), trace_stderr: se, top_eigenvalue: 1.0 })
+            .collect()
+    }
+
+    #[test]
+    fn the_claim_holds_only_where_the_plus_side_is_lower_beyond_the_margin() {
+        // tr = 10 − 5λ: at a the gap is 10a; with s.e. 1 the margin is 2√2 ≈ 2.83, so a = 0.2
+        // (gap 2) fails and a ≥ 0.4 (gap 4) holds.
+        let holds = lower_on_plus(&pts(|l| 10.0 - 5.0 * l, 1.0));
+        assert_eq!(holds, vec![(0.2, false), (0.4, true), (0.6, true), (0.8, true), (1.0, true)]);
+        // A symmetric curve never holds; a steeper + side never holds.
+        assert!(lower_on_plus(&pts(|l| 10.0 + l * l, 0.1)).iter().all(|h| !h.1));
+        assert!(lower_on_plus(&pts(|l| 10.0 + 5.0 * l, 0.1)).iter().all(|h| !h.1));
+        // With tiny standard errors every size holds.
+        assert!(lower_on_plus(&pts(|l| 10.0 - l, 1e-3)).iter().all(|h| h.1));
+    }
+}
