@@ -16,7 +16,7 @@ pub enum Error {
     },
     #[error("{} is not the expected file type: magic {found}, expected {expected}", .path.display())]
     BadMagic { path: PathBuf, expected: String, found: String },
-    #[error("{} is truncated: expected {expected_bytes} bytes, found {found_bytes} (re-download the file)", .path.display())]
+    #[error("{} is shorter than its header says: the header describes {expected_bytes} bytes, the file has {found_bytes} (a truncated file or a wrong header count or size; re-download the file)", .path.display())]
     Truncated { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
     #[error("{} has trailing data: header describes {expected_bytes} bytes, file has {found_bytes} (wrong or corrupted file)", .path.display())]
     TrailingData { path: PathBuf, expected_bytes: u64, found_bytes: u64 },

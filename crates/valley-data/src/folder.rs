@@ -65,6 +65,7 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
         let label = classes.iter().position(|c| *c == name).ok_or_else(|| {
             Error::shape(&dir, format!("class `{name}` does not exist in the training split ({})", classes.join(", ")))
         })?;
+        let before = decoded.len();
         for path in sorted_entries(&dir)? {
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
             if !path.is_file() || !EXTENSIONS.contains(&ext.as_str()) {
@@ -77,6 +78,15 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
             manifest.update(format!("{}\t{}\n", rel.display(), id.sha256).as_bytes());
             total += id.bytes;
             decoded.push(Decoded { path, image, label: label as i64 });
+        }
+        // An empty class folder would silently add an output class no sample belongs to.
+        if decoded.len() == before {
+            return Err(DataError::NotFound {
+                path: dir.clone(),
+                hint: format!(
+                    "class folder `{name}` holds no .png/.jpg/.jpeg images; add images or remove the folder"
+                ),
+            });
         }
     }
     if decoded.is_empty() {

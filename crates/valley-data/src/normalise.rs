@@ -52,8 +52,23 @@ impl Normalisation {
         Normalisation { mean: vec![0.0; channels], std: vec![1.0; channels] }
     }
 
-    /// Replaces every pixel x of channel c by (x − μ_c)/σ_c.
+    /// Checks that every μ_c is finite and every σ_c finite and > 0: a stored σ_c = 0
+    /// would turn every pixel into ±inf or NaN and every loss after it into NaN.
+    pub fn validate(&self) -> Result<()> {
+        if let Some((c, m)) = self.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+            return Err(DataError::Invalid(format!("normalisation mean of channel {c} is {m}; it must be finite")));
+        }
+        if let Some((c, s)) = self.std.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
+            return Err(DataError::Invalid(format!(
+                "normalisation std of channel {c} is {s}; it must be finite and > 0"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces every pixel x of channel c by (x − μ_c)/σ_c, after [`Normalisation::validate`].
     pub fn apply(&self, set: &mut ImageSet) -> Result<()> {
+        self.validate()?;
         if self.mean.len() != set.channels || self.std.len() != set.channels {
             return Err(Error::NormalisationChannels {
                 means: self.mean.len(),
