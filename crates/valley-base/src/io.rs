@@ -41,6 +41,27 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Removes the temporary files an interrupted [`atomic_write`] left in `dir` (a kill
+/// between create and rename leaves `.NAME.PID-N.tmp` behind; files written before this
+/// module existed used tempfile's `.tmpXXXXXX`). Called when a run resumes in `dir`;
+/// returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(0) };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let legacy =
+            name.len() == 10 && name.starts_with(".tmp") && name[4..].chars().all(|c| c.is_ascii_alphanumeric());
+        let ours = name.starts_with('.') && name.ends_with(".tmp") && name.len() > 5;
+        if (legacy || ours) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            fs::remove_file(entry.path()).map_err(|source| Error::Write { path: entry.path(), source })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

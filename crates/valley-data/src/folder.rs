@@ -83,9 +83,7 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
         if decoded.len() == before {
             return Err(DataError::NotFound {
                 path: dir.clone(),
-                hint: format!(
-                    "class folder `{name}` holds no .png/.jpg/.jpeg images; add images or remove the folder"
-                ),
+                hint: format!("class folder `{name}` holds no .png/.jpg/.jpeg images; add images or remove the folder"),
             });
         }
     }

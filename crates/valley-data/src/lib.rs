@@ -238,6 +238,13 @@ fn resolve_dir_with(kind: DatasetKind, dir: Option<&Path>, env: impl Fn(&str) ->
 /// 80/20 split with seed 0 (see [`stratified_split`]).
 pub fn load(kind: DatasetKind, dir: Option<&Path>) -> Result<Dataset> {
     let dir = resolve_dir(kind, dir)?;
+    if dir.is_file() {
+        return Err(DataError::Invalid(format!(
+            "dataset `{}`: {} is a file, not a folder; pass the folder that holds the dataset's files",
+            kind.name(),
+            dir.display()
+        )));
+    }
     if !dir.is_dir() {
         return Err(Error::NotFound {
             path: dir.clone(),

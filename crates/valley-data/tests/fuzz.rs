@@ -269,7 +269,9 @@ fn file_kind() -> impl Strategy<Value = FileKind> {
 fn png(w: u32, h: u32, rgb: bool) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let img = if rgb {
-        image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8 * 40, y as u8 * 40, 7])))
+        image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([x as u8 * 40, y as u8 * 40, 7])
+        }))
     } else {
         image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(w, h, |x, y| image::Luma([(x * 50 + y) as u8])))
     };

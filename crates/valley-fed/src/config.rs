@@ -182,7 +182,9 @@ impl FedConfig {
         self.optim.validate()?;
         if let Partition::Dirichlet { alpha } = self.partition {
             if !(alpha > 0.0 && alpha.is_finite()) {
-                return bad(format!("Dirichlet α must be > 0 (smaller α, stronger label skew), got {alpha}"));
+                return bad(format!(
+                    "Dirichlet α (--alpha) must be a finite number > 0 (smaller α, stronger label skew), got {alpha}"
+                ));
             }
         }
         if self.clients == 0 {

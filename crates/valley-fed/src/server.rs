@@ -200,6 +200,7 @@ pub fn run(
     let config_json = serde_json::to_string(&cfg).unwrap_or_default();
     let mut records: Vec<RoundRecord> = Vec::new();
     if resume && dir.state().exists() {
+        checkpoint::remove_stale_temps(out)?;
         let ck = Checkpoint::read(&dir.state())?;
         let bad = |detail: String| Error::Resume { path: dir.state(), detail };
         let saved: FedConfig = ck

@@ -80,6 +80,11 @@ pub fn split_for_soups(
     pretrain_classes: &[i64],
     seed: u64,
 ) -> Result<SoupsSplit> {
+    if !(pretrain_fraction > 0.0 && pretrain_fraction < 1.0) {
+        return Err(FusionError::Config(format!(
+            "pre-training fraction (--pretrain-fraction) must lie strictly between 0 and 1, got {pretrain_fraction}"
+        )));
+    }
     let (pool, held) = valley_data::stratified_split(
         labels,
         num_classes,

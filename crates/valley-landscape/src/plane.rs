@@ -117,6 +117,11 @@ pub fn plane(
     csv_path: &Path,
     on_row: &mut dyn FnMut(usize, usize, usize),
 ) -> Result<Vec<PlanePoint>> {
+    if csv_path.exists() {
+        if let Some(dir) = csv_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            valley::checkpoint::remove_stale_temps(dir)?;
+        }
+    }
     let mut points = read_plane_csv(csv_path)?;
     let key = |a: f64, b: f64| (a.to_bits(), b.to_bits());
     let mut done: HashMap<(u64, u64), usize> = HashMap::new();

@@ -96,6 +96,18 @@ impl LandscapeSpec {
         if let Some(s) = self.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(Error::Spec(format!("scale {s} must be positive")));
         }
+        if !(self.error_delta.is_finite() && self.error_delta >= 0.0) {
+            return Err(Error::Spec(format!(
+                "error width threshold δ (--error-delta) must be a finite number ≥ 0, got {}",
+                self.error_delta
+            )));
+        }
+        if !(self.loss_ratio.is_finite() && self.loss_ratio >= 0.0) {
+            return Err(Error::Spec(format!(
+                "loss width ratio ρ (--loss-ratio) must be a finite number ≥ 0, got {}",
+                self.loss_ratio
+            )));
+        }
         Ok(())
     }
 

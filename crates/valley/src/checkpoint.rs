@@ -91,6 +91,12 @@ fn canonical_header(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Removes the temporary files an interrupted atomic write left in `dir` (see
+/// [`valley_base::io::remove_stale_temps`]). Called when a run resumes in `dir`.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+    Ok(valley_base::io::remove_stale_temps(dir)?)
+}
+
 /// The metadata block every model checkpoint carries: the format, the model config and the
 /// run metadata of this build ([`valley_base::RunMeta`]: version and git revision).
 pub fn model_metadata(config: &ModelConfig) -> HashMap<String, String> {
@@ -101,7 +107,23 @@ pub fn model_metadata(config: &ModelConfig) -> HashMap<String, String> {
 }
 
 /// Saves every tensor of `model` (parameters and buffers) plus `extra` metadata.
+/// Refuses (naming `path` and the tensor) a model with NaN or infinite values, so that no
+/// command writes an unusable checkpoint (a merge with λ = NaN, a diverged run).
 pub fn save_model(model: &Model, path: &Path, extra: &[(&str, String)]) -> Result<()> {
+    for e in model.entries() {
+        if e.tensor.is_floating_point() {
+            let bad = tch::no_grad(|| e.tensor.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]));
+            if bad > 0 {
+                return Err(Error::checkpoint(
+                    path,
+                    format!(
+                        "not written: tensor `{}` has {bad} NaN or infinite values; check the inputs and options",
+                        e.name
+                    ),
+                ));
+            }
+        }
+    }
     let tensors: Vec<(String, Tensor)> =
         model.entries().iter().map(|e| (e.name.clone(), e.tensor.shallow_clone())).collect();
     let mut meta = model_metadata(model.config());
@@ -188,7 +210,22 @@ impl Checkpoint {
         self.metadata.get("normalisation").and_then(|j| serde_json::from_str(j).ok())
     }
 
+    /// Checks the recorded input normalisation (finite mean, finite std > 0), naming this file.
+    pub fn check_normalisation(&self) -> Result<()> {
+        let Some(json) = self.metadata.get("normalisation") else { return Ok(()) };
+        let norm: valley_data::Normalisation = serde_json::from_str(json).map_err(|e| {
+            Error::checkpoint(
+                &self.path,
+                format!("metadata `normalisation` is not readable ({e}); the file is damaged"),
+            )
+        })?;
+        norm.validate().map_err(|e| {
+            Error::checkpoint(&self.path, format!("{e}; the file is damaged or was written by a diverged run"))
+        })
+    }
+
     fn load(&self, model: &Model, allow_extra: bool) -> Result<()> {
+        self.check_normalisation()?;
         let expected = model.entries().len();
         for e in model.entries() {
             let Some(src) = self.tensors.get(&e.name) else {
@@ -212,9 +249,38 @@ impl Checkpoint {
                     ),
                 ));
             }
+            let float = e.tensor.is_floating_point();
+            if float && !src.is_floating_point() {
+                return Err(Error::checkpoint(
+                    &self.path,
+                    format!(
+                        "tensor `{}` is stored as {:?}, model {} holds floating-point weights; convert the file's \
+                         tensors to float32 (in PyTorch: {{k: v.float() for k, v in state.items()}})",
+                        e.name,
+                        src.kind(),
+                        model.config().arch
+                    ),
+                ));
+            }
+            if float {
+                let bad = src.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
+                if bad > 0 {
+                    return Err(Error::checkpoint(
+                        &self.path,
+                        format!(
+                            "tensor `{}` has {bad} NaN or infinite values of {}; the model is unusable \
+                             (a diverged run or a damaged file)",
+                            e.name,
+                            src.numel()
+                        ),
+                    ));
+                }
+            }
             tch::no_grad(|| e.tensor.shallow_clone().copy_(&src.to_kind(e.tensor.kind())));
         }
-        if let Some(extra) = self.names.iter().find(|n| model.entry(n).is_none() && !allow_extra) {
+        // Optimiser state (`optimizer.*`, in a training checkpoint) is not part of the model.
+        let foreign = |n: &&String| model.entry(n).is_none() && !n.starts_with("optimizer.");
+        if let Some(extra) = self.names.iter().find(foreign).filter(|_| !allow_extra) {
             return Err(Error::checkpoint(
                 &self.path,
                 format!("has tensor `{extra}` that model {} does not have", model.config().arch),
@@ -222,6 +288,217 @@ impl Checkpoint {
         }
         Ok(())
     }
+}
+
+/// What the user says about a checkpoint without valley metadata, for what its tensors
+/// leave open (`--in-channels`, `--image-size`, `--num-classes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShapeHints {
+    pub in_channels: Option<i64>,
+    pub image_size: Option<i64>,
+    pub num_classes: Option<i64>,
+}
+
+/// What the columns of a model's first linear layer fix.
+enum FirstLayer {
+    /// Linear/MLP: C·S² inputs.
+    Flat(i64),
+    /// VGG/CNN: s² positions, s the size after the pools of the feature stack (0 = pool).
+    Pooled(i64, &'static [i64]),
+}
+
+/// Spatial size after the VGG/CNN feature stack of `cfg` (0 = pool) on an `s`×`s` input:
+/// every pool halves (floor) while the map is at least 2 wide.
+fn vgg_out_size(cfg: &[i64], mut s: i64) -> i64 {
+    for &v in cfg {
+        if v == 0 && s >= 2 {
+            s /= 2;
+        }
+    }
+    s
+}
+
+impl Checkpoint {
+    fn shape_of(&self, name: &str) -> Option<Vec<i64>> {
+        self.tensors.get(name).map(|t| t.size())
+    }
+
+    /// The configuration of architecture `arch` that this checkpoint's tensors imply, for
+    /// files without valley metadata (e.g. PyTorch's). The tensors fix the number of
+    /// classes (rows of the last linear layer), the input channels (columns of the first
+    /// conv), the width multiplier (first conv's outputs / the paper's width), the MLP's
+    /// hidden sizes, and C·S² = columns of the first linear layer, which gives S when C is
+    /// known (and for VGG/CNN the size after pooling). `hints` supply the rest and must
+    /// agree with the tensors; the error names every value that could not be determined.
+    pub fn infer_config(&self, arch: crate::Arch, hints: ShapeHints) -> Result<ModelConfig> {
+        use crate::Arch;
+        let missing = |what: &str| {
+            Error::checkpoint(
+                &self.path,
+                format!("has no valley metadata and no tensor `{what}`, which model {arch} needs; is it a {arch} checkpoint?"),
+            )
+        };
+        let dims = |name: &str, rank: usize| -> Result<Vec<i64>> {
+            let d = self.shape_of(name).ok_or_else(|| missing(name))?;
+            if d.len() != rank {
+                return Err(Error::checkpoint(
+                    &self.path,
+                    format!("tensor `{name}` has shape {d:?}, expected {rank} dimensions for {arch}"),
+                ));
+            }
+            Ok(d)
+        };
+        let mut unknown: Vec<&str> = Vec::new();
+        let (mut channels, mut size) = (hints.in_channels, hints.image_size);
+        let mut cfg = ModelConfig::new(arch, 1, 1, 2);
+        let classes;
+        let mut first_layer: Option<FirstLayer> = None;
+        match arch {
+            Arch::Linear => {
+                let w = dims("classifier.weight", 2)?;
+                classes = w[0];
+                first_layer = Some(FirstLayer::Flat(w[1]));
+            }
+            Arch::Mlp => {
+                let mut hidden = Vec::new();
+                let mut i = 0;
+                while let Some(d) = self.shape_of(&format!("features.{}.weight", 2 * i)) {
+                    if d.len() != 2 {
+                        return Err(Error::checkpoint(
+                            &self.path,
+                            format!("tensor `features.{}.weight` has shape {d:?}, expected 2 dimensions", 2 * i),
+                        ));
+                    }
+                    hidden.push(d[0]);
+                    if i == 0 {
+                        first_layer = Some(FirstLayer::Flat(d[1]));
+                    }
+                    i += 1;
+                }
+                let w = dims("classifier.weight", 2)?;
+                classes = w[0];
+                if hidden.is_empty() {
+                    first_layer = Some(FirstLayer::Flat(w[1]));
+                }
+                cfg.hidden = hidden;
+            }
+            Arch::Cnn | Arch::Vgg { .. } => {
+                let stack = arch.feature_stack().unwrap_or(&[1]);
+                let (base, first_linear) = (stack[0], "classifier.0.weight");
+                let conv = dims("features.0.weight", 4)?;
+                cfg.width = conv[0] as f64 / base as f64;
+                channels = check_hint(&self.path, "--in-channels", channels, conv[1])?;
+                let last = self
+                    .names
+                    .iter()
+                    .filter_map(|n| {
+                        let idx = n.strip_prefix("classifier.")?.strip_suffix(".weight")?.parse::<usize>().ok()?;
+                        Some(idx)
+                    })
+                    .max()
+                    .ok_or_else(|| missing("classifier.N.weight"))?;
+                classes = dims(&format!("classifier.{last}.weight"), 2)?[0];
+                let lin = dims(first_linear, 2)?;
+                // Columns of the first linear layer = last conv channels · s², s after pooling.
+                let last_channels =
+                    ((*stack.iter().rev().find(|&&v| v > 0).unwrap_or(&1) as f64) * cfg.width).round().max(1.0) as i64;
+                if lin[1] % last_channels != 0 {
+                    return Err(Error::checkpoint(&self.path, format!("tensor `{first_linear}` has {} columns, not a multiple of the {last_channels} channels of the last conv", lin[1])));
+                }
+                first_layer = Some(FirstLayer::Pooled(lin[1] / last_channels, stack));
+            }
+            Arch::Resnet20 | Arch::Resnet18 => {
+                let base = if arch == Arch::Resnet20 { 16 } else { 64 };
+                let conv = dims("conv1.weight", 4)?;
+                cfg.width = conv[0] as f64 / base as f64;
+                channels = check_hint(&self.path, "--in-channels", channels, conv[1])?;
+                classes = dims("fc.weight", 2)?[0];
+                // Adaptive pooling: any image size works, so only --image-size can say.
+                if size.is_none() {
+                    unknown.push("--image-size (a ResNet accepts any size)");
+                }
+            }
+        }
+        match first_layer {
+            Some(FirstLayer::Pooled(cols, stack)) => {
+                let fits: Vec<i64> = (1..=1024).filter(|&s| vgg_out_size(stack, s).pow(2) == cols).collect();
+                size = match (size, fits.as_slice()) {
+                    (Some(s), _) if fits.contains(&s) => Some(s),
+                    (Some(s), _) => return Err(hint_conflict(&self.path, "--image-size", s, &fits)),
+                    (None, [only]) => Some(*only),
+                    (None, []) => {
+                        return Err(Error::checkpoint(
+                            &self.path,
+                            format!("no image size fits the first linear layer ({cols} positions after pooling)"),
+                        ))
+                    }
+                    (None, _) => {
+                        unknown.push("--image-size");
+                        None
+                    }
+                };
+            }
+            Some(FirstLayer::Flat(cols)) => {
+                match (channels, size) {
+                    (Some(c), Some(s)) if c * s * s != cols => {
+                        return Err(Error::checkpoint(&self.path, format!("the first layer takes {cols} inputs, but --in-channels {c} and --image-size {s} give {}", c * s * s)));
+                    }
+                    (Some(c), None) => {
+                        let s = (1..=4096).find(|&s| c * s * s == cols);
+                        size = Some(s.ok_or_else(|| Error::checkpoint(&self.path, format!("the first layer takes {cols} inputs, not {c}·S² for any image size S; check --in-channels")))?);
+                    }
+                    (None, Some(s)) => {
+                        if cols % (s * s) != 0 {
+                            return Err(Error::checkpoint(&self.path, format!("the first layer takes {cols} inputs, not C·{s}² for any channel count C; check --image-size")));
+                        }
+                        channels = Some(cols / (s * s));
+                    }
+                    (None, None) => {
+                        unknown.push("--in-channels or --image-size (the first layer only fixes C·S²)");
+                    }
+                    _ => {}
+                }
+            }
+            None => {}
+        }
+        let classes = check_hint(&self.path, "--num-classes", hints.num_classes, classes)?;
+        if !unknown.is_empty() || channels.is_none() {
+            if channels.is_none() && !unknown.iter().any(|u| u.starts_with("--in-channels")) {
+                unknown.push("--in-channels");
+            }
+            return Err(Error::checkpoint(
+                &self.path,
+                format!(
+                    "has no valley metadata and its tensors do not determine {}; pass {}",
+                    unknown.join(", "),
+                    unknown.iter().map(|u| u.split(" (").next().unwrap_or(u)).collect::<Vec<_>>().join(" and ")
+                ),
+            ));
+        }
+        cfg.in_channels = channels.unwrap_or(1);
+        cfg.image_size = size.unwrap_or(1);
+        cfg.num_classes = classes.unwrap_or(2);
+        Ok(cfg)
+    }
+}
+
+fn check_hint(path: &Path, flag: &str, hint: Option<i64>, found: i64) -> Result<Option<i64>> {
+    match hint {
+        Some(h) if h != found => Err(Error::checkpoint(
+            path,
+            format!("its tensors say {found} for {flag}, but {flag} {h} was given; drop the flag or check the file"),
+        )),
+        _ => Ok(Some(found)),
+    }
+}
+
+fn hint_conflict(path: &Path, flag: &str, given: i64, fits: &[i64]) -> Error {
+    let range = match (fits.first(), fits.last()) {
+        (Some(a), Some(b)) if a == b => format!("{a}"),
+        (Some(a), Some(b)) => format!("{a} to {b}"),
+        _ => "none".into(),
+    };
+    Error::checkpoint(path, format!("{flag} {given} does not fit its first linear layer (sizes that fit: {range})"))
 }
 
 /// Loads a model checkpoint in one call.

@@ -43,7 +43,7 @@ pub enum Error {
     Write(#[from] valley_base::Error),
     #[error("libtorch failed")]
     Torch(#[from] tch::TchError),
-    #[error("training diverged: loss is {loss} at epoch {epoch}, step {step}; the last good checkpoint is kept{hint}")]
+    #[error("training stopped: the loss is {loss} at epoch {epoch}, step {step}{hint}")]
     NonFinite { epoch: usize, step: usize, loss: f64, hint: String },
 }
 

@@ -3,6 +3,10 @@
 
 use crate::{Error, Result};
 
+/// The most points a λ grid may have: 10 001 model evaluations already take hours, and a
+/// typo such as `-1:1:100000000` would otherwise allocate until memory runs out.
+pub const MAX_GRID_POINTS: usize = 10_001;
+
 /// A λ grid: finite values, sorted ascending, without duplicates. Parses from
 /// `START:END:COUNT` or a comma list ([`parse_lambdas`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +72,9 @@ pub fn parse_lambdas(s: &str) -> Result<Vec<f64>> {
         if n == 0 {
             return Err(bad("count must be at least 1"));
         }
+        if n > MAX_GRID_POINTS {
+            return Err(bad(&format!("count {n} exceeds the limit of {MAX_GRID_POINTS} points")));
+        }
         if n == 1 {
             return Ok(vec![a]);
         }
@@ -80,6 +87,9 @@ pub fn parse_lambdas(s: &str) -> Result<Vec<f64>> {
     } else {
         parse_f64_list(s, "λ").map_err(|_| bad("every entry must be a finite number"))?
     };
+    if values.len() > MAX_GRID_POINTS {
+        return Err(bad(&format!("{} values exceed the limit of {MAX_GRID_POINTS} points", values.len())));
+    }
     if values.iter().any(|v| !v.is_finite()) {
         return Err(bad("values must be finite"));
     }

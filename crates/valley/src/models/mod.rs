@@ -74,6 +74,15 @@ impl Arch {
         }
     }
 
+    /// Conv widths of the VGG/CNN feature stack (0 = max-pool); `None` for other nets.
+    pub(crate) fn feature_stack(&self) -> Option<&'static [i64]> {
+        match self {
+            Arch::Cnn => Some(nets::CNN_CFG),
+            Arch::Vgg { depth, .. } => Some(nets::vgg_cfg(*depth)),
+            _ => None,
+        }
+    }
+
     pub fn has_bn(&self) -> bool {
         matches!(self, Arch::Cnn | Arch::Vgg { bn: true, .. } | Arch::Resnet20 | Arch::Resnet18)
     }

@@ -64,7 +64,7 @@ impl BasicBlock {
     }
 }
 
-fn vgg_cfg(depth: u8) -> &'static [i64] {
+pub(crate) fn vgg_cfg(depth: u8) -> &'static [i64] {
     // 0 marks a max-pool, as 'M' in torchvision's cfgs.
     match depth {
         11 => &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
@@ -75,7 +75,7 @@ fn vgg_cfg(depth: u8) -> &'static [i64] {
 }
 
 /// The small CNN is a VGG-style stack: conv-BN-ReLU ×2, pool, conv-BN-ReLU ×2, pool.
-const CNN_CFG: &[i64] = &[32, 32, 0, 64, 64, 0];
+pub(crate) const CNN_CFG: &[i64] = &[32, 32, 0, 64, 64, 0];
 
 /// Builds the net and returns it with the classifier prefix and the LAYER1 prefixes.
 pub(crate) fn build(c: &ModelConfig, r: &mut Registry) -> Result<(Net, String, Vec<String>)> {

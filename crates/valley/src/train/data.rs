@@ -1,15 +1,16 @@
 //! From a dataset on disk to normalised tensors: subsets, normalisation, batching.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 use valley_data::{DatasetKind, FileIdentity, ImageSet, Normalisation};
 
+use crate::models::ModelConfig;
 use crate::rng::{self, tag};
 use crate::tensors::TensorSet;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Which data a run uses; recorded in `run.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,6 +59,16 @@ pub fn prepare(cfg: &DataConfig, normalisation: Option<&Normalisation>, device: 
         Some(n) => valley_data::stratified_subset(&ds.test, n, rng::derive_seed(cfg.subset_seed, &[tag::SUBSET, 1])),
         None => ds.test,
     };
+    // An empty split would train on nothing or report accuracy 0 of 0 samples as a result.
+    for (split, set, limit) in [("training", &train, cfg.train_limit), ("test", &test, cfg.test_limit)] {
+        if set.is_empty() {
+            let why = match limit {
+                Some(0) => format!("the {split} limit is 0; give a limit of at least 1"),
+                _ => format!("the dataset's {split} split has no samples; check the dataset folder"),
+            };
+            return Err(Error::Config(format!("dataset {}: {why}", cfg.dataset)));
+        }
+    }
     let norm = normalisation.cloned().unwrap_or_else(|| Normalisation::compute(&train));
     norm.apply(&mut train)?;
     norm.apply(&mut test)?;
@@ -74,6 +85,34 @@ pub fn prepare(cfg: &DataConfig, normalisation: Option<&Normalisation>, device: 
         files: ds.files,
         augment,
     })
+}
+
+impl Prepared {
+    /// Checks that a model of `config` (read from `source`) fits this data: same input
+    /// channels, image size and number of classes. Without it a mismatch surfaces as a
+    /// libtorch shape panic deep inside the forward pass.
+    pub fn check_fits(&self, config: &ModelConfig, source: &Path) -> Result<()> {
+        let model = (config.in_channels, config.image_size, config.num_classes);
+        let data = (self.channels, self.image_size, self.num_classes);
+        if model != data {
+            return Err(Error::Mismatch(format!(
+                "{} holds a {} model for {}x{}x{} images and {} classes, but dataset {} has {}x{}x{} images and {} classes; \
+                 pass the --dataset the model was trained on",
+                source.display(),
+                config.arch,
+                model.0,
+                model.1,
+                model.1,
+                model.2,
+                self.name,
+                data.0,
+                data.1,
+                data.1,
+                data.2
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Yields the mini-batches of one epoch in a shuffled order drawn from `rng`.

@@ -151,7 +151,45 @@ impl TrainConfig {
                 self.epochs, self.batch_size
             )));
         }
+        if let Some(e) = self.save_epochs.iter().find(|&&e| e == 0 || e > self.epochs) {
+            return Err(Error::Config(format!(
+                "save epoch {e} lies outside the run's epochs 1..={}; give epochs in that range",
+                self.epochs
+            )));
+        }
+        if self.eval_batch == 0 {
+            return Err(Error::Config("evaluation batch size must be ≥ 1".into()));
+        }
         Ok(())
+    }
+
+    /// The fields (dotted paths such as `optim.lr`) in which `other` differs from this
+    /// configuration, ignoring `save_epochs` (which only decides what is kept).
+    pub fn changed_fields(&self, other: &TrainConfig) -> Vec<String> {
+        fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+            match (a, b) {
+                (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                    let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                    for k in keys {
+                        let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                        let null = serde_json::Value::Null;
+                        walk(&p, x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), out);
+                    }
+                }
+                _ if a != b => out.push(format!("{path} ({a} → {b})")),
+                _ => {}
+            }
+        }
+        let (mut a, mut b) = (self.clone(), other.clone());
+        (a.save_epochs, b.save_epochs) = (Vec::new(), Vec::new());
+        let mut out = Vec::new();
+        walk(
+            "",
+            &serde_json::to_value(&a).unwrap_or_default(),
+            &serde_json::to_value(&b).unwrap_or_default(),
+            &mut out,
+        );
+        out
     }
 
     /// A hash of the full configuration, for caching trained models.
@@ -217,6 +255,22 @@ impl RunDir {
     pub fn run_json(&self) -> PathBuf {
         self.0.join("run.json")
     }
+    /// The model after the last epoch whose losses were finite, written (model only, so
+    /// `valley eval` and `valley info` open it) when training stops on a NaN or inf loss.
+    pub fn last_good(&self) -> PathBuf {
+        self.0.join("last-good.safetensors")
+    }
+}
+
+/// Why a run stopped early; recorded in `run.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stop {
+    pub reason: String,
+    pub epoch: usize,
+    pub loss: f64,
+    /// The last epoch whose model was kept (0 = θ0) and its file.
+    pub last_good_epoch: usize,
+    pub last_good: PathBuf,
 }
 
 /// Trains a model as `cfg` says into `out`, resuming from `checkpoint.safetensors` when
@@ -231,6 +285,9 @@ pub fn run(
 ) -> Result<RunSummary> {
     cfg.validate()?;
     let dir = RunDir(out.to_path_buf());
+    if out.exists() && !out.is_dir() {
+        return Err(Error::Config(format!("run folder {} is an existing file; choose a folder path", out.display())));
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::create_dir(out, e))?;
     let data = prepare(&cfg.data, None, device)?;
     let mut model_cfg = cfg.model.clone();
@@ -240,14 +297,37 @@ pub fn run(
     let model = Model::new(&model_cfg, device)?;
     let mut opt = Optimizer::new(&model, &cfg.optim)?;
     let norm_json = serde_json::to_string(&data.normalisation).unwrap_or_default();
+    let cfg_json = serde_json::to_string(cfg).unwrap_or_default();
     let meta = |epoch: usize| {
-        vec![("seed", cfg.seed.to_string()), ("epoch", epoch.to_string()), ("normalisation", norm_json.clone())]
+        vec![
+            ("seed", cfg.seed.to_string()),
+            ("epoch", epoch.to_string()),
+            ("normalisation", norm_json.clone()),
+            ("train_config", cfg_json.clone()),
+        ]
     };
 
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start_epoch = 0;
     if resume && dir.checkpoint().exists() {
+        checkpoint::remove_stale_temps(out)?;
         let ck = Checkpoint::read(&dir.checkpoint())?;
+        // Checkpoints written before the config was recorded resume unchecked.
+        if let Some(json) = ck.metadata.get("train_config") {
+            let saved: TrainConfig = serde_json::from_str(json)
+                .map_err(|e| Error::checkpoint(&ck.path, format!("metadata `train_config` is not readable ({e})")))?;
+            let changed = saved.changed_fields(cfg);
+            if !changed.is_empty() {
+                return Err(Error::checkpoint(
+                    &ck.path,
+                    format!(
+                        "cannot resume: the run was started with other settings, changed: {}; rerun with the \
+                         original settings or train into another --out",
+                        changed.join(", ")
+                    ),
+                ));
+            }
+        }
         ck.load_into_with_extra(&model)?;
         opt.load_state(|n| ck.tensors.get(n).map(|t| t.shallow_clone()));
         start_epoch = ck.metadata.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
@@ -257,17 +337,59 @@ pub fn run(
         checkpoint::save_model(&model, &dir.init(), &meta(0))?;
     }
 
+    // The last epoch whose model is on disk: θ0 in init.safetensors, later epochs in the
+    // training checkpoint.
+    let mut good_epoch = start_epoch;
+    let stop = |epoch: usize, loss: f64, what: &str, good_epoch: usize, records: &[EpochRecord]| -> Result<Stop> {
+        let source = if good_epoch == 0 { dir.init() } else { dir.checkpoint() };
+        let good = Model::new(&model_cfg, device)?;
+        Checkpoint::read(&source)?.load_into_with_extra(&good)?;
+        checkpoint::save_model(&good, &dir.last_good(), &meta(good_epoch))?;
+        let stop = Stop {
+            reason: format!("{what} loss is {loss} in epoch {epoch}"),
+            epoch,
+            loss,
+            last_good_epoch: good_epoch,
+            last_good: dir.last_good(),
+        };
+        let summary = RunSummary {
+            dir: out.to_path_buf(),
+            test_accuracy: records.last().map_or(f64::NAN, |r| r.test_accuracy),
+            test_loss: records.last().map_or(f64::NAN, |r| r.test_loss),
+            epochs: records.to_vec(),
+        };
+        write_run_json(cfg, &model_cfg, &data, device, &summary, Some(&stop), &dir.run_json())?;
+        Ok(stop)
+    };
+    let diverged = |stop: Stop, step: usize| Error::NonFinite {
+        epoch: stop.epoch,
+        step,
+        loss: stop.loss,
+        hint: format!(
+            "; the model after epoch {} is saved as {} (see run.json); lower --lr and rerun",
+            stop.last_good_epoch,
+            stop.last_good.display()
+        ),
+    };
+
     for epoch in start_epoch..cfg.epochs {
         let t0 = Instant::now();
         let lr = cfg.schedule.lr(cfg.optim.lr, epoch, cfg.epochs);
         let stream = rng::stream(cfg.seed, &[tag::SHUFFLE, epoch as u64]);
         let batches = Batches::new(&data.train, data.train_images.as_ref(), None, cfg.batch_size, stream);
         on_event(Event::EpochStart { epoch: epoch + 1, epochs: cfg.epochs, steps: batches.num_batches() });
-        let stats = train_steps(&model, &mut opt, batches, lr, usize::MAX, None, epoch + 1, |step, loss| {
+        let stats = match train_steps(&model, &mut opt, batches, lr, usize::MAX, None, epoch + 1, |step, loss| {
             on_event(Event::Step { step, loss })
-        })
-        .map_err(|e| with_resume_hint(e, start_epoch.max(epoch)))?;
+        }) {
+            Err(Error::NonFinite { step, loss, .. }) => {
+                return Err(diverged(stop(epoch + 1, loss, "training", good_epoch, &records)?, step))
+            }
+            other => other?,
+        };
         let test = evaluate(&model, &data.test, cfg.eval_batch);
+        if !test.loss.is_finite() {
+            return Err(diverged(stop(epoch + 1, test.loss, "test", good_epoch, &records)?, stats.steps));
+        }
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -285,6 +407,7 @@ pub fn run(
         // two leaves an extra metrics line that resume drops.
         write_metrics(&dir.metrics(), &records)?;
         save_training_state(&model, &opt, &dir.checkpoint(), &meta(epoch + 1))?;
+        good_epoch = epoch + 1;
         on_event(Event::EpochEnd(records.last().expect("just pushed")));
     }
 
@@ -296,17 +419,8 @@ pub fn run(
         test_loss: last.as_ref().map(|r| r.test_loss).unwrap_or(f64::NAN),
         epochs: records,
     };
-    write_run_json(cfg, &model_cfg, &data, device, &summary, &dir.run_json())?;
+    write_run_json(cfg, &model_cfg, &data, device, &summary, None, &dir.run_json())?;
     Ok(summary)
-}
-
-fn with_resume_hint(e: Error, epoch: usize) -> Error {
-    match e {
-        Error::NonFinite { epoch: ep, step, loss, .. } => {
-            Error::NonFinite { epoch: ep, step, loss, hint: format!(" (after epoch {epoch}); lower --lr and rerun") }
-        }
-        other => other,
-    }
 }
 
 fn save_training_state(model: &Model, opt: &Optimizer, path: &Path, extra: &[(&str, String)]) -> Result<()> {
@@ -348,13 +462,14 @@ fn write_run_json(
     data: &Prepared,
     device: Device,
     s: &RunSummary,
+    stopped: Option<&Stop>,
     path: &Path,
 ) -> Result<()> {
     let meta = valley_base::RunMeta::new()
         .with_seed(cfg.seed)
         .with_dataset(serde_json::json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() }))
         .with_options(cfg);
-    let json = meta.stamp(serde_json::json!({
+    let mut json = meta.stamp(serde_json::json!({
         "model": model,
         "preprocessing": { "pixel_scale": "[0,1]", "augment": data.augment },
         "mean": data.normalisation.mean,
@@ -364,6 +479,9 @@ fn write_run_json(
         "test_accuracy": s.test_accuracy,
         "test_loss": s.test_loss,
     }));
+    if let Some(stop) = stopped {
+        json["stopped"] = serde_json::to_value(stop).unwrap_or_default();
+    }
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     Ok(valley_base::atomic_write(path, text.as_bytes())?)
 }

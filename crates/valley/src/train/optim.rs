@@ -57,8 +57,11 @@ impl Default for OptimConfig {
 
 impl OptimConfig {
     pub fn validate(&self) -> Result<()> {
-        let ok =
-            self.lr > 0.0 && self.lr.is_finite() && (0.0..1.0).contains(&self.momentum) && self.weight_decay >= 0.0;
+        let ok = self.lr > 0.0
+            && self.lr.is_finite()
+            && (0.0..1.0).contains(&self.momentum)
+            && self.weight_decay >= 0.0
+            && self.weight_decay.is_finite();
         if !ok {
             return Err(Error::Config(format!(
                 "optimiser needs lr > 0, momentum in [0,1), weight decay ≥ 0 (got lr {}, momentum {}, wd {})",
@@ -219,7 +222,9 @@ impl FromStr for Schedule {
             ["cosine"] => Ok(Self::Cosine),
             ["constant"] => Ok(Self::Constant),
             ["step", every, gamma] => match (every.parse::<usize>(), gamma.parse::<f64>()) {
-                (Ok(every), Ok(gamma)) if every > 0 && gamma > 0.0 => Ok(Self::Step { every, gamma }),
+                (Ok(every), Ok(gamma)) if every > 0 && gamma > 0.0 && gamma.is_finite() => {
+                    Ok(Self::Step { every, gamma })
+                }
                 _ => {
                     Err(Error::Config(format!("bad step schedule `{s}` (expected step:EVERY:GAMMA, e.g. step:30:0.1)")))
                 }
