@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use valley::device::{self, DeviceChoice};
 use valley::eval::{BnPolicy, EvalConfig};
 use valley::train::DataConfig;
-use valley::{Arch, Device, Model, ModelConfig};
+use valley::{Arch, Device, Model};
 use valley_data::DatasetKind;
 
 /// Which data to use.
@@ -65,31 +65,51 @@ impl DeviceArgs {
     }
 }
 
-/// Loads a checkpoint as a model; `arch` helps with files that lack valley's metadata.
+/// What a checkpoint without valley metadata cannot tell from its tensors alone.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct ShapeArgs {
+    /// Input channels, for checkpoints without valley metadata (when the tensors leave it open).
+    #[arg(long)]
+    pub in_channels: Option<i64>,
+    /// Input image side, for checkpoints without valley metadata (when the tensors leave it open).
+    #[arg(long)]
+    pub image_size: Option<i64>,
+    /// Number of classes, for checkpoints without valley metadata (checked against the tensors).
+    #[arg(long)]
+    pub num_classes: Option<i64>,
+}
+
+impl ShapeArgs {
+    fn hints(&self) -> valley::checkpoint::ShapeHints {
+        valley::checkpoint::ShapeHints {
+            in_channels: self.in_channels,
+            image_size: self.image_size,
+            num_classes: self.num_classes,
+        }
+    }
+}
+
+/// Loads a checkpoint as a model. `arch` and `shape` describe files without valley's
+/// metadata (the tensors determine what they can, see `Checkpoint::infer_config`); for a
+/// valley checkpoint an `arch` that contradicts its metadata is an error.
 pub fn load_checkpoint(
     path: &std::path::Path,
     arch: Option<Arch>,
+    shape: &ShapeArgs,
     device: Device,
 ) -> Result<(valley::checkpoint::Checkpoint, Model)> {
     let ck = valley::checkpoint::Checkpoint::read(path)?;
     let fallback = match (ck.model_config()?, arch) {
-        (None, Some(a)) => Some(infer_config(&ck, a)?),
+        (None, Some(a)) => Some(ck.infer_config(a, shape.hints())?),
+        (Some(saved), Some(a)) if saved.arch != a => anyhow::bail!(
+            "--model {a} contradicts {}, which holds a {} model; drop --model (valley checkpoints record their architecture)",
+            path.display(),
+            saved.arch
+        ),
         _ => None,
     };
     let model = ck.to_model(fallback.as_ref(), device)?;
     Ok((ck, model))
-}
-
-/// The model configuration of a checkpoint without valley metadata: `arch`, the input
-/// channels read from the first 4-D weight, and 32×32 images with 10 classes assumed (not
-/// inferred; `to_model` then refuses tensors that do not fit).
-fn infer_config(ck: &valley::checkpoint::Checkpoint, arch: Arch) -> Result<ModelConfig> {
-    let mut cfg = ModelConfig::new(arch, 3, 32, 10);
-    let first = ck.names.iter().find(|n| n.ends_with("weight")).and_then(|n| ck.tensors.get(n));
-    if let Some(w) = first.filter(|w| w.dim() == 4) {
-        cfg.in_channels = w.size()[1];
-    }
-    Ok(cfg)
 }
 
 /// Loads the data a checkpoint was trained with, and checks the model fits it.
@@ -102,17 +122,7 @@ pub fn data_for(
 ) -> Result<valley::train::Prepared> {
     let data =
         valley::train::prepare(&args.config(DatasetKind::FashionMnist, seed)?, ck.normalisation().as_ref(), device)?;
-    if data.num_classes != model.config().num_classes || data.channels != model.config().in_channels {
-        anyhow::bail!(
-            "{} expects {} channels and {} classes, dataset {} has {} and {}",
-            ck.path.display(),
-            model.config().in_channels,
-            model.config().num_classes,
-            data.name,
-            data.channels,
-            data.num_classes
-        );
-    }
+    data.check_fits(model.config(), &ck.path)?;
     Ok(data)
 }
 
@@ -125,6 +135,14 @@ where
     T::Err: std::fmt::Display,
 {
     Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
+}
+
+/// Refuses an output folder path that names an existing file.
+pub fn check_output_dir(out: &std::path::Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("--out {} is an existing file, not a folder; choose a folder path", out.display());
+    }
+    Ok(())
 }
 
 /// Evaluation and BN re-estimation options of every command that evaluates a model; the

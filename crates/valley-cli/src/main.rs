@@ -65,9 +65,22 @@ fn main() {
         Command::Partition(a) => cmd::fed::partition(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", chain_once(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes joined by ": ", skipping a cause whose text the message
+/// already contains (library errors embed their OS error, which is also their source).
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
 }
 
 #[cfg(test)]

@@ -97,6 +97,30 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
     Ok(valley_base::io::remove_stale_temps(dir)?)
 }
 
+/// Refuses an output file that exists (unless `force`) or that is one of `inputs` (even
+/// with `force`: the inputs are still being read when the output is written), and an
+/// output path that is a folder.
+pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
+    let fail = |why: String| Err(Error::Output { path: out.to_path_buf(), detail: why });
+    if out.is_dir() {
+        return fail(format!("is a folder; give a file name such as {}", out.join("merged.safetensors").display()));
+    }
+    if !out.exists() {
+        return Ok(());
+    }
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(input) = inputs.iter().find(|i| canon(i) == canon(out)) {
+        return fail(format!(
+            "is also an input ({}); writing it would destroy that input: choose another --out",
+            input.display()
+        ));
+    }
+    if !force {
+        return fail("already exists; pass --force to overwrite it or choose another --out".into());
+    }
+    Ok(())
+}
+
 /// The metadata block every model checkpoint carries: the format, the model config and the
 /// run metadata of this build ([`valley_base::RunMeta`]: version and git revision).
 pub fn model_metadata(config: &ModelConfig) -> HashMap<String, String> {

@@ -29,6 +29,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("--out {path}: {detail}")]
+    Output { path: PathBuf, detail: String },
     #[error("{} line {line} is not a valid record", path.display())]
     Json {
         path: PathBuf,

@@ -24,6 +24,14 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.batch < 1 || a.steps < 1 || a.threads < 1 {
+        anyhow::bail!(
+            "--batch, --steps and --threads must be at least 1 (got {}, {} and {})",
+            a.batch,
+            a.steps,
+            a.threads
+        );
+    }
     valley::device::set_threads(a.threads);
     let cases = a.models.iter().map(|m| BenchCase::named(m)).collect::<valley::Result<Vec<_>>>()?;
     for case in cases {

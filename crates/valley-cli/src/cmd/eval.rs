@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use valley::eval::{BnPolicy, Split};
 
-use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
+use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions, ShapeArgs};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -24,6 +24,8 @@ pub struct EvalArgs {
     pub model: Option<valley::Arch>,
     #[command(flatten)]
     pub eval: EvalOptions,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Seed of the --train-limit/--test-limit subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -31,7 +33,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     let device = a.device.resolve()?;
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, device)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, &a.shape, device)?;
     let data = data_for(&a.data, a.seed, &ck, &model, device)?;
     // A checkpoint is evaluated as saved unless asked otherwise.
     let cfg = a.eval.config(BnPolicy::Keep)?;

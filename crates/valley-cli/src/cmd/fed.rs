@@ -151,7 +151,7 @@ pub struct PartitionArgs {
 
 fn parse_partition(scheme: &str, alpha: f64) -> Result<Partition> {
     if !(alpha > 0.0 && alpha.is_finite()) && scheme == "dirichlet" {
-        bail!("--alpha must be > 0 (the Dirichlet concentration; smaller = more skewed), got {alpha}");
+        bail!("--alpha must be a finite number > 0 (the Dirichlet concentration; smaller = more skewed), got {alpha}");
     }
     Ok(match scheme {
         "dirichlet" => Partition::Dirichlet { alpha },
@@ -233,6 +233,7 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!("runs/fed-{}-{}-seed{}", cfg.algorithm.name(), cfg.data.dataset.name(), cfg.seed))
     });
+    crate::common::check_output_dir(&out)?;
     let rounds = cfg.rounds;
     let mut on_event = |e: Event| {
         match e {

@@ -18,7 +18,7 @@ use valley_fusion::report::{self, CheckpointId};
 use valley_fusion::same_layout;
 use valley_fusion::soups::{self, SoupsConfig, SoupsData, SoupsEvent};
 
-use crate::common::{data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
+use crate::common::{check_output_dir, data_for, load_checkpoint, DataArgs, DeviceArgs, EvalOptions, ShapeArgs};
 
 #[derive(Args, Debug)]
 pub struct InterpolateArgs {
@@ -44,6 +44,8 @@ pub struct InterpolateArgs {
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
     pub model: Option<valley::Arch>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Seed of the --train-limit/--test-limit subsets (use the training run's seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -64,6 +66,8 @@ pub struct SsrArgs {
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
     pub model: Option<valley::Arch>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +154,9 @@ pub struct MergeArgs {
     pub device: DeviceArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Overwrite --out if it exists (never allowed when --out is one of the inputs).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn warn_normalisation(a: &Checkpoint, b: &Checkpoint) {
@@ -170,14 +177,15 @@ fn dataset_json(data: &Prepared, args: &DataArgs, seed: u64) -> serde_json::Valu
 }
 
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
+    check_output_dir(&a.out)?;
     let device = a.device.resolve()?;
     let grid = a.lambdas.with_anchors();
     if grid.len() != a.lambdas.len() {
         eprintln!("note: λ = 0, 0.5 and 1 added to the grid for the barrier and the gap");
     }
     let spec = a.eval.config(BnPolicy::Recompute)?;
-    let (ck_a, ma) = load_checkpoint(&a.a, a.model, device)?;
-    let (ck_b, mb) = load_checkpoint(&a.b, a.model, device)?;
+    let (ck_a, ma) = load_checkpoint(&a.a, a.model, &a.shape, device)?;
+    let (ck_b, mb) = load_checkpoint(&a.b, a.model, &a.shape, device)?;
     same_layout(&a.a, &ma, &a.b, &mb)?;
     warn_normalisation(&ck_a, &ck_b);
     let data = data_for(&a.data, a.seed, &ck_a, &ma, device)?;
@@ -229,13 +237,14 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
 }
 
 pub fn ssr(a: SsrArgs) -> Result<()> {
+    check_output_dir(&a.out)?;
     let device = Device::Cpu;
-    let (_, ma) = load_checkpoint(&a.a, a.model, device)?;
-    let (_, mb) = load_checkpoint(&a.b, a.model, device)?;
+    let (_, ma) = load_checkpoint(&a.a, a.model, &a.shape, device)?;
+    let (_, mb) = load_checkpoint(&a.b, a.model, &a.shape, device)?;
     same_layout(&a.a, &ma, &a.b, &mb)?;
     let init = match &a.init {
         Some(p) => {
-            let (_, mi) = load_checkpoint(p, a.model, device)?;
+            let (_, mi) = load_checkpoint(p, a.model, &a.shape, device)?;
             same_layout(&a.a, &ma, p, &mi)?;
             Some(Params::of(&mi))
         }
@@ -255,6 +264,7 @@ pub fn ssr(a: SsrArgs) -> Result<()> {
 }
 
 pub fn soups(a: SoupsArgs) -> Result<()> {
+    check_output_dir(&a.out)?;
     let device = a.device.resolve()?;
     let data = train::prepare(&a.data.config(DatasetKind::FashionMnist, a.seed)?, None, device)?;
     let mut model = ModelConfig::new(a.model, data.channels, data.image_size, data.num_classes);
@@ -334,6 +344,9 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
 }
 
 pub fn merge(a: MergeArgs) -> Result<()> {
+    let paths: Vec<&Path> = a.models.iter().chain(&a.base).map(PathBuf::as_path).collect();
+    valley::checkpoint::check_output(&a.out, &paths, a.force)?;
+    valley::checkpoint::check_output(&a.out.with_extension("json"), &paths, a.force)?;
     let device = a.device.resolve()?;
     let inputs = merge::Inputs::load(&a.models, a.base.as_deref(), device)?;
     for p in inputs.normalisation_mismatches() {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use valley::params::Group;
 
-use crate::common::load_checkpoint;
+use crate::common::{load_checkpoint, ShapeArgs};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
@@ -14,13 +14,15 @@ pub struct InfoArgs {
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
     pub model: Option<valley::Arch>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Also list every tensor.
     #[arg(long)]
     pub tensors: bool,
 }
 
 pub fn run(a: InfoArgs) -> Result<()> {
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, valley::Device::Cpu)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, &a.shape, valley::Device::Cpu)?;
     let c = model.config();
     println!("checkpoint   {}", a.checkpoint.display());
     println!("sha256       {}", valley::checkpoint::sha256_file(&a.checkpoint)?);

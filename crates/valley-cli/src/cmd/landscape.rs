@@ -16,7 +16,7 @@ use valley_landscape::run::{self, Event};
 use valley_landscape::summary::{self, Provenance, Timing};
 use valley_landscape::{plane, plots, EvalData, Evaluator, LandscapeSpec, Split};
 
-use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
+use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions, ShapeArgs};
 use crate::progress;
 
 #[derive(Args, Debug)]
@@ -30,6 +30,8 @@ pub struct LandscapeArgs {
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
     pub model: Option<valley::Arch>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -120,10 +122,11 @@ impl LandscapeArgs {
 }
 
 pub fn run(a: LandscapeArgs) -> Result<()> {
+    crate::common::check_output_dir(&a.out)?;
     let spec = a.spec()?;
     let bn = a.eval.config(BnPolicy::Recompute)?;
     let device = a.device.resolve()?;
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, device)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, &a.shape, device)?;
     let init = a.init.clone().or_else(|| {
         let p = valley::train::RunDir::new(a.checkpoint.parent().unwrap_or(Path::new("."))).init();
         p.exists().then_some(p)

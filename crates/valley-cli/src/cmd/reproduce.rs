@@ -83,7 +83,16 @@ pub fn report(a: ReportArgs) -> Result<()> {
         }
     }
     if findings.is_empty() {
-        bail!("no verdict.json found in {:?}", a.runs);
+        if let Some(missing) = a.runs.iter().find(|d| !d.exists()) {
+            bail!(
+                "runs folder {} does not exist; pass the --out folder of an earlier `valley reproduce`",
+                missing.display()
+            );
+        }
+        bail!(
+            "no verdict.json found in {}; pass the --out folder of an earlier `valley reproduce`",
+            a.runs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     // The paper's order, whatever order the folders were listed in.
     findings.sort_by_key(|f| NAMES.iter().position(|n| *n == f.name).unwrap_or(NAMES.len()));

@@ -214,3 +214,71 @@ pub fn train_with_progress(
     };
     Ok(train::run(cfg, out, device, resume, &mut on_event)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("epochs"),
+            Just("batch_size"),
+            Just("lr"),
+            Just("momentum"),
+            Just("weight_decay"),
+            Just("width"),
+            Just("hidden"),
+            Just("save_epochs"),
+            Just("schedule"),
+            Just("model"),
+            Just("dataset"),
+            Just("train_limit"),
+            Just("seed"),
+            Just("bn_init"),
+            Just("optimizer"),
+            Just("nesterov"),
+            Just("unknown_key"),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-3i64..300).prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            Just("nan".to_string()),
+            Just("inf".to_string()),
+            Just("-inf".to_string()),
+            Just("[0, 1, 99]".to_string()),
+            Just("[]".to_string()),
+            Just("true".to_string()),
+            "\"[a-z0-9:.-]{0,10}\"",
+            Just("\"step:2:0.1\"".to_string()),
+            Just("\"mlp\"".to_string()),
+            Just("18446744073709551616".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A `--config` file, valid TOML or not, gives an error or a configuration that
+        /// passes validation; it never panics.
+        #[test]
+        fn toml_configs_give_a_valid_config_or_an_error(
+            entries in proptest::collection::vec((key(), value()), 0..5),
+            junk in "[ -~\n]{0,40}",
+        ) {
+            let text: String = entries.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+            for text in [text, junk] {
+                if let Ok(args) = toml::from_str::<TrainArgs>(&text) {
+                    if let Ok(cfg) = args.to_config() {
+                        prop_assert!(cfg.validate().is_ok());
+                        prop_assert!(cfg.save_epochs.iter().all(|&e| e >= 1 && e <= cfg.epochs));
+                        prop_assert!(cfg.optim.lr.is_finite() && cfg.optim.lr > 0.0);
+                    }
+                }
+            }
+        }
+    }
+}

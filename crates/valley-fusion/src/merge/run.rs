@@ -168,6 +168,16 @@ pub struct MergeReport {
 /// and `out` with extension `json` (the record: method, inputs and output with sha256s,
 /// sign conflicts, method details). `data` is the dataset when [`MergeSpec::needs_data`].
 pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Path) -> Result<MergeReport> {
+    // Whatever the caller allows about overwriting, an input is never written over.
+    let paths: Vec<&Path> =
+        inputs.paths.iter().map(PathBuf::as_path).chain(inputs.base.as_ref().map(|(p, _)| p.as_path())).collect();
+    valley::checkpoint::check_output(out, &paths, true)?;
+    if !(spec.lambda.is_finite() && spec.keep.is_finite()) {
+        return Err(FusionError::Config(format!(
+            "λ (--lambda) and the TIES keep fraction (--keep) must be finite numbers, got {} and {}",
+            spec.lambda, spec.keep
+        )));
+    }
     let models = &inputs.models;
     let base = inputs.base.as_ref().map(|(_, p)| p);
     let need_base = || base.ok_or_else(|| Error::NeedsBase { method: spec.method.to_string() });
