@@ -193,9 +193,15 @@ impl Checkpoint {
     pub fn model_config(&self) -> Result<Option<ModelConfig>> {
         match self.metadata.get("model") {
             None => Ok(None),
-            Some(json) => serde_json::from_str(json).map(Some).map_err(|e| {
-                Error::checkpoint(&self.path, format!("metadata `model` is not a valid model config ({e})"))
-            }),
+            Some(json) => {
+                let config: ModelConfig = serde_json::from_str(json).map_err(|e| {
+                    Error::checkpoint(&self.path, format!("metadata `model` is not a valid model config ({e})"))
+                })?;
+                config.validate().map_err(|e| {
+                    Error::checkpoint(&self.path, format!("metadata `model` describes an impossible model: {e}"))
+                })?;
+                Ok(Some(config))
+            }
         }
     }
 
@@ -212,9 +218,71 @@ impl Checkpoint {
                 ))
             }
         };
+        self.check_outer_shapes(&config)?;
         let model = Model::new(&config, device)?;
         self.load_into(&model)?;
         Ok(model)
+    }
+
+    /// Compares the first and last layers `config` implies with this file's tensors before
+    /// the model is built, so damaged metadata (an image size of 10⁶, a width of 500) is
+    /// an error here instead of an allocation of terabytes. Those layers fix every size a
+    /// config can scale: input channels and width (first conv), image size (first linear),
+    /// hidden sizes (every MLP layer) and classes (last layer).
+    fn check_outer_shapes(&self, config: &ModelConfig) -> Result<()> {
+        use crate::Arch;
+        let (c, s, k) = (config.in_channels, config.image_size, config.num_classes);
+        let mut expected: Vec<(String, Vec<i64>)> = Vec::new();
+        match config.arch {
+            Arch::Linear => expected.push(("classifier.weight".into(), vec![k, c * s * s])),
+            Arch::Mlp => {
+                let mut input = c * s * s;
+                for (i, &h) in config.hidden.iter().enumerate() {
+                    let h = config.scaled(h);
+                    expected.push((format!("features.{}.weight", 2 * i), vec![h, input]));
+                    input = h;
+                }
+                expected.push(("classifier.weight".into(), vec![k, input]));
+            }
+            Arch::Cnn | Arch::Vgg { .. } => {
+                let stack = config.arch.feature_stack().unwrap_or(&[1]);
+                let last = config.scaled(stack.iter().rev().copied().find(|&v| v > 0).unwrap_or(1));
+                let side = vgg_out_size(stack, s);
+                expected.push(("features.0.weight".into(), vec![config.scaled(stack[0]), c, 3, 3]));
+                expected.push((
+                    "classifier.0.weight".into(),
+                    vec![self.shape_of("classifier.0.weight").map_or(0, |d| d[0]), last * side * side],
+                ));
+            }
+            Arch::Resnet20 | Arch::Resnet18 => {
+                let stem = config.scaled(if config.arch == Arch::Resnet20 { 16 } else { 64 });
+                expected.push(("conv1.weight".into(), vec![stem, c, 3, 3]));
+                let fc_in = self.shape_of("fc.weight").map_or(0, |d| d.get(1).copied().unwrap_or(0));
+                expected.push(("fc.weight".into(), vec![k, fc_in]));
+            }
+        }
+        for (name, shape) in expected {
+            match self.shape_of(&name) {
+                None => {
+                    return Err(Error::checkpoint(
+                        &self.path,
+                        format!("has no tensor `{name}`, which model {} needs", config.arch),
+                    ))
+                }
+                Some(found) if found != shape => {
+                    return Err(Error::checkpoint(
+                        &self.path,
+                        format!(
+                            "tensor `{name}` has shape {found:?}, but the model config ({} for {c}x{s}x{s} images, {k} \
+                             classes, width {}) needs {shape:?}; the metadata does not describe these tensors",
+                            config.arch, config.width
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Copies this checkpoint's tensors into `model`, checking names, shapes and kinds.

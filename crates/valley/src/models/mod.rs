@@ -151,6 +151,26 @@ impl ModelConfig {
         if self.hidden.iter().any(|&h| h < 1) {
             return bad(format!("MLP hidden widths must be ≥1, got {:?}", self.hidden));
         }
+        // Far beyond any model here; keeps C·S² and the layer sizes from overflowing.
+        const LIMIT: i64 = 1 << 16;
+        let too_big = self.in_channels > LIMIT
+            || self.image_size > LIMIT
+            || self.num_classes > LIMIT * 16
+            || self.hidden.iter().any(|&h| h > LIMIT * 16)
+            || self.width > 64.0;
+        if too_big {
+            return bad(format!(
+                "model sizes out of range: {}x{}x{} inputs, {} classes, hidden {:?}, width {} (limits: {LIMIT} channels \
+                 and pixels per side, {} classes and hidden units, width 64)",
+                self.in_channels,
+                self.image_size,
+                self.image_size,
+                self.num_classes,
+                self.hidden,
+                self.width,
+                LIMIT * 16
+            ));
+        }
         Ok(())
     }
 
