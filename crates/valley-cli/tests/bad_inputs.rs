@@ -270,7 +270,7 @@ const CASES: &[Case] = &[
     case("{LAND} --directions brownian --out {OUT}", "brownian"),
     case("{LAND} --group NOPE --out {OUT}", "NOPE"),
     case("{LAND} --norm l7 --out {OUT}", "l7"),
-    case("{LAND} --bn-batch 0 --out {OUT}", "--bn-batch and --bn-batches must be at least 1"),
+    case("{LAND} --bn-batch 0 --out {OUT}", "BN batch, BN batches and evaluation batch must be ≥ 1"),
     case("{LAND} --splits valid --out {OUT}", "valid"),
     case("{LAND} --sign sideways --out {OUT}", "sideways"),
     case("{LAND} --flip-ratio 2 --out {OUT}", "2"),
@@ -314,11 +314,11 @@ const CASES: &[Case] = &[
     case("merge {A} {B} --out {DIR}", "is a folder"),
     case(
         "merge {A} {B} --method task-arithmetic --base {INIT} --lambda NaN --out {OUT}",
-        "--lambda and --keep must be finite",
+        "(--lambda) and the TIES keep fraction (--keep) must be finite",
     ),
     case("merge {A} {B} --method task-arithmetic --base {INIT} --lambda inf --out {OUT}", "must be finite"),
     case("merge {A} {B} --method ties --out {OUT}", "needs --base"),
-    case("merge {A} {B} --method median --out {OUT}", "unknown --method `median`"),
+    case("merge {A} {B} --method median --out {OUT}", "unknown merge method `median`"),
     case("merge {A} {B} --weights 1 --out {OUT}", "weight"),
     case("merge {A} {nan} --out {OUT}", "NaN or infinite values"),
     case("merge {A} {cnn} --out {OUT}", "cnn.safetensors"),
@@ -326,7 +326,7 @@ const CASES: &[Case] = &[
         "merge {A} {B} --method greedy --dataset fashion-mnist --train-limit 20 --test-limit 20 --out {OUT}",
         "model for 1x8x8 images",
     ),
-    case("merge {A} {B} --bn median --out {OUT}", "unknown --bn `median`"),
+    case("merge {A} {B} --bn median --out {OUT}", "unknown BN policy `median`"),
     case("merge {A} {B} --base {garbage} --method ties --out {OUT}", "not a valid safetensors file"),
     // fed and partition
     case("{FED} --alpha inf --out {OUT}", "finite number > 0"),
@@ -353,7 +353,7 @@ const CASES: &[Case] = &[
     case("report {DIR}/bad-verdict --out {OUT}", "is not a valley verdict"),
     case("bench --batch 0", "--batch, --steps and --threads must be at least 1"),
     case("bench --steps 0", "--batch, --steps and --threads must be at least 1"),
-    case("bench --models transformer --steps 1", "unknown model `transformer`"),
+    case("bench --models transformer --steps 1", "unknown bench model `transformer`"),
 ];
 
 fn expand(line: &str, fx: &Fx, out: &Path) -> Vec<String> {

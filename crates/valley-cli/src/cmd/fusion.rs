@@ -344,7 +344,7 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
 }
 
 pub fn merge(a: MergeArgs) -> Result<()> {
-    let paths: Vec<&Path> = a.models.iter().chain(&a.base).map(PathBuf::as_path).collect();
+    let paths: Vec<&std::path::Path> = a.models.iter().chain(&a.base).map(PathBuf::as_path).collect();
     valley::checkpoint::check_output(&a.out, &paths, a.force)?;
     valley::checkpoint::check_output(&a.out.with_extension("json"), &paths, a.force)?;
     let device = a.device.resolve()?;
