@@ -275,6 +275,11 @@ const CASES: &[Case] = &[
     case("{LAND} --sign sideways --out {OUT}", "sideways"),
     case("{LAND} --flip-ratio 2 --out {OUT}", "2"),
     case("{LAND} --out {FILE}", "is an existing file"),
+    case("{LAND} --repeats 100000 --out {OUT}", "exceed the limit of 1000"),
+    case(
+        "{LAND} --plane --directions gaussian,uniform --sign as-sampled --lambdas=-1:1:1001 --betas=-1:1:1001 --out {OUT}",
+        "exceeds the limit of 250000",
+    ),
     case("landscape --checkpoint {nan} --dataset digits --out {OUT}", "NaN or infinite values"),
     case("landscape --checkpoint {std0} --dataset digits --out {OUT}", "std of channel 0 is 0"),
     case("landscape --checkpoint {A} --dataset fashion-mnist --train-limit 20 --test-limit 20 --out {OUT}", "28"),

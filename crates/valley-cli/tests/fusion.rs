@@ -124,9 +124,10 @@ fn ssr_interpolate_merge_eval_and_errors() {
     )
     .into_owned();
     assert!(err.contains("λ grid `0:1`"), "{err}");
-    let err =
-        String::from_utf8_lossy(&valley(&["merge", p(&fa), p(&fb), "--method", "ties", "--out", p(&merged)]).stderr)
-            .into_owned();
+    let err = String::from_utf8_lossy(
+        &valley(&["merge", p(&fa), p(&fb), "--method", "ties", "--force", "--out", p(&merged)]).stderr,
+    )
+    .into_owned();
     assert!(err.contains("--base"), "{err}");
 }
 

@@ -117,6 +117,15 @@ pub fn plane(
     csv_path: &Path,
     on_row: &mut dyn FnMut(usize, usize, usize),
 ) -> Result<Vec<PlanePoint>> {
+    // A plane of two maximal λ grids would be 10⁸ evaluations: refuse before starting.
+    const MAX_PLANE_POINTS: usize = 250_000;
+    if alphas.len().saturating_mul(betas.len()) > MAX_PLANE_POINTS {
+        return Err(Error::Spec(format!(
+            "a plane of {} × {} points exceeds the limit of {MAX_PLANE_POINTS}; use coarser --lambdas/--betas",
+            alphas.len(),
+            betas.len()
+        )));
+    }
     if csv_path.exists() {
         if let Some(dir) = csv_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             valley::checkpoint::remove_stale_temps(dir)?;

@@ -96,6 +96,12 @@ impl LandscapeSpec {
         if let Some(s) = self.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(Error::Spec(format!("scale {s} must be positive")));
         }
+        if self.seeds.len() > 1000 {
+            return Err(Error::Spec(format!(
+                "{} directions per setting (--repeats) exceed the limit of 1000",
+                self.seeds.len()
+            )));
+        }
         if !(self.error_delta.is_finite() && self.error_delta >= 0.0) {
             return Err(Error::Spec(format!(
                 "error width threshold δ (--error-delta) must be a finite number ≥ 0, got {}",

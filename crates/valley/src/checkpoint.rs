@@ -273,8 +273,8 @@ impl Checkpoint {
                     return Err(Error::checkpoint(
                         &self.path,
                         format!(
-                            "tensor `{name}` has shape {found:?}, but the model config ({} for {c}x{s}x{s} images, {k} \
-                             classes, width {}) needs {shape:?}; the metadata does not describe these tensors",
+                            "tensor `{name}` has shape {found:?}, model {} expects {shape:?} (for {c}x{s}x{s} images, \
+                             {k} classes, width {}); the metadata does not describe these tensors",
                             config.arch, config.width
                         ),
                     ))
@@ -304,7 +304,8 @@ impl Checkpoint {
 
     /// Checks the recorded input normalisation (finite mean, finite std > 0), naming this file.
     pub fn check_normalisation(&self) -> Result<()> {
-        let Some(json) = self.metadata.get("normalisation") else { return Ok(()) };
+        // Writers without a normalisation (a merge of foreign files) store an empty string.
+        let Some(json) = self.metadata.get("normalisation").filter(|j| !j.is_empty()) else { return Ok(()) };
         let norm: valley_data::Normalisation = serde_json::from_str(json).map_err(|e| {
             Error::checkpoint(
                 &self.path,
