@@ -105,6 +105,21 @@ pub fn check_resume(json_path: &Path, csv_path: &Path, record: &serde_json::Valu
     }
 }
 
+/// The most points of a plane: two maximal λ grids would be 10⁸ evaluations.
+pub const MAX_PLANE_POINTS: usize = 250_000;
+
+/// Refuses a plane of more than [`MAX_PLANE_POINTS`] points, before anything is written.
+pub fn check_grid(alphas: &[f64], betas: &[f64]) -> Result<()> {
+    if alphas.len().saturating_mul(betas.len()) > MAX_PLANE_POINTS {
+        return Err(Error::Spec(format!(
+            "a plane of {} × {} points exceeds the limit of {MAX_PLANE_POINTS}; use coarser --lambdas/--betas",
+            alphas.len(),
+            betas.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Evaluates the grid `alphas × betas` (rows: one α, all β), skipping points already in
 /// `csv_path`, and rewrites `csv_path` atomically after each row, so an interrupted run
 /// resumes where it stopped. Returns all points, existing and new.
@@ -117,15 +132,7 @@ pub fn plane(
     csv_path: &Path,
     on_row: &mut dyn FnMut(usize, usize, usize),
 ) -> Result<Vec<PlanePoint>> {
-    // A plane of two maximal λ grids would be 10⁸ evaluations: refuse before starting.
-    const MAX_PLANE_POINTS: usize = 250_000;
-    if alphas.len().saturating_mul(betas.len()) > MAX_PLANE_POINTS {
-        return Err(Error::Spec(format!(
-            "a plane of {} × {} points exceeds the limit of {MAX_PLANE_POINTS}; use coarser --lambdas/--betas",
-            alphas.len(),
-            betas.len()
-        )));
-    }
+    check_grid(alphas, betas)?;
     if csv_path.exists() {
         if let Some(dir) = csv_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             valley::checkpoint::remove_stale_temps(dir)?;

@@ -239,6 +239,7 @@ fn run_plane(a: &LandscapeArgs, spec: &LandscapeSpec, eval: &mut Evaluator, ctx:
         Some(b) => b.to_vec(),
         None => alphas.clone(),
     };
+    plane::check_grid(&alphas, &betas)?;
     // The second direction uses the next seed so that two draws of the same noise differ.
     let mk = |i: usize| DirectionSpec {
         noise: noises[i].clone(),
