@@ -81,7 +81,7 @@ fn read_split(split: &Path, classes: &[String]) -> Result<(Vec<Decoded>, FileIde
         }
         // An empty class folder would silently add an output class no sample belongs to.
         if decoded.len() == before {
-            return Err(DataError::NotFound {
+            return Err(Error::NotFound {
                 path: dir.clone(),
                 hint: format!("class folder `{name}` holds no .png/.jpg/.jpeg images; add images or remove the folder"),
             });

@@ -56,12 +56,10 @@ impl Normalisation {
     /// would turn every pixel into ±inf or NaN and every loss after it into NaN.
     pub fn validate(&self) -> Result<()> {
         if let Some((c, m)) = self.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
-            return Err(DataError::Invalid(format!("normalisation mean of channel {c} is {m}; it must be finite")));
+            return Err(Error::Invalid(format!("normalisation mean of channel {c} is {m}; it must be finite")));
         }
         if let Some((c, s)) = self.std.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
-            return Err(DataError::Invalid(format!(
-                "normalisation std of channel {c} is {s}; it must be finite and > 0"
-            )));
+            return Err(Error::Invalid(format!("normalisation std of channel {c} is {s}; it must be finite and > 0")));
         }
         Ok(())
     }

@@ -81,7 +81,7 @@ pub fn split_for_soups(
     seed: u64,
 ) -> Result<SoupsSplit> {
     if !(pretrain_fraction > 0.0 && pretrain_fraction < 1.0) {
-        return Err(FusionError::Config(format!(
+        return Err(Error::Config(format!(
             "pre-training fraction (--pretrain-fraction) must lie strictly between 0 and 1, got {pretrain_fraction}"
         )));
     }

@@ -173,7 +173,7 @@ pub fn run(spec: &MergeSpec, inputs: &Inputs, data: Option<&Prepared>, out: &Pat
         inputs.paths.iter().map(PathBuf::as_path).chain(inputs.base.as_ref().map(|(p, _)| p.as_path())).collect();
     valley::checkpoint::check_output(out, &paths, true)?;
     if !(spec.lambda.is_finite() && spec.keep.is_finite()) {
-        return Err(FusionError::Config(format!(
+        return Err(Error::Config(format!(
             "λ (--lambda) and the TIES keep fraction (--keep) must be finite numbers, got {} and {}",
             spec.lambda, spec.keep
         )));
