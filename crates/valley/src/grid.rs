@@ -75,6 +75,9 @@ pub fn parse_lambdas(s: &str) -> Result<Vec<f64>> {
         if n > MAX_GRID_POINTS {
             return Err(bad(&format!("count {n} exceeds the limit of {MAX_GRID_POINTS} points")));
         }
+        if !(a.is_finite() && b.is_finite()) {
+            return Err(bad("start and end must be finite numbers"));
+        }
         if n == 1 {
             return Ok(vec![a]);
         }
@@ -160,9 +163,23 @@ mod tests {
 
     #[test]
     fn malformed_grids_are_rejected_with_the_input_in_the_message() {
-        for bad in
-            ["", "-1:1", "-1:1:0", "1:-1:5", "0:inf:3", "a:1:5", "-1:1:x", "-1:1:2.5", "0,0", "1,,2", "nan", "-1:1:5:7"]
-        {
+        for bad in [
+            "",
+            "-1:1",
+            "-1:1:0",
+            "1:-1:5",
+            "0:inf:3",
+            "nan:0:1",
+            "inf:0:1",
+            "-1:1:10002",
+            "a:1:5",
+            "-1:1:x",
+            "-1:1:2.5",
+            "0,0",
+            "1,,2",
+            "nan",
+            "-1:1:5:7",
+        ] {
             let e = parse_lambdas(bad).unwrap_err().to_string();
             assert!(e.contains("λ grid"), "{bad}: {e}");
         }
