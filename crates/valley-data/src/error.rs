@@ -38,6 +38,10 @@ pub enum Error {
     NoDefaultDir { dataset: &'static str, env_var: String },
     #[error("normalisation has {means} means and {stds} stds but the images have {channels} channels")]
     NormalisationChannels { means: usize, stds: usize, channels: usize },
+    #[error("normalisation {what} of channel {channel} is {value}; it must be {rule}")]
+    BadNormalisation { what: &'static str, channel: usize, value: f32, rule: &'static str },
+    #[error("dataset `{dataset}`: {} is a file, not a folder; pass the folder that holds the dataset's files", .path.display())]
+    DirIsFile { dataset: &'static str, path: PathBuf },
     #[error("partition `{spec}`: {why}; expected iid, dirichlet:<alpha> or shards:<n>")]
     BadPartition { spec: String, why: &'static str },
     #[error("Dirichlet α must be finite and > 0, got {alpha}")]

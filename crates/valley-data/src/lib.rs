@@ -239,11 +239,7 @@ fn resolve_dir_with(kind: DatasetKind, dir: Option<&Path>, env: impl Fn(&str) ->
 pub fn load(kind: DatasetKind, dir: Option<&Path>) -> Result<Dataset> {
     let dir = resolve_dir(kind, dir)?;
     if dir.is_file() {
-        return Err(Error::Invalid(format!(
-            "dataset `{}`: {} is a file, not a folder; pass the folder that holds the dataset's files",
-            kind.name(),
-            dir.display()
-        )));
+        return Err(Error::DirIsFile { dataset: kind.name(), path: dir });
     }
     if !dir.is_dir() {
         return Err(Error::NotFound {

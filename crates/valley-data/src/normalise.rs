@@ -55,11 +55,11 @@ impl Normalisation {
     /// Checks that every μ_c is finite and every σ_c finite and > 0: a stored σ_c = 0
     /// would turn every pixel into ±inf or NaN and every loss after it into NaN.
     pub fn validate(&self) -> Result<()> {
-        if let Some((c, m)) = self.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
-            return Err(Error::Invalid(format!("normalisation mean of channel {c} is {m}; it must be finite")));
+        if let Some((channel, &value)) = self.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+            return Err(Error::BadNormalisation { what: "mean", channel, value, rule: "finite" });
         }
-        if let Some((c, s)) = self.std.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::Invalid(format!("normalisation std of channel {c} is {s}; it must be finite and > 0")));
+        if let Some((channel, &value)) = self.std.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
+            return Err(Error::BadNormalisation { what: "std", channel, value, rule: "finite and > 0" });
         }
         Ok(())
     }

@@ -95,21 +95,13 @@ impl Prepared {
         let model = (config.in_channels, config.image_size, config.num_classes);
         let data = (self.channels, self.image_size, self.num_classes);
         if model != data {
-            return Err(Error::Mismatch(format!(
-                "{} holds a {} model for {}x{}x{} images and {} classes, but dataset {} has {}x{}x{} images and {} classes; \
-                 pass the --dataset the model was trained on",
-                source.display(),
-                config.arch,
-                model.0,
-                model.1,
-                model.1,
-                model.2,
-                self.name,
-                data.0,
-                data.1,
-                data.1,
-                data.2
-            )));
+            return Err(Error::ModelData {
+                checkpoint: source.to_path_buf(),
+                arch: config.arch.to_string(),
+                model,
+                dataset: self.name.clone(),
+                data,
+            });
         }
         Ok(())
     }
