@@ -15,19 +15,10 @@ pub enum Error {
     MissingTensor { file: String, name: String },
     #[error("architecture mismatch: {file}: tensor `{name}` has shape {found:?}, the model expects {expected:?}")]
     TensorShape { file: String, name: String, found: Vec<i64>, expected: Vec<i64> },
-    #[error(
-        "architecture mismatch: {} holds a {arch} model for {}x{}x{} images and {} classes, but dataset {dataset} \
-         has {}x{}x{} images and {} classes; pass the --dataset the model was trained on",
-        checkpoint.display(), model.0, model.1, model.1, model.2, data.0, data.1, data.1, data.2
-    )]
-    ModelData {
-        checkpoint: PathBuf,
-        arch: String,
-        /// (channels, image side, classes) of the model and of the data.
-        model: (i64, i64, i64),
-        dataset: String,
-        data: (i64, i64, i64),
-    },
+    /// `model` and `data` describe each side, e.g. "a mlp model for 1x8x8 images and 10
+    /// classes" and "dataset digits has 1x8x8 images and 2 classes".
+    #[error("architecture mismatch: {} holds {model}, but {data}; pass the --dataset the model was trained on", checkpoint.display())]
+    ModelData { checkpoint: PathBuf, model: String, data: String },
     #[error("checkpoint {path}: {detail}")]
     Checkpoint { path: PathBuf, detail: String },
     #[error("cannot read {}", path.display())]

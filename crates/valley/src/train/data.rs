@@ -97,10 +97,14 @@ impl Prepared {
         if model != data {
             return Err(Error::ModelData {
                 checkpoint: source.to_path_buf(),
-                arch: config.arch.to_string(),
-                model,
-                dataset: self.name.clone(),
-                data,
+                model: format!(
+                    "a {} model for {}x{}x{} images and {} classes",
+                    config.arch, model.0, model.1, model.1, model.2
+                ),
+                data: format!(
+                    "dataset {} has {}x{}x{} images and {} classes",
+                    self.name, data.0, data.1, data.1, data.2
+                ),
             });
         }
         Ok(())
