@@ -283,6 +283,12 @@ const CASES: &[Case] = &[
     case("landscape --checkpoint {nan} --dataset digits --out {OUT}", "NaN or infinite values"),
     case("landscape --checkpoint {std0} --dataset digits --out {OUT}", "std of channel 0 is 0"),
     case("landscape --checkpoint {A} --dataset fashion-mnist --train-limit 20 --test-limit 20 --out {OUT}", "28"),
+    // hessian
+    case("hessian {nan} --dataset digits --out {OUT}", "NaN or infinite values"),
+    case("hessian {int} --dataset digits --out {OUT}", "convert the file's tensors"),
+    case("hessian {A} --model cnn --dataset digits --out {OUT}", "--model cnn contradicts"),
+    case("hessian {A} --dataset digits --test-limit 0 --out {OUT}", "test limit is 0"),
+    case("hessian {A} --dataset fashion-mnist --train-limit 20 --test-limit 20 --out {OUT}", "28"),
     // interpolate
     case("{INTERP} --lambdas=-1:1:100000000 --out {OUT}", "exceeds the limit"),
     case("{INTERP} --splits valid --out {OUT}", "unknown split `valid`"),

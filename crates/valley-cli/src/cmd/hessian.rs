@@ -18,7 +18,7 @@ use valley_landscape::hessian::run::{along_valley, analyse, group_name, HessianC
 use valley_landscape::hessian::trace::TraceConfig;
 use valley_landscape::{EvalData, LandscapeSpec};
 
-use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions};
+use crate::common::{load_checkpoint, DataArgs, DeviceArgs, EvalOptions, ShapeArgs};
 
 #[derive(Args, Debug)]
 pub struct HessianArgs {
@@ -27,6 +27,8 @@ pub struct HessianArgs {
     /// Architecture, for checkpoints without valley metadata.
     #[arg(long)]
     pub model: Option<valley::Arch>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -130,7 +132,7 @@ pub fn run(a: HessianArgs) -> Result<()> {
     let lambdas = a.lambdas.to_vec();
     let bn = a.eval.config(BnPolicy::Keep)?;
     let device = a.device.resolve()?;
-    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, device)?;
+    let (ck, model) = load_checkpoint(&a.checkpoint, a.model, &a.shape, device)?;
     let data_cfg = a.data.config(DatasetKind::FashionMnist, a.subset_seed)?;
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[a.split], &bn, device)?;
     let set = &data.splits[0].1;
