@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use valley::checkpoint::Checkpoint;
 use valley::eval::EvalConfig;
-use valley::noise::{direction, Context, DirectionSpec, Noise, Norm, SignMode};
+use valley::noise::{direction, Context, DirectionSpec, Noise};
 use valley::params::{Group, Params};
 use valley::Arch;
 use valley_landscape::hessian::eigen::PowerConfig;
@@ -81,14 +81,7 @@ fn curve(env: &mut Env, arch: Arch, what: &str) -> Result<(String, Vec<CurvePoin
     let eval = EvalConfig::default();
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &eval, env.device)?;
     let theta = Params::of(&model);
-    let spec = DirectionSpec {
-        noise: Noise::Gaussian,
-        sign: SignMode::Consistent,
-        norm: Norm::Ns { per_tensor: false },
-        scale: 1.0,
-        group: Group::All,
-        seed: 0,
-    };
+    let spec = DirectionSpec::consistent(Noise::Gaussian);
     let d = direction(&spec, &theta, &model, &Context::default())?;
     (env.log)(&format!("{what}: Hessian along {} at {} points", spec.label(), lambdas().len()));
     let set = &data.splits[0].1;

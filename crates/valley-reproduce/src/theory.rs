@@ -245,14 +245,7 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
     let data = train::prepare(&cfg.data, ck.normalisation().as_ref(), env.device)?;
     let (x, _) = data.test.slice(0, data.test.len().min(2000));
     let theta = Params::of(&model);
-    let spec = DirectionSpec {
-        noise: Noise::Gaussian,
-        sign: SignMode::Consistent,
-        norm: Norm::Ns { per_tensor: false },
-        scale: 1.0,
-        group: Group::All,
-        seed: 0,
-    };
+    let spec = DirectionSpec::consistent(Noise::Gaussian);
     let d = noise::direction(&spec, &theta, &model, &Context::default())?;
     let states =
         |m: &Model| -> Tensor { valley::tensors::no_grad(|| Tensor::cat(&m.hidden_preactivations(&x), 1).gt(0.0)) };

@@ -251,6 +251,20 @@ pub struct DirectionSpec {
 }
 
 impl DirectionSpec {
+    /// `noise` made sign-consistent with θf, NS-normalised at s = 1 over all parameters, seed 0:
+    /// `ε ← |ε| ⊙ sign(θf)`, then `ε ← ε / ‖ε‖ · ‖θf‖` (the paper's standard sign-consistent
+    /// direction, used by findings 7–8 and the curvature finding).
+    pub fn consistent(noise: Noise) -> Self {
+        Self {
+            noise,
+            sign: SignMode::Consistent,
+            norm: Norm::Ns { per_tensor: false },
+            scale: 1.0,
+            group: Group::All,
+            seed: 0,
+        }
+    }
+
     /// A file-name-safe label, e.g. `gaussian-consistent-s1`.
     pub fn label(&self) -> String {
         format!("{}-{}-s{}", self.noise, self.sign.label(), self.scale)
