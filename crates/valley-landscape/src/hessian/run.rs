@@ -116,7 +116,7 @@ pub fn along_valley(
     cfg: &HessianConfig,
 ) -> Result<Vec<CurvePoint>> {
     let mask = group.mask(model)?;
-    let saved = snapshot(model);
+    let saved = Params::state_of(model);
     let points = lambdas
         .iter()
         .map(|&lambda| {
@@ -130,19 +130,6 @@ pub fn along_valley(
             Ok(CurvePoint { lambda, trace: trace.trace, trace_stderr: trace.stderr, top_eigenvalue })
         })
         .collect::<Result<Vec<_>>>();
-    restore(model, &saved);
+    saved.write_to(model);
     points
-}
-
-/// Copies of every tensor of `model`, parameters and BN statistics.
-fn snapshot(model: &Model) -> Vec<valley::Tensor> {
-    model.entries().iter().map(|e| e.tensor.detach().copy()).collect()
-}
-
-fn restore(model: &Model, saved: &[valley::Tensor]) {
-    tch::no_grad(|| {
-        for (e, t) in model.entries().iter().zip(saved) {
-            e.tensor.shallow_clone().copy_(t);
-        }
-    });
 }
