@@ -127,6 +127,12 @@ fn fixtures() -> &'static Fx {
         std::fs::write(root.join("afile.txt"), b"an existing file").unwrap();
         std::fs::copy(&a, root.join("existing.safetensors")).unwrap();
         std::fs::create_dir_all(root.join("emptydir")).unwrap();
+        // A run folder with a single epoch checkpoint: one point is no trajectory.
+        let traj1 = root.join("traj-one");
+        std::fs::create_dir_all(&traj1).unwrap();
+        std::fs::copy(run.join("init.safetensors"), traj1.join("init.safetensors")).unwrap();
+        std::fs::copy(&a, traj1.join("epoch-2.safetensors")).unwrap();
+        std::fs::copy(&a, traj1.join("final.safetensors")).unwrap();
 
         // CSV data: 8×8 images of 2 classes, and a test split with a header only.
         let row = |label: usize| {
@@ -179,7 +185,8 @@ const fn case(line: &'static str, needle: &'static str) -> Case {
 
 /// `{A}`, `{B}`: trained MLPs; `{INIT}` θ0 of A; `{X}`: crafted file X.safetensors in the
 /// fixture folder; `{FILE}`: an existing text file; `{DIR}`: the fixture folder; `{OUT}`:
-/// a fresh output path per case; `{RUN}`: a finished run folder; `{RESUME}`: an interrupted one.
+/// a fresh output path per case; `{RUN}`: a finished run folder (no epoch checkpoints);
+/// `{RESUME}`: an interrupted one; `{DIR}/traj-one`: a run folder with one epoch checkpoint.
 const CASES: &[Case] = &[
     // train: data, limits, flags, configs, outputs, resume
     case("{TRAIN} --train-limit 0 --out {OUT}", "training limit is 0"),
@@ -280,6 +287,11 @@ const CASES: &[Case] = &[
         "{LAND} --plane --directions gaussian,uniform --sign as-sampled --lambdas=-1:1:1001 --betas=-1:1:1001 --out {OUT}",
         "exceeds the limit of 250000",
     ),
+    case("{LAND} --plane --trajectory {RUN} --out {OUT}", "has 0 epoch checkpoints (epoch-N.safetensors)"),
+    case("{LAND} --plane --trajectory {DIR}/traj-one --out {OUT}", "has 1 epoch checkpoint (epoch-N.safetensors)"),
+    case("{LAND} --plane --trajectory {DIR}/traj-one --out {OUT}", "--save-epochs"),
+    case("{LAND} --plane --trajectory {DIR}/nope --out {OUT}", "is not a run folder"),
+    case("{LAND} --trajectory {RUN} --out {OUT}", "--plane"),
     case("landscape --checkpoint {nan} --dataset digits --out {OUT}", "NaN or infinite values"),
     case("landscape --checkpoint {std0} --dataset digits --out {OUT}", "std of channel 0 is 0"),
     case("landscape --checkpoint {A} --dataset fashion-mnist --train-limit 20 --test-limit 20 --out {OUT}", "28"),

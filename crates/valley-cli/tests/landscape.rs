@@ -94,3 +94,120 @@ fn landscape_contract_command_writes_curves_summary_and_directions() {
         assert!(err.contains(needle), "{extra:?}: {err}");
     }
 }
+
+/// Reads a CSV the binary wrote: its header and rows.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = rdr.headers().unwrap().iter().map(String::from).collect();
+    (header, rdr.records().map(Result::unwrap).collect())
+}
+
+#[test]
+fn trajectory_of_a_run_is_drawn_on_its_pca_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = ["--dataset", "digits", "--train-limit", "300", "--test-limit", "60"];
+    let mut train = vec!["train", "--model", "mlp", "--hidden", "16", "--epochs", "4", "--batch-size", "64"];
+    train.extend(["--save-epochs", "1,2,3,4", "--out", "runs/t"]);
+    train.extend(data);
+    let o = valley(&train, d);
+    assert!(o.status.success(), "train failed: {}", String::from_utf8_lossy(&o.stderr));
+
+    // The centre defaults to the run's final model; the grid to one covering the path.
+    let mut land = vec!["landscape", "--plane", "--trajectory", "runs/t", "--save-direction", "--out", "out/pca"];
+    land.extend(data);
+    let o = valley(&land, d);
+    assert!(o.status.success(), "landscape failed: {}", String::from_utf8_lossy(&o.stderr));
+    let out = d.join("out/pca");
+
+    let (header, rows) = read_csv(&out.join("trajectory.csv"));
+    assert_eq!(header, ["label", "epoch", "file", "alpha", "beta", "distance", "in_plane"]);
+    let labels: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    // final.safetensors equals epoch-4.safetensors and is listed once.
+    assert_eq!(labels, ["init", "epoch 1", "epoch 2", "epoch 3", "epoch 4"]);
+    let num = |r: &csv::StringRecord, k: usize| r[k].parse::<f64>().unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!((num(last, 3), num(last, 4), num(last, 5)), (0.0, 0.0, 0.0), "θf sits at the origin");
+    assert!(num(&rows[0], 3) < 0.0, "the path starts on the negative side of PC1");
+    for r in &rows {
+        let (a, b, dist, inp) = (num(r, 3), num(r, 4), num(r, 5), num(r, 6));
+        assert!((0.0..=1.0 + 1e-9).contains(&inp), "in-plane fraction {inp}");
+        // With an orthonormal basis the in-plane part of θ − θf has norm √(α² + β²).
+        assert!(((a * a + b * b).sqrt() - dist * inp.sqrt()).abs() < 1e-4 * (1.0 + dist), "{r:?}");
+    }
+
+    let plane = common::json(&out.join("plane.json"));
+    let t = &plane["trajectory"];
+    assert_eq!(t["basis"], "pca");
+    let ev: Vec<f64> = t["explained_variance"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(ev.len(), 2);
+    assert!(ev.iter().all(|&e| e > 0.0 && e <= 1.0), "explained variance {ev:?} outside (0, 1]");
+    assert!(ev[0] >= ev[1] && ev[0] + ev[1] <= 1.0 + 1e-9, "{ev:?}");
+    assert_eq!(plane["d1"], "PC1");
+
+    // The grid covers every model of the path, and every grid point was evaluated.
+    let grid = |k: &str| -> Vec<f64> { plane[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+    let (alphas, betas) = (grid("alphas"), grid("betas"));
+    for r in &rows {
+        assert!(alphas[0] < num(r, 3) && num(r, 3) < alphas[alphas.len() - 1]);
+        assert!(betas[0] < num(r, 4) && num(r, 4) < betas[betas.len() - 1]);
+    }
+    let (_, points) = read_csv(&out.join("plane.csv"));
+    assert_eq!(points.len(), alphas.len() * betas.len());
+
+    let svg = std::fs::read_to_string(out.join("plane-test-loss.svg")).unwrap();
+    assert!(out.join("plane-test-loss.png").exists());
+    let axis = format!("α (PC1, {:.1} % of variance)", 100.0 * ev[0]);
+    assert!(svg.contains(&axis), "the loss figure lacks the axis label `{axis}`");
+    assert!(svg.lines().any(|l| l.trim() == "init"), "the path's first point is labelled");
+
+    // The saved PC1 is a unit vector usable as a file direction.
+    let o = valley(
+        &[
+            "landscape",
+            "--checkpoint",
+            "runs/t/final.safetensors",
+            "--directions",
+            "file:out/pca/direction-pc1.safetensors",
+            "--sign",
+            "as-sampled",
+            "--norm",
+            "raw",
+            "--lambdas=-1,0,1",
+            "--dataset",
+            "digits",
+            "--test-limit",
+            "60",
+            "--no-plots",
+            "--out",
+            "out/pc1",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "file:direction-pc1 failed: {}", String::from_utf8_lossy(&o.stderr));
+
+    // Two given directions instead of PCA: same coordinates file, the basis recorded.
+    let mut given = vec![
+        "landscape",
+        "--plane",
+        "--trajectory",
+        "runs/t",
+        "--directions",
+        "gaussian,uniform",
+        "--sign",
+        "as-sampled",
+        "--lambdas=-1:1:3",
+        "--no-plots",
+        "--out",
+        "out/given",
+    ];
+    given.extend(data);
+    let o = valley(&given, d);
+    assert!(o.status.success(), "given directions failed: {}", String::from_utf8_lossy(&o.stderr));
+    let plane = common::json(&d.join("out/given/plane.json"));
+    assert_eq!(plane["trajectory"]["basis"], "given");
+    let ev = plane["trajectory"]["explained_variance"].as_array().unwrap();
+    assert!(ev.iter().all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())), "{ev:?}");
+    let (_, rows) = read_csv(&d.join("out/given/trajectory.csv"));
+    assert_eq!(rows.len(), 5);
+}

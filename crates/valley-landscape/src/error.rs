@@ -13,6 +13,9 @@ pub enum Error {
     /// A plane.csv from an earlier run was made with another spec.
     #[error("{}: {detail}", path.display())]
     Resume { path: PathBuf, detail: String },
+    /// A run folder given as a training trajectory lacks what the trajectory needs.
+    #[error("run folder {}: {detail}", dir.display())]
+    Trajectory { dir: PathBuf, detail: String },
     /// An earlier run's CSV file cannot be parsed.
     #[error("cannot read {}: delete the file to start over", path.display())]
     CsvRead {

@@ -5,7 +5,8 @@
 //! grid ([`sweep::Evaluator`]), and summarises each curve by its side means, asymmetry
 //! index, widths and quadratic curvatures ([`metrics::CurveMetrics`]), aggregated over
 //! repeated seeds with 95 % t intervals ([`run::aggregate`]). [`plane`] does the same on a
-//! 2D grid `θf + α·d₁ + β·d₂`.
+//! 2D grid `θf + α·d₁ + β·d₂`,
+//! and [`trajectory`] places a run's epoch checkpoints on such a plane (PCA of the path).
 
 mod error;
 pub mod hessian;
@@ -15,6 +16,7 @@ pub mod plots;
 pub mod run;
 pub mod summary;
 pub mod sweep;
+pub mod trajectory;
 
 pub use error::{Error, Result};
 pub use metrics::{CurveMetrics, Threshold};

@@ -170,13 +170,15 @@ fn eval_splits(eval: &mut Evaluator) -> usize {
     eval.at(&[]).per_split.len()
 }
 
-/// Heat maps of loss and error per split, `plane-<split>-<metric>.{png,svg}`.
+/// Heat maps of loss and error per split, `plane-<split>-<metric>.{png,svg}`; with a
+/// non-empty `path` (a training trajectory's coordinates), iso-lines and the path on top.
 pub fn plane_figures(
     out: &Path,
     points: &[PlanePoint],
     alphas: &[f64],
     betas: &[f64],
     labels: (&str, &str),
+    path: &[valley_report::PathMark],
 ) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut splits: Vec<Split> = points.iter().map(|p| p.split).collect();
@@ -206,17 +208,25 @@ pub fn plane_figures(
                 })
                 .collect();
             let stem = out.join(format!("plane-{split}-{metric}"));
-            let title = format!("{split} {metric} on θf + α·d₁ + β·d₂");
-            files.extend(valley_report::heatmap_figure(
-                &stem,
-                &title,
-                alphas,
-                betas,
-                &z,
-                &format!("α ({})", labels.0),
-                &format!("β ({})", labels.1),
-                &format!("{split} {metric}"),
-            )?);
+            let (x_label, y_label, z_label) =
+                (format!("α ({})", labels.0), format!("β ({})", labels.1), format!("{split} {metric}"));
+            if path.is_empty() {
+                let title = format!("{split} {metric} on θf + α·d₁ + β·d₂");
+                files.extend(valley_report::heatmap_figure(
+                    &stem, &title, alphas, betas, &z, &x_label, &y_label, &z_label,
+                )?);
+            } else {
+                let title = format!("{split} {metric} and the training path");
+                files.extend(valley_report::heatmap_path_figure(
+                    &stem,
+                    &title,
+                    alphas,
+                    betas,
+                    &z,
+                    (&x_label, &y_label, &z_label),
+                    path,
+                )?);
+            }
         }
     }
     Ok(files)

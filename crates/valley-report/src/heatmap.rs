@@ -1,3 +1,4 @@
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
@@ -6,7 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{invalid, Result};
 use crate::style::{
-    contrast_text, draw_colorbar, draw_note, fmt_tick, fmt_value, font, padded_range, render, text, text_size,
+    contrast_text, draw_colorbar, draw_note, fmt_tick, fmt_value, font, padded_range, palette, render, text, text_size,
     title_height, titled, ColorMap, DrawResult, Figure, DESC_FONT, MISSING, TICK_FONT,
 };
 
@@ -26,6 +27,42 @@ pub fn heatmap_figure(
     y_label: &str,
     z_label: &str,
 ) -> Result<Vec<PathBuf>> {
+    check_grid(stem, xs, ys, z)?;
+    render(stem, &Heatmap { title, xs, ys, z, x_label, y_label, z_label, path: &[] })
+}
+
+/// One point of a path drawn over a heat map, e.g. a training epoch projected on the plane
+/// of a loss surface; an empty `label` draws the marker without text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathMark {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+}
+
+/// [`heatmap_figure`] with iso-lines of `z` (at its deciles, so a surface whose loss
+/// explodes at the edges still shows levels near its minimum) and `path` drawn on top: its
+/// points joined in order, each marked (the first by a square), labelled where the mark has
+/// a label. Parts of the path outside the grid are clipped at its edge. `labels` are the
+/// x, y and colour-bar labels.
+pub fn heatmap_path_figure(
+    stem: &Path,
+    title: &str,
+    xs: &[f64],
+    ys: &[f64],
+    z: &[Vec<f64>],
+    labels: (&str, &str, &str),
+    path: &[PathMark],
+) -> Result<Vec<PathBuf>> {
+    check_grid(stem, xs, ys, z)?;
+    if path.iter().any(|m| !(m.x.is_finite() && m.y.is_finite())) {
+        return Err(invalid(stem, "path coordinates must be finite"));
+    }
+    let (x_label, y_label, z_label) = labels;
+    render(stem, &Heatmap { title, xs, ys, z, x_label, y_label, z_label, path })
+}
+
+fn check_grid(stem: &Path, xs: &[f64], ys: &[f64], z: &[Vec<f64>]) -> Result<()> {
     if xs.is_empty() || ys.is_empty() {
         return Err(invalid(stem, "heatmap_figure needs at least one x and one y"));
     }
@@ -41,7 +78,7 @@ pub fn heatmap_figure(
     if let Some((iy, row)) = z.iter().enumerate().find(|(_, r)| r.len() != xs.len()) {
         return Err(invalid(stem, format!("z[{iy}] has {} values but xs has {}", row.len(), xs.len())));
     }
-    render(stem, &Heatmap { title, xs, ys, z, x_label, y_label, z_label })
+    Ok(())
 }
 
 struct Heatmap<'a> {
@@ -52,6 +89,75 @@ struct Heatmap<'a> {
     x_label: &'a str,
     y_label: &'a str,
     z_label: &'a str,
+    /// Drawn with iso-lines when not empty.
+    path: &'a [PathMark],
+}
+
+/// The deciles of the finite values, without repeats: the iso-line levels.
+fn decile_levels(z: &[Vec<f64>]) -> Vec<f64> {
+    let mut v: Vec<f64> = z.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    if v.len() < 2 {
+        return vec![];
+    }
+    v.sort_by(f64::total_cmp);
+    let mut levels: Vec<f64> = (1..10).map(|k| v[k * (v.len() - 1) / 10]).collect();
+    levels.dedup();
+    levels.retain(|&l| l > v[0] && l < v[v.len() - 1]);
+    levels
+}
+
+/// Segments of the iso-line `z = level` by marching squares over the cells whose corners
+/// are grid points (`z[iy][ix]` at `(xs[ix], ys[iy])`), crossings linearly interpolated
+/// along cell edges. A saddle cell (four crossings) joins them in edge order.
+fn iso_segments(xs: &[f64], ys: &[f64], z: &[Vec<f64>], level: f64) -> Vec<[(f64, f64); 2]> {
+    let mut out = Vec::new();
+    for iy in 0..ys.len().saturating_sub(1) {
+        for ix in 0..xs.len().saturating_sub(1) {
+            // Corners counter-clockwise; edge k joins corner k and k+1.
+            let c = [
+                (xs[ix], ys[iy], z[iy][ix]),
+                (xs[ix + 1], ys[iy], z[iy][ix + 1]),
+                (xs[ix + 1], ys[iy + 1], z[iy + 1][ix + 1]),
+                (xs[ix], ys[iy + 1], z[iy + 1][ix]),
+            ];
+            if c.iter().any(|p| !p.2.is_finite()) {
+                continue;
+            }
+            let mut cross = Vec::with_capacity(4);
+            for k in 0..4 {
+                let (a, b) = (c[k], c[(k + 1) % 4]);
+                if (a.2 < level) != (b.2 < level) {
+                    let t = (level - a.2) / (b.2 - a.2);
+                    cross.push((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
+                }
+            }
+            for pair in cross.chunks_exact(2) {
+                out.push([pair[0], pair[1]]);
+            }
+        }
+    }
+    out
+}
+
+/// The part of the segment `a`–`b` inside the rectangle `x × y` (Liang–Barsky), if any.
+fn clip(a: (f64, f64), b: (f64, f64), x: &Range<f64>, y: &Range<f64>) -> Option<[(f64, f64); 2]> {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [(-dx, a.0 - x.start), (dx, x.end - a.0), (-dy, a.1 - y.start), (dy, y.end - a.1)] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    (t0 <= t1).then_some([(a.0 + t0 * dx, a.1 + t0 * dy), (a.0 + t1 * dx, a.1 + t1 * dy)])
 }
 
 /// Cell edges around centres `c`: midpoints between neighbours, half a step beyond the ends.
@@ -121,6 +227,39 @@ impl Figure for Heatmap<'_> {
                 let c = if v.is_finite() { ColorMap::Viridis.at((v - zr.start) / zspan) } else { MISSING };
                 Rectangle::new([(ex[ix], ey[iy]), (ex[ix + 1], ey[iy + 1])], c.filled())
             }))?;
+        }
+        if !self.path.is_empty() {
+            let line = RGBColor(255, 255, 255).mix(0.7).stroke_width(1);
+            for level in decile_levels(self.z) {
+                let segs = iso_segments(self.xs, self.ys, self.z, level);
+                chart.draw_series(segs.into_iter().map(|s| PathElement::new(s.to_vec(), line)))?;
+            }
+            let (xr, yr) = (chart.x_range(), chart.y_range());
+            let path_color = palette(1);
+            let segs = self.path.windows(2).filter_map(|w| clip((w[0].x, w[0].y), (w[1].x, w[1].y), &xr, &yr));
+            chart.draw_series(segs.map(|s| PathElement::new(s.to_vec(), path_color.stroke_width(2))))?;
+            let inside = |m: &&PathMark| xr.contains(&m.x) && yr.contains(&m.y);
+            for (i, m) in self.path.iter().enumerate().filter(|(_, m)| inside(m)) {
+                if i == 0 {
+                    let start = EmptyElement::at((m.x, m.y))
+                        + Rectangle::new([(-5, -5), (5, 5)], path_color.filled())
+                        + Rectangle::new([(-5, -5), (5, 5)], WHITE.stroke_width(1));
+                    chart.draw_series(std::iter::once(start))?;
+                } else {
+                    let dot = EmptyElement::at((m.x, m.y))
+                        + Circle::new((0, 0), 4, path_color.filled())
+                        + Circle::new((0, 0), 4, WHITE.stroke_width(1));
+                    chart.draw_series(std::iter::once(dot))?;
+                }
+                if !m.label.is_empty() {
+                    let (w, h) = text_size(&m.label, TICK_FONT);
+                    let (w, h) = (w as i32, h as i32);
+                    let note = EmptyElement::at((m.x, m.y))
+                        + Rectangle::new([(5, -h - 7), (w + 9, -3)], WHITE.mix(0.75).filled())
+                        + Text::new(m.label.clone(), (7, -h - 5), font(TICK_FONT).color(&BLACK));
+                    chart.draw_series(std::iter::once(note))?;
+                }
+            }
         }
         if !self.z.iter().flatten().any(|v| v.is_finite()) {
             draw_note(&main, "no finite data")?;
@@ -286,6 +425,54 @@ mod tests {
         heatmap_figure(&dir.path().join("nan"), "", &[0.0, 1.0], &[0.0, 1.0], &nan, "x", "y", "z").unwrap();
         let err = heatmap_figure(&dir.path().join("bad"), "", &[0.0, 1.0], &[0.0], &nan, "x", "y", "z").unwrap_err();
         assert!(err.to_string().contains("z has 2 rows but ys has 1"));
+    }
+
+    #[test]
+    fn iso_line_of_a_plane_is_straight_where_the_level_lies() {
+        // z = x + 2y on a 3×3 grid: every crossing of the level 1 lies on the line x + 2y = 1.
+        let g = [0.0, 0.5, 1.0];
+        let z: Vec<Vec<f64>> = g.iter().map(|y| g.iter().map(|x| x + 2.0 * y).collect()).collect();
+        let segs = iso_segments(&g, &g, &z, 1.0);
+        assert!(!segs.is_empty());
+        for s in &segs {
+            for (x, y) in s {
+                assert!((x + 2.0 * y - 1.0).abs() < 1e-12, "({x}, {y}) is off the level set");
+                assert!((0.0..=1.0).contains(x) && (0.0..=1.0).contains(y));
+            }
+        }
+        assert!(iso_segments(&g, &g, &z, 5.0).is_empty(), "a level above the surface has no line");
+        assert_eq!(decile_levels(&[vec![1.0; 4]]), Vec::<f64>::new(), "a flat surface has no levels");
+    }
+
+    #[test]
+    fn clip_keeps_the_inside_part_of_a_segment() {
+        let (x, y) = (0.0..1.0, 0.0..1.0);
+        assert_eq!(clip((0.2, 0.2), (0.8, 0.4), &x, &y), Some([(0.2, 0.2), (0.8, 0.4)]));
+        let [a, b] = clip((-1.0, 0.5), (2.0, 0.5), &x, &y).unwrap();
+        assert_eq!((a, b), ((0.0, 0.5), (1.0, 0.5)));
+        assert_eq!(clip((2.0, 2.0), (3.0, 2.5), &x, &y), None);
+        assert_eq!(clip((-0.5, 0.5), (0.5, 1.5), &x, &y), Some([(0.0, 1.0), (0.0, 1.0)]));
+    }
+
+    #[test]
+    fn path_figure_labels_its_marks_and_refuses_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let xs: Vec<f64> = (0..11).map(|i| -1.0 + i as f64 * 0.2).collect();
+        let z: Vec<Vec<f64>> = xs.iter().map(|y| xs.iter().map(|x| x * x + y * y).collect()).collect();
+        let mark = |x: f64, y: f64, l: &str| PathMark { x, y, label: l.into() };
+        let path =
+            [mark(-0.8, 0.6, "epoch 0"), mark(-0.3, 0.2, ""), mark(3.0, 0.1, "outside"), mark(0.0, 0.0, "final")];
+        let labels = ("α (PC1, 80.0 %)", "β (PC2, 15.0 %)", "test loss");
+        let out = heatmap_path_figure(&dir.path().join("p"), "Trajectory", &xs, &xs, &z, labels, &path).unwrap();
+        let svg = std::fs::read_to_string(&out[1]).unwrap();
+        let texts = crate::style::svg_texts(&svg);
+        for t in ["epoch 0", "final", "α (PC1, 80.0 %)", "Trajectory"] {
+            assert!(texts.iter().any(|s| s == t), "svg lacks text {t}: {texts:?}");
+        }
+        assert!(!texts.iter().any(|s| s == "outside"), "a mark outside the grid is not drawn");
+        let bad = [mark(f64::NAN, 0.0, "")];
+        let err = heatmap_path_figure(&dir.path().join("q"), "", &xs, &xs, &z, labels, &bad).unwrap_err();
+        assert!(err.to_string().contains("finite"), "{err}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ mod style;
 
 pub use bar::bar_figure;
 pub use error::{Error, Result};
-pub use heatmap::{heatmap_figure, matrix_figure};
+pub use heatmap::{heatmap_figure, heatmap_path_figure, matrix_figure, PathMark};
 pub use hist::{histogram_figure, HistPanel};
 pub use html::{HtmlReport, Section, Table};
 pub use line::{line_figure, Panel, Series};
