@@ -48,6 +48,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    valley::device::keep_freed_memory();
     let result = match cli.command {
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
