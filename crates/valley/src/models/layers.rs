@@ -122,6 +122,11 @@ impl BatchNorm2d {
     const EPS: f64 = 1e-5;
 
     pub fn forward(&self, xs: &Tensor, mode: Mode) -> Tensor {
+        if mode == Mode::Recompute && !xs.requires_grad() {
+            if let Some(out) = self.recompute_without_grad(xs) {
+                return out;
+            }
+        }
         let training = mode != Mode::Eval;
         let momentum = match mode {
             Mode::Eval => 0.0,
@@ -143,6 +148,35 @@ impl BatchNorm2d {
         )
     }
 
+    /// [`Mode::Recompute`] for an input `[N, C, H, W]` that needs no gradient, with the batch
+    /// statistics from ATen's vectorised reductions: `μ = mean(x)`, `σ² = mean((x − μ)²)` over
+    /// N, H, W, then `y = γ(x − μ)/√(σ² + ε) + β` and the cumulative averages
+    /// `r_μ ← (1 − 1/k)·r_μ + μ/k`, `r_σ² ← (1 − 1/k)·r_σ² + σ²·n/(n − 1)/k` for the k-th batch
+    /// of n = N·H·W values per channel. Same formulas as ATen's train-mode kernel, whose NCHW
+    /// statistics loop is scalar and took a third of a CNN's BN re-estimation; results agree
+    /// to float rounding. `None` (use ATen) for other shapes and for a single value per channel.
+    fn recompute_without_grad(&self, xs: &Tensor) -> Option<Tensor> {
+        let size = xs.size();
+        let n = match size.as_slice() {
+            [n, _, h, w] => n * h * w,
+            _ => return None,
+        };
+        if n < 2 {
+            return None;
+        }
+        let k = self.count_batch() as f64;
+        let dims = [0i64, 2, 3];
+        let mean = xs.mean_dim(dims.as_slice(), false, None);
+        let var = (xs - mean.view([1, -1, 1, 1])).square().mean_dim(dims.as_slice(), false, None);
+        tch::no_grad(|| {
+            let keep = 1.0 - 1.0 / k;
+            let _ = self.running_mean.shallow_clone().g_mul_scalar_(keep).g_add_(&(&mean / k));
+            let unbiased = n as f64 / (n - 1) as f64;
+            let _ = self.running_var.shallow_clone().g_mul_scalar_(keep).g_add_(&(&var * (unbiased / k)));
+        });
+        Some(xs.batch_norm(Some(&self.weight), Some(&self.bias), Some(&mean), Some(&var), false, 0.0, Self::EPS, false))
+    }
+
     /// Increments `num_batches_tracked` and returns the new count.
     fn count_batch(&self) -> i64 {
         let n = self.num_batches_tracked.int64_value(&[]) + 1;
@@ -150,5 +184,66 @@ impl BatchNorm2d {
             let _ = self.num_batches_tracked.shallow_clone().fill_(n);
         });
         n
+    }
+}
+
+/// PyTorch's `max_pool2d(x, 2)`: the maximum of each 2×2 window of `[N, C, H, W]`, stride 2,
+/// odd trailing rows and columns dropped.
+///
+/// Without gradients no argmax indices are needed, and the maximum of the four strided
+/// quarter-grids gives the same values (max is exact) with vectorised element-wise kernels;
+/// ATen's NCHW pooling kernel is scalar and took a quarter of a CNN's evaluation. With
+/// gradients ATen's kernel runs, so backward passes are PyTorch's.
+pub fn max_pool2(xs: &Tensor) -> Tensor {
+    let size = xs.size();
+    match size.as_slice() {
+        [_, _, h, w] if !xs.requires_grad() => {
+            let (h, w) = (h / 2 * 2, w / 2 * 2);
+            let quarter = |i: i64, j: i64| xs.slice(2, i, h, 2).slice(3, j, w, 2);
+            quarter(0, 0).maximum(&quarter(0, 1)).maximum(&quarter(1, 0).maximum(&quarter(1, 1)))
+        }
+        _ => xs.max_pool2d_default(2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_pool2_without_grad_equals_atens_pool_on_even_and_odd_maps() {
+        tch::manual_seed(1);
+        for (h, w) in [(8, 8), (7, 5), (2, 3)] {
+            let x = Tensor::randn([3, 4, h, w], (Kind::Float, tch::Device::Cpu));
+            let fast = max_pool2(&x);
+            assert_eq!(fast.size(), [3, 4, h / 2, w / 2]);
+            assert!(fast.equal(&x.max_pool2d_default(2)), "{h}x{w}");
+        }
+        let x = Tensor::randn([2, 2, 4, 4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        max_pool2(&x).sum(Kind::Float).backward();
+        assert_eq!(x.grad().sum(Kind::Float).double_value(&[]), 2.0 * 2.0 * 4.0, "one unit of gradient per window");
+    }
+
+    #[test]
+    fn recompute_without_grad_matches_atens_train_mode_batch_norm() {
+        let bn = |seed: i64| {
+            tch::manual_seed(seed);
+            let mut r = Registry { entries: Vec::new(), device: tch::Device::Cpu, bn_init: BnInit::Uniform };
+            let bn = r.batch_norm("bn", 3);
+            let _ = tch::no_grad(|| bn.bias.shallow_clone().uniform_(-1.0, 1.0));
+            bn
+        };
+        let (fast, aten) = (bn(5), bn(5));
+        for b in 0..3 {
+            let x = Tensor::randn([6, 3, 4, 5], (Kind::Float, tch::Device::Cpu)) * (b + 1) + b;
+            let y_fast = tch::no_grad(|| fast.forward(&x, Mode::Recompute));
+            // A leaf that requires grad sends the same batch through ATen's kernel.
+            let y_aten = aten.forward(&x.copy().set_requires_grad(true), Mode::Recompute).detach();
+            assert!(y_fast.allclose(&y_aten, 1e-5, 1e-5, false), "output of batch {b}");
+        }
+        assert!(fast.running_mean.allclose(&aten.running_mean, 1e-5, 1e-6, false));
+        assert!(fast.running_var.allclose(&aten.running_var, 1e-5, 1e-6, false));
+        assert_eq!(fast.num_batches_tracked.int64_value(&[]), 3);
+        assert!(!fast.running_var.allclose(&Tensor::ones([3], (Kind::Float, tch::Device::Cpu)), 1e-3, 1e-3, false));
     }
 }

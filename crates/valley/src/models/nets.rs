@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::layers::{BatchNorm2d, Conv2d, Linear, Mode, Registry};
+use super::layers::{max_pool2, BatchNorm2d, Conv2d, Linear, Mode, Registry};
 use super::{Arch, ModelConfig};
 use crate::{Error, Result};
 
@@ -204,7 +204,7 @@ impl Net {
                 let mut h = xs.shallow_clone();
                 for layer in features {
                     h = match layer {
-                        VggLayer::Pool => h.max_pool2d_default(2),
+                        VggLayer::Pool => max_pool2(&h),
                         VggLayer::Conv(conv, bn) => {
                             let z = conv.forward(&h);
                             let z = match bn {
