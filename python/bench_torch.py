@@ -22,6 +22,8 @@ CASES = {
     "resnet20": ("resnet20", 3, 32, 1.0),
     "vgg11-bn": ({"vgg": {"depth": 11, "bn": True}}, 3, 32, 1.0),
     "cpu-cnn": ("cnn", 1, 28, 0.5),
+    "cpu-resnet20": ("resnet20", 3, 32, 0.5),
+    "cpu-vgg11-bn": ({"vgg": {"depth": 11, "bn": True}}, 3, 32, 0.25),
 }
 WARMUP_STEPS = 5
 

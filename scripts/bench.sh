@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Training speed of valley (tch) against plain PyTorch on the same models, batch, threads and
 # optimiser. Single runs on a 2-core machine vary by ±20 %, so the two engines run in
-# alternation ROUNDS times per batch size, and the table shows the median of each and the
-# ratio of the medians. Every measurement is also appended to out/bench/runs.jsonl.
+# alternation ROUNDS times per batch size (odd rounds valley first, even rounds PyTorch first,
+# so a drift in machine load does not favour one), and the table shows the median of each and
+# the ratio of the medians. Every measurement is also appended to out/bench/runs.jsonl.
+# The defaults (3 rounds, 20 steps, batch 128 and 256, all 8 models) take about 9 minutes on
+# the idle 2-core machine.
 # usage: scripts/bench.sh [ROUNDS] [THREADS] [STEPS] [BATCHES] [MODELS]
-#   e.g. scripts/bench.sh 5 2 30 128,256 mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn
+#   e.g. scripts/bench.sh 5 2 30 128,256 mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn,cpu-resnet20,cpu-vgg11-bn
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-3}; threads=${2:-2}; steps=${3:-30}; batches=${4:-128,256}
-models=${5:-mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn}
+rounds=${1:-3}; threads=${2:-2}; steps=${3:-20}; batches=${4:-128,256}
+models=${5:-mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn,cpu-resnet20,cpu-vgg11-bn}
 cargo build --release -q
 mkdir -p out/bench
 log=out/bench/runs.jsonl
@@ -16,10 +19,15 @@ stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for ((r = 1; r <= rounds; r++)); do
   for b in ${batches//,/ }; do
     echo "round $r/$rounds, batch $b" >&2
-    target/release/valley bench --json --models "$models" --batch "$b" --threads "$threads" --steps "$steps" |
-      sed "s/^{/{\"stamp\":\"$stamp\",\"round\":$r,/" >> "$log"
-    .venv/bin/python python/bench_torch.py --models "$models" --batch "$b" --threads "$threads" --steps "$steps" |
-      sed "s/^{/{\"stamp\":\"$stamp\",\"round\":$r,/" >> "$log"
+    engines=(valley pytorch)
+    ((r % 2)) || engines=(pytorch valley)
+    for e in "${engines[@]}"; do
+      if [ "$e" = valley ]; then
+        target/release/valley bench --json --models "$models" --batch "$b" --threads "$threads" --steps "$steps"
+      else
+        .venv/bin/python python/bench_torch.py --models "$models" --batch "$b" --threads "$threads" --steps "$steps"
+      fi | sed "s/^{/{\"stamp\":\"$stamp\",\"round\":$r,/" >> "$log"
+    done
   done
 done
 .venv/bin/python - "$log" "$stamp" <<'PY'

@@ -21,7 +21,8 @@ pub struct BenchCase {
 }
 
 /// Every case `valley bench` knows; `python/bench_torch.py` keeps the same table.
-/// `cpu-cnn` is the base network of `valley reproduce --budget cpu`.
+/// `cpu-cnn`, `cpu-resnet20` (width 0.5) and `cpu-vgg11-bn` (width 0.25, so a 128-128 head)
+/// are the base networks of `valley reproduce --budget cpu`.
 pub const CASES: &[BenchCase] = &[
     BenchCase { name: "mlp", arch: Arch::Mlp, in_channels: 1, image_size: 28, width: 1.0 },
     BenchCase { name: "cnn", arch: Arch::Cnn, in_channels: 1, image_size: 28, width: 1.0 },
@@ -29,6 +30,14 @@ pub const CASES: &[BenchCase] = &[
     BenchCase { name: "resnet20", arch: Arch::Resnet20, in_channels: 3, image_size: 32, width: 1.0 },
     BenchCase { name: "vgg11-bn", arch: Arch::Vgg { depth: 11, bn: true }, in_channels: 3, image_size: 32, width: 1.0 },
     BenchCase { name: "cpu-cnn", arch: Arch::Cnn, in_channels: 1, image_size: 28, width: 0.5 },
+    BenchCase { name: "cpu-resnet20", arch: Arch::Resnet20, in_channels: 3, image_size: 32, width: 0.5 },
+    BenchCase {
+        name: "cpu-vgg11-bn",
+        arch: Arch::Vgg { depth: 11, bn: true },
+        in_channels: 3,
+        image_size: 32,
+        width: 0.25,
+    },
 ];
 
 /// Warm-up steps before the clock starts (allocator and kernel selection).

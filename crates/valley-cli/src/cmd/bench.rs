@@ -8,8 +8,12 @@ use valley::bench::BenchCase;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Models to time, comma separated: mlp, cnn, cnn32 (CNN on 3x32x32), resnet20, vgg11-bn,
-    /// cpu-cnn (the base network of `reproduce --budget cpu`).
-    #[arg(long, default_value = "mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn", value_delimiter = ',')]
+    /// and the base networks of `reproduce --budget cpu`: cpu-cnn, cpu-resnet20, cpu-vgg11-bn.
+    #[arg(
+        long,
+        default_value = "mlp,cnn,cnn32,resnet20,vgg11-bn,cpu-cnn,cpu-resnet20,cpu-vgg11-bn",
+        value_delimiter = ','
+    )]
     pub models: Vec<String>,
     #[arg(long, default_value_t = 128)]
     pub batch: i64,
