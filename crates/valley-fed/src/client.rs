@@ -10,7 +10,7 @@ use valley::{Model, ModelConfig};
 use valley_data::ImageSet;
 
 use crate::config::Algorithm;
-use crate::objective::{Contrastive, Dynamic, Proximal, SignAlignment};
+use crate::objective::{Contrastive, Dynamic, Proximal, SignAlignment, Tracked};
 use crate::strategy::{FitIns, FitRes};
 use crate::{Error, Result};
 
@@ -111,7 +111,7 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
             Some(&mut contrastive)
         }
     };
-    let mut reg = reg;
+    let mut reg = reg.map(Tracked::new);
 
     let mut opt = Optimizer::new(&ws.model, &local.optim).map_err(wrap)?;
     let (mut loss_sum, mut steps) = (0.0, 0usize);
@@ -121,9 +121,8 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         }
         let stream = rng::stream(task.seed, &[tag::SHUFFLE, task.round as u64, task.client as u64, epoch as u64]);
         let batches = Batches::new(&ws.train, task.images, Some(task.indices), local.batch_size, stream);
-        // Re-borrow with a shorter trait-object lifetime (Option::as_deref_mut cannot).
         let r: Option<&mut dyn Regulariser> = match reg.as_mut() {
-            Some(r) => Some(&mut **r),
+            Some(r) => Some(r),
             None => None,
         };
         let stats = train_steps(&ws.model, &mut opt, batches, local.optim.lr, budget - steps, r, epoch + 1, |_, _| {})
@@ -132,6 +131,8 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         steps += stats.steps;
     }
 
+    let reg_term = reg.as_ref().map_or(0.0, Tracked::mean);
+    drop(reg);
     let weights = Params::state_of(&ws.model);
     if let Algorithm::FedDyn { alpha } = local.algorithm {
         if let Some(g) = state.correction.as_mut() {
@@ -149,6 +150,7 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
         weights,
         num_examples: task.indices.len(),
         train_loss: loss_sum / steps.max(1) as f64,
+        reg_term,
         steps,
         planned_steps: planned,
     })

@@ -46,7 +46,8 @@ pub struct Grid {
 pub struct CellResult {
     pub label: String,
     pub alpha: f64,
-    /// Final test accuracy per seed (fraction).
+    /// Final accuracy per seed (fraction) on the split the runs evaluate (the test set, or the
+    /// validation split in a selection grid).
     pub finals: Vec<f64>,
     /// Best test accuracy over rounds, per seed.
     pub best: Vec<f64>,
@@ -110,9 +111,16 @@ impl Grid {
     }
 
     /// The folder of one run: `root/<label>-alpha<α>-seed<seed>` (`fedsign γ=0.01` is
-    /// written `fedsign-g0.01`).
+    /// written `fedsign-g0.01`, `fedprox μ=0.1` `fedprox-mu0.1`, `feddyn α=0.1` `feddyn-a0.1`).
     pub fn run_dir(root: &Path, entry: &Entry, alpha: f64, seed: u64) -> PathBuf {
-        let slug = entry.label.replace(" γ=", "-g").replace(' ', "-");
+        let slug = entry
+            .label
+            .replace(" γ=", "-g")
+            .replace(" μ=", "-mu")
+            .replace(" α=", "-a")
+            .replace('[', "-")
+            .replace(']', "")
+            .replace(' ', "-");
         root.join(format!("{slug}-alpha{alpha}-seed{seed}"))
     }
 
@@ -159,16 +167,139 @@ impl Grid {
                     let last = records.last().ok_or_else(|| {
                         Error::Config(format!("{} holds a run without rounds; delete it", dir.display()))
                     })?;
-                    cell.finals.push(last.test_accuracy);
-                    cell.best.push(records.iter().map(|r| r.test_accuracy).fold(f64::NAN, f64::max));
+                    let split = cfg.evaluate;
+                    cell.finals.push(last.accuracy(split));
+                    cell.best.push(records.iter().map(|r| r.accuracy(split)).fold(f64::NAN, f64::max));
                     cell.seconds_per_round.push(records.iter().map(|r| r.seconds).sum::<f64>() / records.len() as f64);
-                    cell.curves.push(records.iter().map(|r| r.test_accuracy).collect());
+                    cell.curves.push(records.iter().map(|r| r.accuracy(split)).collect());
                 }
                 out.push(cell);
             }
         }
         Ok(out)
     }
+}
+
+/// Model selection on the validation split: for each algorithm, the candidates to try
+/// (one family of [`Algorithm`]s differing in their coefficient; FedAvg has one candidate).
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    pub candidates: Vec<Vec<Algorithm>>,
+    /// The seed of the selection runs (their partition, initialisation and validation split).
+    pub seed: u64,
+    /// The Dirichlet α the selection runs at; the choice is applied at every α of the grid.
+    pub alpha: f64,
+}
+
+/// One algorithm's selection: each candidate's final validation accuracy and the choice.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Selection {
+    pub algorithm: String,
+    /// (label, coefficient, final validation accuracy) per candidate, in the order tried.
+    pub candidates: Vec<(String, Option<f64>, f64)>,
+    pub chosen: String,
+    pub chosen_coefficient: Option<f64>,
+    pub chosen_validation_accuracy: f64,
+}
+
+/// The candidate with the highest final validation accuracy; ties and NaN scores go to the
+/// earlier candidate.
+pub fn choose(scores: &[f64]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, &v) in scores.iter().enumerate() {
+        if v.is_finite() && best.is_none_or(|b| v > scores[b]) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+impl Grid {
+    /// Selection runs under `root`: every candidate of `tuning` as a selection run of `self`
+    /// (same settings, evaluated on the validation split, never on the test set) at
+    /// `tuning.alpha` and `tuning.seed`. Returns the selection per algorithm and the grid of
+    /// the chosen algorithms (evaluated on the test set), which the caller runs.
+    pub fn tune(
+        &self,
+        tuning: &Tuning,
+        root: &Path,
+        device: Device,
+        workers: usize,
+        on_event: &mut dyn FnMut(CompareEvent),
+    ) -> Result<(Vec<Selection>, Grid)> {
+        if self.base.validation <= 0.0 {
+            return Err(Error::Config("tuning needs a validation split: give a validation fraction > 0".into()));
+        }
+        if tuning.candidates.iter().any(Vec::is_empty) {
+            return Err(Error::Config("every tuned algorithm needs at least one candidate".into()));
+        }
+        let mut base = self.base.clone();
+        base.evaluate = crate::EvalSplit::Validation;
+        let entries: Vec<Entry> = tuning
+            .candidates
+            .iter()
+            .flatten()
+            .map(|&algorithm| Entry { label: algorithm.label(), algorithm })
+            .collect();
+        let select = Grid {
+            base,
+            entries,
+            alphas: vec![tuning.alpha],
+            seeds: vec![tuning.seed],
+            subset_per_seed: self.subset_per_seed,
+            figures: false,
+        };
+        let cells = select.run(root, device, workers, on_event)?;
+        let mut selections = Vec::new();
+        let mut chosen = Vec::new();
+        let mut offset = 0;
+        for family in &tuning.candidates {
+            let cells = &cells[offset..offset + family.len()];
+            offset += family.len();
+            let scores: Vec<f64> = cells.iter().map(|c| c.finals[0]).collect();
+            let i = choose(&scores).ok_or_else(|| {
+                Error::Config(format!("every {} candidate ended with a non-finite validation accuracy", family[0].name()))
+            })?;
+            selections.push(Selection {
+                algorithm: family[0].name().to_string(),
+                candidates: family.iter().zip(&scores).map(|(a, &v)| (a.label(), a.coefficient(), v)).collect(),
+                chosen: family[i].label(),
+                chosen_coefficient: family[i].coefficient(),
+                chosen_validation_accuracy: scores[i],
+            });
+            chosen.push(Entry { label: family[i].label(), algorithm: family[i] });
+        }
+        let mut final_grid = self.clone();
+        final_grid.entries = chosen;
+        final_grid.base.evaluate = crate::EvalSplit::Test;
+        Ok((selections, final_grid))
+    }
+}
+
+/// Writes `root/selection.json` and `root/selection.csv` (algorithm, candidate, coefficient,
+/// final validation accuracy, chosen).
+pub fn write_selection(root: &Path, selections: &[Selection]) -> Result<()> {
+    let json = serde_json::to_string_pretty(selections).unwrap_or_default();
+    valley_base::atomic_write(&root.join("selection.json"), json.as_bytes())?;
+    let t = Table {
+        header: ["algorithm", "candidate", "coefficient", "validation accuracy", "chosen"].map(String::from).to_vec(),
+        rows: selections
+            .iter()
+            .flat_map(|s| {
+                s.candidates.iter().map(move |(label, coef, v)| {
+                    vec![
+                        s.algorithm.clone(),
+                        label.clone(),
+                        coef.map_or(String::new(), |c| c.to_string()),
+                        v.to_string(),
+                        (label == &s.chosen).to_string(),
+                    ]
+                })
+            })
+            .collect(),
+    };
+    t.write_csv(&root.join("selection.csv"))?;
+    Ok(())
 }
 
 /// The comparison table (accuracies in percent): algorithm, α, final accuracy mean ± std,
@@ -259,6 +390,14 @@ mod tests {
         assert_eq!(m, 2.5);
         assert!((s - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
         assert_eq!(mean_std(&[7.0]), (7.0, 0.0));
+    }
+
+    #[test]
+    fn the_best_validation_score_is_chosen_and_ties_go_first() {
+        assert_eq!(choose(&[0.5, 0.7, 0.6]), Some(1));
+        assert_eq!(choose(&[0.7, 0.7, 0.6]), Some(0));
+        assert_eq!(choose(&[f64::NAN, 0.2]), Some(1));
+        assert_eq!(choose(&[f64::NAN]), None);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! Algorithms ([`config::Algorithm`]): FedAvg, FedProx (CE + μ/2·‖θ − θt‖²), MOON
 //! (model-contrastive term, τ = 0.5), FedDyn (per-client linear correction, server h),
-//! FedSign (CE − γ·mean_i[sgp(θt,i)·σ(θk,i) + sgp(−θt,i)·σ(−θk,i)]).
+//! FedSign (CE − γ·reduce_i[sgp(θt,i)·σ(θk,i) + sgp(−θt,i)·σ(−θk,i)], reduce = sum, mean or
+//! tensor-mean, see [`config::Reduce`]).
 
 pub mod client;
 pub mod compare;
@@ -21,6 +22,6 @@ pub mod server;
 pub mod strategy;
 pub mod transport;
 
-pub use config::{Algorithm, FedConfig, Reduce};
+pub use config::{Algorithm, EvalSplit, FedConfig, Reduce};
 pub use error::{Error, Result};
 pub use server::{run, Event, FedDir, FedSummary, RoundRecord};

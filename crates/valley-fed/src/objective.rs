@@ -31,8 +31,9 @@ fn squared_distance(theta: &[Tensor], anchor: &[Tensor]) -> Tensor {
     theta.iter().zip(anchor).map(|(p, a)| (p - a).square().sum(Kind::Float)).fold(Tensor::from(0f32), |s, x| s + x)
 }
 
-/// FedSign: `−γ · reduce_i[sgp(θt,i)·σ(θi) + sgp(−θt,i)·σ(−θi)]`, reduce = mean or sum
-/// over all learnable parameters. Rewards each parameter for keeping θt's sign; entries
+/// FedSign: `−γ · R(θ)`, `R = reduce_i[sgp(θt,i)·σ(θi) + sgp(−θt,i)·σ(−θi)]` over all
+/// learnable parameters, reduce = sum, mean or tensor-mean ([`Reduce`] states each
+/// reduction's per-element gradient). Rewards each parameter for keeping θt's sign; entries
 /// with θt,i = 0 contribute nothing.
 pub struct SignAlignment {
     pub gamma: f64,
@@ -51,14 +52,18 @@ impl SignAlignment {
 
     /// The penalty for parameter values `theta` (differentiable in `theta`).
     pub fn value(&self, theta: &[Tensor]) -> Tensor {
-        let total = theta
-            .iter()
-            .zip(&self.masks)
-            .map(|(p, (pos, neg))| (pos * p.sigmoid() + neg * (-p).sigmoid()).sum(Kind::Float))
-            .fold(Tensor::from(0f32), |s, x| s + x);
+        let per_tensor = theta.iter().zip(&self.masks).map(|(p, (pos, neg))| {
+            let r = pos * p.sigmoid() + neg * (-p).sigmoid();
+            match self.reduce {
+                Reduce::TensorMean => r.mean(Kind::Float),
+                Reduce::Sum | Reduce::Mean => r.sum(Kind::Float),
+            }
+        });
+        let total = per_tensor.fold(Tensor::from(0f32), |s, x| s + x);
         let reduced = match self.reduce {
-            Reduce::Mean => total / self.numel,
             Reduce::Sum => total,
+            Reduce::Mean => total / self.numel,
+            Reduce::TensorMean => total / self.masks.len().max(1) as f64,
         };
         reduced * -self.gamma
     }
@@ -67,6 +72,38 @@ impl SignAlignment {
 impl Regulariser for SignAlignment {
     fn penalty(&mut self, model: &Model, _: &Tensor, _: &Tensor, _: &Tensor) -> Option<Tensor> {
         Some(self.value(&learnable(model)))
+    }
+}
+
+/// Wraps a client's regulariser and records the value of every term it adds, so a round
+/// can report the mean penalty per step (`reg_term` in rounds.csv).
+pub struct Tracked<'r> {
+    pub inner: &'r mut dyn Regulariser,
+    pub sum: f64,
+    pub steps: usize,
+}
+
+impl<'r> Tracked<'r> {
+    pub fn new(inner: &'r mut dyn Regulariser) -> Self {
+        Self { inner, sum: 0.0, steps: 0 }
+    }
+
+    /// Mean value of the terms added so far (0 before the first step).
+    pub fn mean(&self) -> f64 {
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.sum / self.steps as f64
+        }
+    }
+}
+
+impl Regulariser for Tracked<'_> {
+    fn penalty(&mut self, model: &Model, xs: &Tensor, logits: &Tensor, features: &Tensor) -> Option<Tensor> {
+        let p = self.inner.penalty(model, xs, logits, features)?;
+        self.sum += p.double_value(&[]);
+        self.steps += 1;
+        Some(p)
     }
 }
 
@@ -142,6 +179,71 @@ mod tests {
         SignAlignment::new(1.0, Reduce::Mean, &anchor).value(&[p.shallow_clone()]).backward();
         let g = Vec::<f32>::try_from(&p.grad()).unwrap();
         assert!(g[0] < 0.0 && g[1] > 0.0 && g[2] == 0.0);
+    }
+
+    /// Value and gradient of −γ·R for `reduce` on a two-tensor "model": θt = ([1, −2, 0], [½]),
+    /// θ = ([0, ln 3, 1], [−ln 3]). Per element r = [σ(0), σ(−ln 3), 0], [σ(−ln 3)] =
+    /// [½, ¼, 0], [¼]; s·σ'(θ) = [¼, −3/16, 0], [3/16] (σ'(0) = ¼, σ'(±ln 3) = 3/16).
+    fn value_and_grad(reduce: Reduce, gamma: f64) -> (f64, Vec<f32>, Vec<f32>) {
+        let anchor = [Tensor::from_slice(&[1.0f32, -2.0, 0.0]), Tensor::from_slice(&[0.5f32])];
+        let l3 = 3f32.ln();
+        let a = Tensor::from_slice(&[0.0f32, l3, 1.0]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[-l3]).set_requires_grad(true);
+        let v = SignAlignment::new(gamma, reduce, &anchor).value(&[a.shallow_clone(), b.shallow_clone()]);
+        v.backward();
+        (scalar(&v), Vec::<f32>::try_from(&a.grad()).unwrap(), Vec::<f32>::try_from(&b.grad()).unwrap())
+    }
+
+    fn close(got: &[f32], want: &[f64]) -> bool {
+        got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (*g as f64 - w).abs() < 1e-6)
+    }
+
+    #[test]
+    fn fedsign_sum_gradient_is_gamma_times_sigma_prime() {
+        // w_i = 1: R = ½ + ¼ + 0 + ¼ = 1; ∂(−γR)/∂θi = −γ·s_i·σ'(θi).
+        let g = 0.1;
+        let (v, ga, gb) = value_and_grad(Reduce::Sum, g);
+        assert!((v + g).abs() < 1e-6, "{v}");
+        assert!(close(&ga, &[-g / 4.0, g * 3.0 / 16.0, 0.0]), "{ga:?}");
+        assert!(close(&gb, &[-g * 3.0 / 16.0]), "{gb:?}");
+    }
+
+    #[test]
+    fn fedsign_mean_gradient_is_divided_by_the_parameter_count() {
+        // w_i = 1/N, N = 4: R = ¼.
+        let g = 0.1;
+        let (v, ga, gb) = value_and_grad(Reduce::Mean, g);
+        assert!((v + g / 4.0).abs() < 1e-6, "{v}");
+        assert!(close(&ga, &[-g / 16.0, g * 3.0 / 64.0, 0.0]), "{ga:?}");
+        assert!(close(&gb, &[-g * 3.0 / 64.0]), "{gb:?}");
+    }
+
+    #[test]
+    fn fedsign_tensor_mean_weights_each_tensor_by_its_size() {
+        // w = 1/(L·n_l), L = 2: 1/6 in the 3-element tensor, ½ in the 1-element one;
+        // R = (¾/3 + ¼/1)/2 = ¼.
+        let g = 0.1;
+        let (v, ga, gb) = value_and_grad(Reduce::TensorMean, g);
+        assert!((v + g / 4.0).abs() < 1e-6, "{v}");
+        assert!(close(&ga, &[-g / 24.0, g * 3.0 / 96.0, 0.0]), "{ga:?}");
+        assert!(close(&gb, &[-g * 3.0 / 32.0]), "{gb:?}");
+    }
+
+    #[test]
+    fn tracked_records_the_mean_added_term() {
+        let model = Model::new(&ModelConfig::new(Arch::Mlp, 1, 4, 3), tch::Device::Cpu).unwrap();
+        let anchor: Vec<Tensor> = model.parameters().map(|e| e.tensor.detach().copy()).collect();
+        let shifted: Vec<Tensor> = anchor.iter().map(|a| a + 0.1).collect();
+        let mut prox = Proximal { mu: 2.0, anchor: shifted };
+        let x = Tensor::zeros([1, 1, 4, 4], (Kind::Float, tch::Device::Cpu));
+        let mut t = Tracked::new(&mut prox);
+        assert_eq!(t.mean(), 0.0);
+        let p1 = scalar(&t.penalty(&model, &x, &x, &x).unwrap());
+        let p2 = scalar(&t.penalty(&model, &x, &x, &x).unwrap());
+        // μ/2·n·0.01 with μ = 2.
+        let n = model.num_parameters() as f64;
+        assert!((p1 - n * 0.01).abs() / p1 < 1e-4, "{p1}");
+        assert_eq!((t.steps, t.mean()), (2, (p1 + p2) / 2.0));
     }
 
     #[test]

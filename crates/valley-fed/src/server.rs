@@ -15,13 +15,14 @@ use tch::{Device, Kind, Tensor};
 use valley::checkpoint::{self, Checkpoint};
 use valley::params::{ssr, Params};
 use valley::rng::{self, tag};
+use valley::tensors::TensorSet;
 use valley::train::{prepare, Prepared};
 use valley::Model;
 use valley_base::csv::{CsvWriter, LineEnd};
 use valley_base::{atomic_write, RunMeta};
 
 use crate::client::Workspace;
-use crate::config::FedConfig;
+use crate::config::{EvalSplit, FedConfig};
 use crate::partition::{split_clients, PartitionReport};
 use crate::strategy::{for_config, Failure, FitRes};
 use crate::transport::{Evaluator, Faults, Simulation, Transport};
@@ -31,7 +32,8 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoundRecord {
     pub round: usize,
-    /// Accuracy and mean cross-entropy of the new global model on the test set.
+    /// Accuracy and mean cross-entropy of the new global model on the test set (NaN in a
+    /// selection run, which never reads the test set).
     pub test_accuracy: f64,
     pub test_loss: f64,
     /// Mean over returned clients of their mean local cross-entropy (NaN if none returned).
@@ -46,11 +48,26 @@ pub struct RoundRecord {
     /// No client returned, so the global model was kept.
     pub kept_global: bool,
     pub seconds: f64,
+    /// Accuracy and cross-entropy of the new global model on the validation split (NaN
+    /// unless the run evaluates on it).
+    pub val_accuracy: f64,
+    pub val_loss: f64,
+    /// Mean over returned clients of their mean per-step regulariser value, as added to the
+    /// loss (−γ·R for FedSign; FedProx's, MOON's or FedDyn's term; 0 for FedAvg; NaN if
+    /// none returned).
+    pub reg_term: f64,
+    /// Fraction of learnable parameters whose sign differs between θt and the mean client
+    /// model mean_k θk: 1 − SSR(mean_k θk, θt) (equals `sign_flip` except for FedDyn, whose
+    /// server corrects the mean; NaN if none returned).
+    pub sign_diff_mean_client: f64,
 }
 
 impl RoundRecord {
-    pub const CSV_HEADER: &'static str =
-        "round,test_accuracy,test_loss,train_loss,mean_ssr,sign_flip,selected,returned,stragglers,kept_global,seconds";
+    pub const CSV_HEADER: &'static str = "round,test_accuracy,test_loss,train_loss,mean_ssr,sign_flip,selected,returned,stragglers,kept_global,seconds,val_accuracy,val_loss,reg_term,sign_diff_mean_client";
+    /// Values per record in the state file; records of runs written before the validation
+    /// and regulariser columns have the first 11.
+    const WIDTH: usize = 15;
+    const OLD_WIDTH: usize = 11;
 
     fn to_row(&self) -> Vec<f64> {
         vec![
@@ -65,13 +82,23 @@ impl RoundRecord {
             self.stragglers as f64,
             self.kept_global as u8 as f64,
             self.seconds,
+            self.val_accuracy,
+            self.val_loss,
+            self.reg_term,
+            self.sign_diff_mean_client,
         ]
     }
 
-    /// The inverse of `to_row`; `None` for a row of another length.
+    /// The inverse of `to_row` (an 11-value row of an older run gets NaN for the newer
+    /// columns); `None` for a row of another length.
     fn from_row(r: &[f64]) -> Option<Self> {
-        let [round, test_accuracy, test_loss, train_loss, mean_ssr, sign_flip, selected, returned, stragglers, kept_global, seconds] =
-            <[f64; 11]>::try_from(r).ok()?;
+        let mut full = [f64::NAN; Self::WIDTH];
+        if r.len() != Self::WIDTH && r.len() != Self::OLD_WIDTH {
+            return None;
+        }
+        full[..r.len()].copy_from_slice(r);
+        let [round, test_accuracy, test_loss, train_loss, mean_ssr, sign_flip, selected, returned, stragglers, kept_global, seconds, val_accuracy, val_loss, reg_term, sign_diff_mean_client] =
+            full;
         Some(Self {
             round: round as usize,
             test_accuracy,
@@ -84,10 +111,14 @@ impl RoundRecord {
             stragglers: stragglers as usize,
             kept_global: kept_global != 0.0,
             seconds,
+            val_accuracy,
+            val_loss,
+            reg_term,
+            sign_diff_mean_client,
         })
     }
 
-    fn csv_row(&self) -> [String; 11] {
+    fn csv_row(&self) -> [String; Self::WIDTH] {
         [
             self.round.to_string(),
             self.test_accuracy.to_string(),
@@ -100,7 +131,19 @@ impl RoundRecord {
             self.stragglers.to_string(),
             self.kept_global.to_string(),
             format!("{:.3}", self.seconds),
+            self.val_accuracy.to_string(),
+            self.val_loss.to_string(),
+            self.reg_term.to_string(),
+            self.sign_diff_mean_client.to_string(),
         ]
+    }
+
+    /// Accuracy of the global model on the split the run evaluates.
+    pub fn accuracy(&self, split: EvalSplit) -> f64 {
+        match split {
+            EvalSplit::Test => self.test_accuracy,
+            EvalSplit::Validation => self.val_accuracy,
+        }
     }
 }
 
@@ -116,6 +159,8 @@ pub enum Event<'a> {
 pub struct FedSummary {
     pub dir: PathBuf,
     pub algorithm: String,
+    /// The split the accuracies below were measured on.
+    pub evaluated: EvalSplit,
     pub final_accuracy: f64,
     pub final_loss: f64,
     pub best_accuracy: f64,
@@ -144,12 +189,37 @@ impl FedDir {
     }
 }
 
-/// Prepares the data and the client split of `cfg` (what `valley partition` shows).
-pub fn prepare_clients(cfg: &FedConfig, device: Device) -> Result<(Prepared, Vec<i64>, Vec<Vec<usize>>)> {
-    let data = prepare(&cfg.data, None, device)?;
+/// A federated run's data: the prepared sets (training samples minus the validation split),
+/// the training labels, the client split and the validation split.
+pub struct ClientData {
+    pub data: Prepared,
+    pub labels: Vec<i64>,
+    pub parts: Vec<Vec<usize>>,
+    pub validation: Option<TensorSet>,
+}
+
+/// Prepares the data and the client split of `cfg` (what `valley partition` shows): with
+/// `cfg.validation` > 0 a class-stratified fraction of the training samples, drawn from the
+/// stream (seed, SUBSET, 2), is held out first, and the clients share the rest. [choice] The
+/// input normalisation is still computed on all loaded training samples: a per-channel mean
+/// and std, not a fit to the validation labels.
+pub fn prepare_clients(cfg: &FedConfig, device: Device) -> Result<ClientData> {
+    let mut data = prepare(&cfg.data, None, device)?;
+    let classes = data.num_classes as usize;
+    let validation = if cfg.validation > 0.0 {
+        let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu))?;
+        let seed = rng::derive_seed(cfg.seed, &[tag::SUBSET, 2]);
+        let (keep, held) = valley_data::stratified_split(&labels, classes, cfg.validation, seed)?;
+        let validation = data.train.subset(&held);
+        data.train = data.train.subset(&keep);
+        data.train_images = data.train_images.as_ref().map(|im| im.select(&keep));
+        Some(validation)
+    } else {
+        None
+    };
     let labels = Vec::<i64>::try_from(&data.train.y.to_device(Device::Cpu))?;
-    let parts = split_clients(&labels, data.num_classes as usize, cfg.clients, &cfg.partition, cfg.seed)?;
-    Ok((data, labels, parts))
+    let parts = split_clients(&labels, classes, cfg.clients, &cfg.partition, cfg.seed)?;
+    Ok(ClientData { data, labels, parts, validation })
 }
 
 /// Runs (or with `resume`, continues) the federated training `cfg` into `out` with
@@ -172,7 +242,14 @@ pub fn run(
     // Kernels run single-threaded everywhere; parallelism comes from the workers.
     tch::set_num_threads(1);
 
-    let (data, labels, parts) = prepare_clients(cfg, device)?;
+    let ClientData { data, labels, parts, validation } = prepare_clients(cfg, device)?;
+    let evaluated = match (cfg.evaluate, &validation) {
+        (EvalSplit::Validation, Some(v)) => v,
+        (EvalSplit::Validation, None) => {
+            return Err(Error::Config("a selection run needs a validation fraction > 0".into()));
+        }
+        (EvalSplit::Test, _) => &data.test,
+    };
     let mut cfg = cfg.clone();
     (cfg.model.in_channels, cfg.model.image_size, cfg.model.num_classes) =
         (data.channels, data.image_size, data.num_classes);
@@ -184,7 +261,7 @@ pub fn run(
     let mut global = Params::state_of(&global_model);
     let workers = workers.max(1).min(cfg.clients_per_round().max(1));
     let pool = (0..workers)
-        .map(|_| Workspace::new(&cfg.model, &cfg.algorithm, &data.train, &data.test, device))
+        .map(|_| Workspace::new(&cfg.model, &cfg.algorithm, &data.train, evaluated, device))
         .collect::<Result<Vec<_>>>()?;
     let faults = Faults { dropout: cfg.dropout, stragglers: cfg.stragglers };
     let mut sim = Simulation::new(pool, parts, data.train_images.as_ref(), cfg.seed, faults, cfg.eval_batch);
@@ -225,7 +302,7 @@ pub fn run(
                 .iter()
                 .map(|r| RoundRecord::from_row(r))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad("its round records do not have the 11 values of a round".into()))?;
+                .ok_or_else(|| bad(format!("its round records do not have the {} values of a round", RoundRecord::WIDTH)))?;
         }
         on_event(Event::Resumed { round: records.len() });
     }
@@ -250,6 +327,13 @@ pub fn run(
         let n = results.len() as f64;
         let train_loss = results.iter().map(|(_, r)| r.train_loss).sum::<f64>() / n;
         let mean_ssr = results.iter().map(|(_, r)| ssr(&r.weights.learnable(), &old, None)).sum::<f64>() / n;
+        let reg_term = results.iter().map(|(_, r)| r.reg_term).sum::<f64>() / n;
+        let sign_diff_mean_client = if results.is_empty() {
+            f64::NAN
+        } else {
+            let models: Vec<&Params> = results.iter().map(|(_, r)| &r.weights).collect();
+            1.0 - ssr(&Params::weighted_mean(&models, None).learnable(), &old, None)
+        };
         let stragglers = results.iter().filter(|(_, r)| r.steps < r.planned_steps).count();
         let kept_global = results.is_empty();
         if !kept_global {
@@ -257,10 +341,14 @@ pub fn run(
         }
         let sign_flip = 1.0 - ssr(&global.learnable(), &old, None);
         let eval = sim.evaluate(&global);
+        let (on_test, on_val) = match cfg.evaluate {
+            EvalSplit::Test => ((eval.accuracy, eval.loss), (f64::NAN, f64::NAN)),
+            EvalSplit::Validation => ((f64::NAN, f64::NAN), (eval.accuracy, eval.loss)),
+        };
         records.push(RoundRecord {
             round,
-            test_accuracy: eval.accuracy,
-            test_loss: eval.loss,
+            test_accuracy: on_test.0,
+            test_loss: on_test.1,
             train_loss,
             mean_ssr,
             sign_flip,
@@ -269,6 +357,10 @@ pub fn run(
             stragglers,
             kept_global,
             seconds: t0.elapsed().as_secs_f64(),
+            val_accuracy: on_val.0,
+            val_loss: on_val.1,
+            reg_term,
+            sign_diff_mean_client,
         });
 
         global.write_to(&global_model);
@@ -289,15 +381,19 @@ pub fn run(
     let summary = FedSummary {
         dir: out.to_path_buf(),
         algorithm: cfg.algorithm.name().to_string(),
-        final_accuracy: last.as_ref().map_or(f64::NAN, |r| r.test_accuracy),
-        final_loss: last.as_ref().map_or(f64::NAN, |r| r.test_loss),
-        best_accuracy: records.iter().map(|r| r.test_accuracy).fold(f64::NAN, f64::max),
+        evaluated: cfg.evaluate,
+        final_accuracy: last.as_ref().map_or(f64::NAN, |r| r.accuracy(cfg.evaluate)),
+        final_loss: last.as_ref().map_or(f64::NAN, |r| match cfg.evaluate {
+            EvalSplit::Test => r.test_loss,
+            EvalSplit::Validation => r.val_loss,
+        }),
+        best_accuracy: records.iter().map(|r| r.accuracy(cfg.evaluate)).fold(f64::NAN, f64::max),
         mean_seconds_per_round: records.iter().map(|r| r.seconds).sum::<f64>() / records.len().max(1) as f64,
         rounds: records,
     };
     let meta = RunMeta::new()
         .with_seed(cfg.seed)
-        .with_dataset(serde_json::json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len() }))
+        .with_dataset(serde_json::json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len(), "validation_size": validation.as_ref().map_or(0, TensorSet::len) }))
         .with_options(&cfg);
     let json = meta.stamp(serde_json::json!({
         "mean": data.normalisation.mean,
@@ -306,6 +402,7 @@ pub fn run(
         "workers": workers,
         "client_sizes": sizes,
         "empty_clients": report.empty_clients,
+        "evaluated": summary.evaluated,
         "final_accuracy": summary.final_accuracy,
         "final_loss": summary.final_loss,
         "best_accuracy": summary.best_accuracy,
@@ -360,7 +457,12 @@ pub fn read_records(dir: &Path) -> Result<Vec<RoundRecord>> {
         .map(|(i, r)| {
             RoundRecord::from_row(r).ok_or_else(|| Error::Resume {
                 path: FedDir(dir.to_path_buf()).state(),
-                detail: format!("record {} has {} values, expected 11; delete the run to start over", i + 1, r.len()),
+                detail: format!(
+                    "record {} has {} values, expected {}; delete the run to start over",
+                    i + 1,
+                    r.len(),
+                    RoundRecord::WIDTH
+                ),
             })
         })
         .collect()
@@ -421,6 +523,46 @@ mod tests {
         other.seed = 4;
         run_in(&other, &tmp.path().join("c"), 1);
         assert!(read("a") != read("c"), "another seed gives another model");
+    }
+
+    #[test]
+    fn a_selection_run_holds_out_validation_and_never_reads_the_test_set() {
+        let _guard = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = tiny(Algorithm::FedSign { gamma: 0.01, reduce: crate::Reduce::Sum });
+        cfg.validation = 0.2;
+        cfg.evaluate = EvalSplit::Validation;
+        let all = prepare(&cfg.data, None, Device::Cpu).unwrap().train.len();
+        let cd = prepare_clients(&cfg, Device::Cpu).unwrap();
+        let held = cd.validation.as_ref().unwrap().len();
+        assert_eq!(held, (all as f64 * 0.2).round() as usize);
+        assert_eq!(cd.parts.iter().map(Vec::len).sum::<usize>() + held, all, "clients share the rest");
+        let s = run_in(&cfg, tmp.path(), 1);
+        for r in &s.rounds {
+            assert!(r.test_accuracy.is_nan() && r.test_loss.is_nan(), "round {} read the test set", r.round);
+            assert!((0.0..=1.0).contains(&r.val_accuracy));
+            // −γ·R with R > 0: the sign term lowers the loss.
+            assert!(r.reg_term < 0.0, "{}", r.reg_term);
+            assert!((0.0..=1.0).contains(&r.sign_diff_mean_client));
+            // FedAvg's server: the new global model is the mean client model.
+            assert_eq!(r.sign_diff_mean_client, r.sign_flip);
+        }
+        assert_eq!(s.final_accuracy, s.rounds.last().unwrap().val_accuracy);
+        let csv = std::fs::read_to_string(tmp.path().join("rounds.csv")).unwrap();
+        assert!(csv.starts_with(RoundRecord::CSV_HEADER), "{csv}");
+        let back = read_records(tmp.path()).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].val_accuracy, s.rounds[1].val_accuracy);
+        assert_eq!(back[1].reg_term, s.rounds[1].reg_term);
+    }
+
+    #[test]
+    fn an_old_eleven_value_record_reads_with_nan_new_columns() {
+        let row = [3.0, 0.5, 1.2, 0.9, 0.8, 0.01, 10.0, 9.0, 1.0, 0.0, 2.5];
+        let r = RoundRecord::from_row(&row).unwrap();
+        assert_eq!((r.round, r.returned, r.test_accuracy), (3, 9, 0.5));
+        assert!(r.val_accuracy.is_nan() && r.reg_term.is_nan());
+        assert!(RoundRecord::from_row(&row[..10]).is_none());
     }
 
     #[test]

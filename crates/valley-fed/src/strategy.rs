@@ -34,6 +34,10 @@ pub struct FitRes {
     pub num_examples: usize,
     /// Mean cross-entropy over the local steps taken.
     pub train_loss: f64,
+    /// Mean over the local steps of the regulariser's value as added to the loss
+    /// (−γ·R for FedSign, μ/2·‖θ − θt‖² for FedProx, μ·ℓ_con for MOON, FedDyn's term; 0 for
+    /// FedAvg).
+    pub reg_term: f64,
     pub steps: usize,
     /// Steps E·⌈n_k/B⌉ a full round would take (more than `steps` for a straggler).
     pub planned_steps: usize,

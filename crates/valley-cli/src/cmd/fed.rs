@@ -9,10 +9,10 @@ use valley::device::DeviceChoice;
 use valley::train::OptimConfig;
 use valley::{Device, ModelConfig};
 use valley_data::{DatasetKind, Partition};
-use valley_fed::compare::{self, CompareEvent, Entry, Grid};
+use valley_fed::compare::{self, CompareEvent, Entry, Grid, Tuning};
 use valley_fed::config::paper;
 use valley_fed::partition::{split_clients, PartitionReport};
-use valley_fed::{Algorithm, Event, FedConfig, FedSummary, Reduce};
+use valley_fed::{Algorithm, EvalSplit, Event, FedConfig, FedSummary, Reduce};
 use valley_report::{matrix_figure, Table};
 
 use crate::common::DataArgs;
@@ -42,8 +42,10 @@ pub struct FedRunArgs {
     /// FedSign's γ (paper: 0.001, 0.01, 0.1).
     #[arg(long)]
     pub gamma: Option<f64>,
-    /// FedSign's reduction over parameters: mean (default) or sum.
-    #[arg(long, default_value = "mean")]
+    /// FedSign's reduction of the sign term over parameters: sum (default: each weight is
+    /// pulled by about γ/4 per step), mean (over all N parameters: pull γ/(4N)) or
+    /// tensor-mean (mean within each tensor, averaged over tensors).
+    #[arg(long, default_value = "sum")]
     pub fedsign_reduce: Reduce,
     /// μ of FedProx (default 0.01) or MOON (default 1).
     #[arg(long)]
@@ -109,6 +111,14 @@ pub struct FedRunArgs {
     /// Continue an interrupted run from its last finished round (identical result).
     #[arg(long)]
     pub resume: bool,
+    /// Fraction of the training samples held out as a stratified, seeded validation split
+    /// (never trained on); 0 = none. `fed compare --tune` selects coefficients on it.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation: f64,
+    /// Evaluate each round on the validation split instead of the test set (a selection
+    /// run: the test set is never read). Needs --validation.
+    #[arg(long)]
+    pub select: bool,
 }
 
 #[derive(Args, Debug)]
@@ -122,6 +132,29 @@ pub struct CompareArgs {
     /// Dirichlet α values, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "0.5")]
     pub alphas: Vec<f64>,
+    /// Choose each algorithm's coefficient on the validation split first (selection runs
+    /// at --tune-seed and --tune-alpha, evaluated on validation only; needs --validation),
+    /// then run the grid with the chosen values; writes selection.{json,csv}.
+    #[arg(long)]
+    pub tune: bool,
+    /// FedSign γ candidates for --tune.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1")]
+    pub gammas: Vec<f64>,
+    /// FedProx μ candidates for --tune.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1")]
+    pub prox_mus: Vec<f64>,
+    /// MOON μ candidates for --tune.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,1,5")]
+    pub moon_mus: Vec<f64>,
+    /// FedDyn α candidates for --tune.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.1")]
+    pub dyn_alphas: Vec<f64>,
+    /// Seed of the selection runs.
+    #[arg(long, default_value_t = 0)]
+    pub tune_seed: u64,
+    /// Dirichlet α of the selection runs (the choice applies to every --alphas value).
+    #[arg(long, default_value_t = paper::DIRICHLET_ALPHA)]
+    pub tune_alpha: f64,
     /// Every other option of `valley fed` (--algo, --seed, --alpha are set by the grid;
     /// --gamma, --mu and --dyn-alpha apply to the algorithms they belong to).
     #[command(flatten)]
@@ -202,6 +235,10 @@ impl FedRunArgs {
         cfg.weighted = self.weighted;
         cfg.dropout = self.dropout;
         cfg.stragglers = self.stragglers;
+        cfg.validation = self.validation;
+        if self.select {
+            cfg.evaluate = EvalSplit::Validation;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -212,8 +249,12 @@ pub fn run(a: FedArgs) -> Result<()> {
         Some(FedCommand::Compare(c)) => compare(c),
         None => {
             let summary = run_one(&a.run, true)?;
+            let split = match summary.evaluated {
+                EvalSplit::Test => "test",
+                EvalSplit::Validation => "validation",
+            };
             println!(
-                "{}: final test accuracy {:.2}% (loss {:.4}) after {} rounds, {:.2}s per round; saved in {}",
+                "{}: final {split} accuracy {:.2}% (loss {:.4}) after {} rounds, {:.2}s per round; saved in {}",
                 summary.algorithm,
                 summary.final_accuracy * 100.0,
                 summary.final_loss,
@@ -235,6 +276,7 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
     });
     crate::common::check_output_dir(&out)?;
     let rounds = cfg.rounds;
+    let split = if cfg.evaluate == EvalSplit::Test { "test" } else { "val" };
     let mut on_event = |e: Event| {
         match e {
         Event::Start { clients, per_round, workers, partition, sizes } if verbose => eprintln!(
@@ -247,11 +289,12 @@ fn run_one(a: &FedRunArgs, verbose: bool) -> Result<FedSummary> {
         ),
         Event::Resumed { round } => eprintln!("resuming after round {round}"),
         Event::RoundEnd(r) if verbose => eprintln!(
-            "round {:>3}/{rounds}  test acc {:.2}% loss {:.4}  local loss {:.4}  SSR {:.4}  flipped {:.4}  returned {}/{}{}  ({:.2}s)",
+            "round {:>3}/{rounds}  {split} acc {:.2}% loss {:.4}  local loss {:.4}  reg {:.4}  SSR {:.4}  flipped {:.4}  returned {}/{}{}  ({:.2}s)",
             r.round,
-            r.test_accuracy * 100.0,
-            r.test_loss,
+            r.accuracy(cfg.evaluate) * 100.0,
+            if cfg.evaluate == EvalSplit::Test { r.test_loss } else { r.val_loss },
             r.train_loss,
+            r.reg_term,
             r.mean_ssr,
             r.sign_flip,
             r.returned,
@@ -286,7 +329,8 @@ fn compare(c: CompareArgs) -> Result<()> {
         figures: true,
     };
     let device = resolve_device(c.base.device)?;
-    let results = grid.run(&root, device, workers(c.base.parallel_clients), &mut |e| match e {
+    let workers = workers(c.base.parallel_clients);
+    let mut on_event = |e: CompareEvent| match e {
         CompareEvent::Reusing { label, alpha, seed, dir } => {
             eprintln!("{label} α={alpha} seed {seed}: reusing {}", dir.display())
         }
@@ -300,7 +344,42 @@ fn compare(c: CompareArgs) -> Result<()> {
         }
         CompareEvent::Run(Event::Resumed { round }) => eprintln!("resuming after round {round}"),
         CompareEvent::Run(_) => {}
-    })?;
+    };
+    let grid = if c.tune {
+        let candidates = grid
+            .entries
+            .iter()
+            .map(|e| {
+                let values: &[f64] = match e.algorithm {
+                    Algorithm::FedAvg => &[],
+                    Algorithm::FedProx { .. } => &c.prox_mus,
+                    Algorithm::Moon { .. } => &c.moon_mus,
+                    Algorithm::FedDyn { .. } => &c.dyn_alphas,
+                    Algorithm::FedSign { .. } => &c.gammas,
+                };
+                if values.is_empty() {
+                    vec![e.algorithm]
+                } else {
+                    values.iter().map(|&v| e.algorithm.with_coefficient(v)).collect()
+                }
+            })
+            .collect();
+        let tuning = Tuning { candidates, seed: c.tune_seed, alpha: c.tune_alpha };
+        for family in &tuning.candidates {
+            for a in family {
+                a.validate()?;
+            }
+        }
+        let (selections, chosen) = grid.tune(&tuning, &root.join("select"), device, workers, &mut on_event)?;
+        compare::write_selection(&root, &selections)?;
+        for s in &selections {
+            eprintln!("selected {} (validation accuracy {:.2}%)", s.chosen, s.chosen_validation_accuracy * 100.0);
+        }
+        chosen
+    } else {
+        grid
+    };
+    let results = grid.run(&root, device, workers, &mut on_event)?;
     let out = compare::write_outputs(&root, &results)?;
     print!("{}", compare::table(&results).to_markdown());
     println!("table: {}, {}; figure: {}", out.markdown.display(), out.csv.display(), out.figure.display());
