@@ -55,10 +55,13 @@ fn bytes(p: PathBuf) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// rounds.csv without the timing column.
+/// rounds.csv without the timing column (found by its header name).
 fn rounds_without_seconds(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("rounds.csv")).unwrap();
-    text.lines().map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string()).collect()
+    let at = text.lines().next().unwrap().split(',').position(|h| h == "seconds").expect("a seconds column");
+    text.lines()
+        .map(|l| l.split(',').enumerate().filter(|(i, _)| *i != at).map(|(_, v)| v).collect::<Vec<_>>().join(","))
+        .collect()
 }
 
 #[test]
@@ -129,7 +132,12 @@ fn dropout_completes_and_total_dropout_keeps_the_global_model() {
     let all = tmp.path().join("drop100");
     ok(&fed("fedavg", &all, &["--dropout", "1"]));
     let csv = rounds_without_seconds(&all);
-    assert!(csv[1..].iter().all(|l| l.ends_with(",0,0,true")), "{csv:?}");
+    let header: Vec<&str> = csv[0].split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for line in &csv[1..] {
+        let v: Vec<&str> = line.split(',').collect();
+        assert_eq!((v[col("returned")], v[col("stragglers")], v[col("kept_global")]), ("0", "0", "true"), "{csv:?}");
+    }
 }
 
 #[test]
@@ -146,6 +154,66 @@ fn invalid_settings_are_clear_errors() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(needle), "{extra:?}: {err}");
     }
+}
+
+#[test]
+fn compare_tune_selects_on_validation_and_reports_the_test_set_only_for_the_choice() {
+    common::fashion_mnist();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("cmp");
+    let o = common::valley(&[
+        "fed",
+        "compare",
+        "--algos",
+        "fedavg,fedsign",
+        "--seeds",
+        "1,2",
+        "--tune",
+        "--gammas",
+        "0.001,0.1,1",
+        "--validation",
+        "0.2",
+        "--dataset",
+        "fashion-mnist",
+        "--model",
+        "mlp",
+        "--clients",
+        "10",
+        "--participation",
+        "0.5",
+        "--rounds",
+        "2",
+        "--local-epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "300",
+        "--out",
+        common::p(&root),
+    ]);
+    ok(&o);
+    let sel = std::fs::read_to_string(root.join("selection.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = sel.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4, "fedavg plus three γ: {sel}");
+    let fedsign: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "fedsign").collect();
+    assert_eq!(fedsign.iter().filter(|r| r[4] == "true").count(), 1, "{sel}");
+    // The chosen γ has the best validation accuracy of the three.
+    let score = |r: &Vec<&str>| r[3].parse::<f64>().unwrap();
+    let chosen = fedsign.iter().find(|r| r[4] == "true").unwrap();
+    assert!(fedsign.iter().all(|r| score(r) <= score(chosen)), "{sel}");
+    // Selection runs never read the test set; final runs report it.
+    let select_run = root.join("select").join("fedsign-g0.1-alpha0.5-seed0");
+    let csv = std::fs::read_to_string(select_run.join("rounds.csv")).unwrap();
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    assert_eq!((last[1], last[2]), ("NaN", "NaN"), "{csv}");
+    assert!(last[11].parse::<f64>().unwrap() > 0.1, "validation accuracy: {csv}");
+    let chosen_dir = format!("fedsign-g{}-alpha0.5-seed2", chosen[2]);
+    let csv = std::fs::read_to_string(root.join(chosen_dir).join("rounds.csv")).unwrap();
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    assert!(last[1].parse::<f64>().unwrap() > 0.1 && last[11] == "NaN", "{csv}");
+    let table = std::fs::read_to_string(root.join("compare.csv")).unwrap();
+    assert!(table.contains(&format!("fedsign γ={},0.5,", chosen[2])), "{table}");
 }
 
 #[test]

@@ -258,7 +258,10 @@ impl Grid {
             offset += family.len();
             let scores: Vec<f64> = cells.iter().map(|c| c.finals[0]).collect();
             let i = choose(&scores).ok_or_else(|| {
-                Error::Config(format!("every {} candidate ended with a non-finite validation accuracy", family[0].name()))
+                Error::Config(format!(
+                    "every {} candidate ended with a non-finite validation accuracy",
+                    family[0].name()
+                ))
             })?;
             selections.push(Selection {
                 algorithm: family[0].name().to_string(),

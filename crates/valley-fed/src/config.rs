@@ -54,9 +54,7 @@ impl FromStr for Reduce {
             "mean" => Ok(Self::Mean),
             "sum" => Ok(Self::Sum),
             "tensor-mean" => Ok(Self::TensorMean),
-            _ => Err(Error::Config(format!(
-                "unknown FedSign reduction `{s}` (expected sum, mean or tensor-mean)"
-            ))),
+            _ => Err(Error::Config(format!("unknown FedSign reduction `{s}` (expected sum, mean or tensor-mean)"))),
         }
     }
 }

@@ -298,11 +298,9 @@ pub fn run(
         sim.load_state(&get)?;
         if let Some(t) = ck.tensors.get("records") {
             let rows = Vec::<Vec<f64>>::try_from(&t.to_kind(Kind::Double)).unwrap_or_default();
-            records = rows
-                .iter()
-                .map(|r| RoundRecord::from_row(r))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad(format!("its round records do not have the {} values of a round", RoundRecord::WIDTH)))?;
+            records = rows.iter().map(|r| RoundRecord::from_row(r)).collect::<Option<Vec<_>>>().ok_or_else(|| {
+                bad(format!("its round records do not have the {} values of a round", RoundRecord::WIDTH))
+            })?;
         }
         on_event(Event::Resumed { round: records.len() });
     }

@@ -39,6 +39,8 @@ pub enum Error {
     UnknownBudget { given: String },
     #[error("unknown finding `{given}` (expected one of {expected}, all)")]
     UnknownFinding { given: String, expected: String },
+    #[error("cannot read the measurements {}: {detail}; rerun the finding to measure again", path.display())]
+    BadMeasurements { path: PathBuf, detail: String },
     #[error("the {study} study has no {algorithm} run to compare with (its algorithm list lacks it)")]
     MissingRun { study: &'static str, algorithm: &'static str },
 }

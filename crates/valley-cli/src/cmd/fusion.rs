@@ -119,6 +119,15 @@ pub struct SoupsArgs {
     /// The verdict's threshold on Spearman ρ(gap, SSR-AB).
     #[arg(long, default_value_t = 0.5)]
     pub min_spearman: f64,
+    /// Peak learning rate of A and B fine-tuned from the pre-trained start (default: --lr).
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
+    /// A loss barrier (test loss above the chord, λ ∈ [0, 1]) above this counts as a barrier.
+    #[arg(long, default_value_t = soups::BARRIER_THRESHOLD)]
+    pub barrier_threshold: f64,
+    /// SSR-AB the fine-tuned pairs must keep at every checkpoint.
+    #[arg(long, default_value_t = soups::MIN_PRETRAINED_SSR)]
+    pub min_pretrained_ssr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -289,6 +298,9 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         lambdas: a.lambdas.to_vec(),
         eval: a.eval.config(BnPolicy::Recompute)?,
         min_spearman: a.min_spearman,
+        finetune_lr: a.finetune_lr,
+        barrier_threshold: a.barrier_threshold,
+        min_pretrained_ssr: a.min_pretrained_ssr,
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let sd = SoupsData {
@@ -334,6 +346,15 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         v.mean_ssr_ab_pretrained,
         v.mean_gap_random * 100.0,
         v.mean_gap_pretrained * 100.0
+    );
+    println!(
+        "random-start barrier at the last checkpoint {:.4} (needs > {}); pre-trained: min SSR-AB {:.4} (needs > {}), max barrier {:.4} (needs ≤ {})",
+        v.final_barrier_random,
+        v.barrier_threshold,
+        v.min_ssr_ab_pretrained,
+        v.min_pretrained_ssr,
+        v.max_barrier_pretrained,
+        v.barrier_threshold
     );
     println!(
         "verdict: {} — wrote {}/soups.{{json,csv,png,svg}}",
