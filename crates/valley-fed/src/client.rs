@@ -132,7 +132,6 @@ pub fn local_fit(ws: &mut Workspace, task: &ClientTask, state: &mut ClientState,
     }
 
     let reg_term = reg.as_ref().map_or(0.0, Tracked::mean);
-    drop(reg);
     let weights = Params::state_of(&ws.model);
     if let Algorithm::FedDyn { alpha } = local.algorithm {
         if let Some(g) = state.correction.as_mut() {

@@ -15,8 +15,10 @@ use crate::{Error, Result};
 /// with the weight w_i of each reduction below.
 ///
 /// The default is `sum` [choice, measured]: it is the literal inner product of Eq. (1), and the
-/// only reduction whose pull (≈ γ/4 per element at θ ≈ 0) does not shrink with the model's
-/// size; with `mean` FedSign reproduces FedAvg's numbers at the paper's γ grid (issue 11).
+/// only reduction whose pull (≤ γ/4 per element, at θ = 0) does not shrink with the model's
+/// size. Measured on the BN cnn at width 0.25 (≈ 5·10⁴ parameters, Fashion-MNIST, K = 100,
+/// 8 rounds, seed 0): `mean` and `tensor-mean` at γ = 0.01 and 0.1 left the clients' mean
+/// SSR(θk, θt) at FedAvg's 0.966, `sum` raised it to 0.973 (γ = 0.001) and 0.993 (γ = 0.01).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reduce {
