@@ -222,6 +222,13 @@ pub fn prepare_clients(cfg: &FedConfig, device: Device) -> Result<ClientData> {
     Ok(ClientData { data, labels, parts, validation })
 }
 
+/// The global model θ0 of a run with `seed`: drawn with the engine seeded from the stream
+/// (seed, INIT), so a Flower server or a notebook starts where `valley fed` starts.
+pub fn initial_global(model: &valley::ModelConfig, seed: u64, device: Device) -> Result<Model> {
+    tch::manual_seed(rng::derive_seed(seed, &[tag::INIT]) as i64);
+    Ok(Model::new(model, device)?)
+}
+
 /// Runs (or with `resume`, continues) the federated training `cfg` into `out` with
 /// `workers` clients trained side by side. With the same seed the results, including
 /// `global.safetensors` byte for byte, do not depend on `workers` or on interruptions.
@@ -256,8 +263,7 @@ pub fn run(
     let report = PartitionReport::new(&parts, &labels, data.num_classes as usize);
     let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
 
-    tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
-    let global_model = Model::new(&cfg.model, device)?;
+    let global_model = initial_global(&cfg.model, cfg.seed, device)?;
     let mut global = Params::state_of(&global_model);
     let workers = workers.max(1).min(cfg.clients_per_round().max(1));
     let pool = (0..workers)
