@@ -3,7 +3,10 @@
 #   - Fashion-MNIST (Debian package dataset-fashion-mnist),
 #   - a project-local virtual environment .venv with the PyPI wheel torch==2.13.0, whose
 #     libtorch valley links (see .cargo/config.toml; binaries carry its path as rpath),
-#   - the release build of the `valley` binary.
+#   - the release build of the `valley` binary,
+#   - the Python package `valley` (crates/valley-py, built by maturin into .venv, editable: the
+#     extension lands beside crates/valley-py/python/valley), with pytest for its tests and
+#     Flower (flwr) for federated runs across processes and machines (flower/).
 # Safe to rerun: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +26,13 @@ if ! .venv/bin/python -c 'import torch, safetensors, numpy; import pyhessian; as
   .venv/bin/pip install -q torch==2.13.0 safetensors numpy
   .venv/bin/pip install -q --no-deps pyhessian==0.1
 fi
+if ! .venv/bin/python -c 'import maturin, pytest, flwr; assert flwr.__version__ == "1.42.0"' 2>/dev/null; then
+  .venv/bin/pip install -q maturin==1.16.0 pytest==9.2.0 flwr==1.42.0
+fi
 torch_dir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
 ln -sfn "$torch_dir" .venv/libtorch
 
 cargo build --release -q
+# Builds in the workspace's target/ with .cargo/config.toml's settings; a few seconds when
+# nothing changed.
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/maturin develop --release -q -m crates/valley-py/Cargo.toml
