@@ -196,3 +196,54 @@ def test_bad_input_raises_valley_errors(tmp_path, digits):
         valley.partition(np.array([0, 12]), 10, 2, "iid", 0)
     with pytest.raises(valley.ValleyError, match="unknown scheme|dirichlet"):
         valley.partition(np.zeros(10, np.int64), 10, 2, "dirichlet-0.5", 0)
+
+
+def _free_port_block(n):
+    """A port p with p..p+n free on 127.0.0.1 (the SuperLink and the SuperNodes' own APIs)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n >= 65535:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + n + 1):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    pytest.fail("no free block of ports on 127.0.0.1")
+
+
+def test_flower_run_with_separate_processes_equals_valley_fed(tmp_path):
+    """scripts/flower-demo.sh: a SuperLink and 3 SuperNodes as processes, 2 rounds of FedSign on
+    digits; its rounds.csv and global model equal `valley fed`'s with the same settings."""
+    out = tmp_path / "flower"
+    env = dict(os.environ, PORT=str(_free_port_block(4)),
+               RUN_CONFIG="rounds=2 dataset='digits' model='mlp' width=0.125 seed=5 train-limit=0 test-limit=0")
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "flower-demo.sh"), str(out), "3"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    fed_run(tmp_path / "cli", "fedsign", rounds=2)
+    flower, cli = rounds_csv(out / "rounds.csv"), rounds_csv(tmp_path / "cli" / "rounds.csv")
+    assert (out / "rounds.csv").read_text().splitlines()[0] == valley.ROUNDS_CSV_HEADER
+    assert len(flower) == len(cli) == 2
+    for f, c in zip(flower, cli):
+        assert {k: v for k, v in f.items() if k != "seconds"} == {k: v for k, v in c.items() if k != "seconds"}
+    a = valley.read_checkpoint(out / "global.safetensors")
+    b = valley.read_checkpoint(tmp_path / "cli" / "global.safetensors")
+    assert a.metadata["engine"] == "flower" and a.metadata["normalisation"] == b.metadata["normalisation"]
+    for name, t in b.tensors.items():
+        assert np.array_equal(a.tensors[name], t), name
+    assert "accuracy" in run_cli("eval", out / "global.safetensors", "--dataset", "digits")
+    # Every process the script started has stopped.
+    left = subprocess.run(["pgrep", "-f", f"{out}|flower-supernode.*{env['PORT']}"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", left.stdout
