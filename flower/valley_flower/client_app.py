@@ -53,6 +53,7 @@ def train(msg: Message, context: Context):
     metrics = MetricRecord({
         "num-examples": stats["num_examples"],
         "train-loss": stats["train_loss"],
+        "reg-term": stats["reg_term"],
         "ssr": stats["ssr"],
         "steps": stats["steps"],
         "planned-steps": stats["planned_steps"],

@@ -33,13 +33,16 @@ class UnweightedAverage(FedAvg):
                          min_train_nodes=per_round, min_available_nodes=settings.clients, **kwargs)
         self.rule = valley.Server(model, settings.clients, settings.algorithm, coef=settings.coef,
                                   reduce=settings.reduce)
+        self.model = model
         self.global_weights = None
+        self.sign_diff_mean_client = math.nan
         self.round_started = None
         self.selected = 0
         self.returns = []
 
     def configure_train(self, server_round, arrays, config, grid):
         self.round_started = time.perf_counter()
+        self.sign_diff_mean_client = math.nan
         self.global_weights = from_record(arrays)
         messages = list(super().configure_train(server_round, arrays, config, grid))
         self.selected = len(messages)
@@ -53,6 +56,9 @@ class UnweightedAverage(FedAvg):
             return None, None
         results = [(from_record(m.content["arrays"]), int(m.content["metrics"]["num-examples"])) for m in valid]
         new = self.rule.aggregate(server_round, self.global_weights, results)
+        # What `valley fed` records beside the aggregate: the signs of the plain client mean.
+        mean = valley.average([w for w, _ in results], self.model)
+        self.sign_diff_mean_client = 1.0 - valley.ssr(mean, self.global_weights, self.model)
         n = len(valid)
         metrics = MetricRecord({
             "train-loss": sum(r["train-loss"] for r in self.returns) / n,
@@ -110,6 +116,11 @@ class RoundWriter:
             "stragglers": sum(1 for r in returned if r["steps"] < r["planned-steps"]),
             "kept_global": n == 0,
             "seconds": time.perf_counter() - st.round_started,
+            # Flower runs evaluate on the test split; the validation columns are for selection runs.
+            "val_accuracy": math.nan,
+            "val_loss": math.nan,
+            "reg_term": sum(r["reg-term"] for r in returned) / n if n else math.nan,
+            "sign_diff_mean_client": st.sign_diff_mean_client,
         }
         self.rows.append(values)
         self.previous = weights

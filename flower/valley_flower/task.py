@@ -16,7 +16,7 @@ class Settings:
 
     algorithm: str
     coef: float | None
-    reduce: str
+    reduce: str | None
     clients: int
     participation: float
     rounds: int
@@ -42,7 +42,7 @@ class Settings:
         return cls(
             algorithm=str(c["algorithm"]),
             coef=None if coef in ("", "default") else float(coef),
-            reduce=str(c["fedsign-reduce"]),
+            reduce=None if str(c["fedsign-reduce"]) in ("", "default") else str(c["fedsign-reduce"]),
             clients=int(c["clients"]),
             participation=float(c["participation"]),
             rounds=int(c["rounds"]),

@@ -61,7 +61,7 @@ def test_rounds_through_the_package_equal_valley_fed(tmp_path, digits, algo, coe
     states = [None] * cfg["clients"]
     expected = rounds_csv(tmp_path / "cli" / "rounds.csv")
     for rnd in (1, 2):
-        results, ssrs = [], []
+        results, ssrs, regs = [], [], []
         for k in valley.sample_clients(seed, rnd, cfg["clients"], cfg["clients"]):
             w, stats, states[k] = client.fit(
                 theta, parts[k], client=k, round=rnd, seed=seed, epochs=cfg["local_epochs"],
@@ -70,12 +70,18 @@ def test_rounds_through_the_package_equal_valley_fed(tmp_path, digits, algo, coe
             assert stats["num_examples"] == len(parts[k]) and stats["steps"] == stats["planned_steps"]
             results.append((w, stats["num_examples"]))
             ssrs.append(stats["ssr"])
+            regs.append(stats["reg_term"])
+        mean = valley.average([w for w, _ in results], model)
+        old = theta
         theta = server.aggregate(rnd, theta, results)
         ev = valley.evaluate(theta, model, digits)
         row = expected[rnd - 1]
         assert ev["accuracy"] == float(row["test_accuracy"])
         assert ev["loss"] == pytest.approx(float(row["test_loss"]), rel=1e-12)
         assert np.mean(ssrs) == pytest.approx(float(row["mean_ssr"]), rel=1e-12)
+        assert np.mean(regs) == pytest.approx(float(row["reg_term"]), rel=1e-9)
+        assert 1 - valley.ssr(mean, old, model) == pytest.approx(float(row["sign_diff_mean_client"]), rel=1e-12)
+        assert 1 - valley.ssr(theta, old, model) == pytest.approx(float(row["sign_flip"]), rel=1e-12)
 
     cli = valley.read_checkpoint(tmp_path / "cli" / "global.safetensors")
     assert sorted(cli.tensors) == sorted(theta)
@@ -131,6 +137,12 @@ def test_ssr_and_curve(tmp_path, digits):
     assert valley.ssr(a, flipped, model) == 0.0
     s = valley.ssr(a, b, model)
     assert 0.3 < s < 0.7, "independent initialisations agree in sign about half the time"
+    mid = valley.average([a, b], model)
+    assert np.allclose(mid["classifier.weight"], (a["classifier.weight"] + b["classifier.weight"]) / 2)
+    tilted = valley.average([a, b], model, weights=[3, 1])
+    assert np.allclose(tilted["classifier.bias"], 0.75 * a["classifier.bias"] + 0.25 * b["classifier.bias"])
+    with pytest.raises(valley.ValleyError, match="weights must be 2 finite numbers"):
+        valley.average([a, b], model, weights=[1, -1])
     groups = valley.ssr_groups(a, b, model)
     assert groups[0]["group"] == "ALL" and groups[0]["ssr_ab"] == pytest.approx(s)
 

@@ -279,14 +279,47 @@ fn ssr_groups(
     serde_json::to_string(&report).map_err(|e| fail(e.to_string()))
 }
 
+/// `Σ_k w_k·θ_k / Σ_k w_k` of whole states (BN batch counters: the maximum), summed in the
+/// given order; `weights` = `None` is the unweighted mean (`valley fed`'s aggregation).
+#[pyfunction]
+#[pyo3(signature = (models, model, weights=None))]
+fn average<'py>(
+    py: Python<'py>,
+    models: Vec<Bound<'py, PyDict>>,
+    model: &str,
+    weights: Option<Vec<f64>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if models.is_empty() {
+        return Err(fail("no models to average"));
+    }
+    if let Some(w) = &weights {
+        if w.len() != models.len() || w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || w.iter().sum::<f64>() <= 0.0 {
+            return Err(fail(format!(
+                "weights must be {} finite numbers ≥ 0 with a positive sum, got {w:?}",
+                models.len()
+            )));
+        }
+    }
+    let layout = Model::new(&config_of(model)?, Device::Cpu).map_err(valley_err)?;
+    let states: Vec<Params> = models
+        .iter()
+        .enumerate()
+        .map(|(k, m)| state_from(&layout, m, &format!("model {k}")))
+        .collect::<PyResult<_>>()?;
+    let refs: Vec<&Params> = states.iter().collect();
+    params_dict(py, &Params::weighted_mean(&refs, weights.as_deref()))
+}
+
 /// The clients sampled in round `round` (1-based) of `valley fed --seed seed`.
 #[pyfunction]
 fn sample_clients(seed: u64, round: usize, clients: usize, per_round: usize) -> Vec<usize> {
     draw_clients(seed, round, clients, per_round)
 }
 
-fn algorithm(name: &str, coef: Option<f64>, reduce: &str) -> PyResult<Algorithm> {
-    Algorithm::parse(name, coef, parse::<Reduce>(reduce)?).map_err(valley_err)
+/// `reduce` = `None` takes `valley fed`'s default FedSign reduction.
+fn algorithm(name: &str, coef: Option<f64>, reduce: Option<&str>) -> PyResult<Algorithm> {
+    let reduce = reduce.map(parse::<Reduce>).transpose()?.unwrap_or_default();
+    Algorithm::parse(name, coef, reduce).map_err(valley_err)
 }
 
 /// One federated client's compute: a model (and MOON's two frozen ones) reused for every
@@ -302,13 +335,13 @@ struct Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (data, model, algorithm="fedavg", coef=None, reduce="mean", threads=1))]
+    #[pyo3(signature = (data, model, algorithm="fedavg", coef=None, reduce=None, threads=1))]
     fn new(
         data: Bound<'_, Dataset>,
         model: &str,
         algorithm: &str,
         coef: Option<f64>,
-        reduce: &str,
+        reduce: Option<&str>,
         threads: usize,
     ) -> PyResult<Self> {
         let algorithm = self::algorithm(algorithm, coef, reduce)?;
@@ -390,6 +423,7 @@ impl Client {
         let stats = PyDict::new(py);
         stats.set_item("num_examples", res.num_examples)?;
         stats.set_item("train_loss", res.train_loss)?;
+        stats.set_item("reg_term", res.reg_term)?;
         stats.set_item("steps", res.steps)?;
         stats.set_item("planned_steps", res.planned_steps)?;
         stats.set_item("ssr", sign_same_ratio(&res.weights.learnable(), &global.learnable(), None))?;
@@ -454,13 +488,13 @@ struct Server {
 #[pymethods]
 impl Server {
     #[new]
-    #[pyo3(signature = (model, clients, algorithm="fedavg", coef=None, reduce="mean", weighted=false))]
+    #[pyo3(signature = (model, clients, algorithm="fedavg", coef=None, reduce=None, weighted=false))]
     fn new(
         model: &str,
         clients: usize,
         algorithm: &str,
         coef: Option<f64>,
-        reduce: &str,
+        reduce: Option<&str>,
         weighted: bool,
     ) -> PyResult<Self> {
         let config = config_of(model)?;
@@ -490,7 +524,8 @@ impl Server {
         let mut fits = Vec::with_capacity(results.len());
         for (k, (w, n)) in results.iter().enumerate() {
             let weights = state_from(&self.layout, w, &format!("result {k}"))?;
-            fits.push((k, FitRes { weights, num_examples: *n, train_loss: 0.0, steps: 0, planned_steps: 0 }));
+            let res = FitRes { weights, num_examples: *n, train_loss: 0.0, reg_term: 0.0, steps: 0, planned_steps: 0 };
+            fits.push((k, res));
         }
         let next = self.strategy.aggregate_fit(round, &global, &fits, &[]);
         params_dict(py, &next)
@@ -594,6 +629,7 @@ fn _valley(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ssr, m)?)?;
     m.add_function(wrap_pyfunction!(ssr_groups, m)?)?;
     m.add_function(wrap_pyfunction!(sample_clients, m)?)?;
+    m.add_function(wrap_pyfunction!(average, m)?)?;
     m.add_function(wrap_pyfunction!(curve, m)?)?;
     m.add_class::<Dataset>()?;
     m.add_class::<Client>()?;

@@ -37,6 +37,7 @@ __all__ = [
     "Server",
     "ValleyError",
     "curve",
+    "average",
     "evaluate",
     "init_weights",
     "model_config",
@@ -168,12 +169,12 @@ def ssr_groups(a, b, model, init=None):
 
 class Client(_valley.Client):
     """One federated client's compute: `Client(data, model, algorithm="fedavg", coef=None,
-    reduce="mean", threads=1)`. `algorithm` is fedavg, fedprox (coef μ, default 0.01), moon
+    reduce=None, threads=1)`. `algorithm` is fedavg, fedprox (coef μ, default 0.01), moon
     (μ, default 1; τ = 0.5), feddyn (α, default 0.01) or fedsign (γ, default 0.01; `reduce`
-    mean or sum). `threads` is libtorch's intra-op thread count; `valley fed` uses 1, which is
-    what makes a client's result equal the CLI's bit for bit."""
+    sum, mean or tensor-mean, default `valley fed`'s). `threads` is libtorch's intra-op thread
+    count; `valley fed` uses 1, which is what makes a client's result equal the CLI's bit for bit."""
 
-    def __new__(cls, data, model, algorithm="fedavg", coef=None, reduce="mean", threads=1):
+    def __new__(cls, data, model, algorithm="fedavg", coef=None, reduce=None, threads=1):
         return super().__new__(cls, data, _cfg(model), algorithm, coef, reduce, threads)
 
     def fit(self, weights, indices, *, client, round, seed, epochs=5, batch_size=64, lr=0.03,
@@ -182,7 +183,8 @@ class Client(_valley.Client):
         round `round` (1-based) of a run with `seed`, for `epochs` local epochs of SGD at a
         constant `lr` (the defaults are the paper's). `state` is the state this client returned
         last time (FedDyn, MOON). Returns `(weights, stats, state)`; stats are num_examples,
-        train_loss (mean local cross-entropy), steps, planned_steps and ssr = SSR(θk, θt)."""
+        train_loss (mean local cross-entropy), reg_term (mean per-step value of the objective's
+        extra term), steps, planned_steps and ssr = SSR(θk, θt)."""
         idx = _np.asarray(indices, dtype=_np.int64).reshape(-1).tolist()
         return super().fit(
             _arrays(weights), idx, client=int(client), round=int(round), seed=int(seed), epochs=epochs,
@@ -192,12 +194,12 @@ class Client(_valley.Client):
 
 class Server(_valley.Server):
     """A server's aggregation rule as in `valley fed`: `Server(model, clients, algorithm="fedavg",
-    coef=None, reduce="mean", weighted=False)`. `aggregate(round, global_weights, [(weights,
+    coef=None, reduce=None, weighted=False)`. `aggregate(round, global_weights, [(weights,
     num_examples), ...])` returns the next global model: the unweighted mean (the paper; or
     size-weighted with `weighted=True`), and for FedDyn `θ = mean θk − h/α` with its server state
     h kept in this object (`state()` / `load_state()`); `clients` is K, FedDyn's m."""
 
-    def __new__(cls, model, clients, algorithm="fedavg", coef=None, reduce="mean", weighted=False):
+    def __new__(cls, model, clients, algorithm="fedavg", coef=None, reduce=None, weighted=False):
         return super().__new__(cls, _cfg(model), int(clients), algorithm, coef, reduce, weighted)
 
     def aggregate(self, round, global_weights, results):
@@ -206,6 +208,12 @@ class Server(_valley.Server):
 
     def load_state(self, state):
         super().load_state(_arrays(state))
+
+
+def average(models, model, weights=None):
+    """The (weighted) mean of whole states, as `valley fed` averages client models: parameters
+    and BN statistics averaged in the given order, BN batch counters the maximum."""
+    return _valley.average([_arrays(m) for m in models], _cfg(model), None if weights is None else list(weights))
 
 
 def curve(checkpoint, lambdas, dataset="fashion-mnist", direction="gaussian", sign="as-sampled",
