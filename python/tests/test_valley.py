@@ -198,6 +198,8 @@ def test_bad_input_raises_valley_errors(tmp_path, digits):
     client = valley.Client(digits, model)
     with pytest.raises(valley.ValleyError, match="sample index 99999 is outside the training split"):
         client.fit(theta, [0, 99999], client=0, round=1, seed=0)
+    with pytest.raises(valley.ValleyError, match="sample index -1 is negative"):
+        client.fit(theta, [0, -1], client=0, round=1, seed=0)
     with pytest.raises(valley.ValleyError, match="has no training samples"):
         client.fit(theta, [], client=0, round=1, seed=0)
     with pytest.raises(valley.ValleyError, match="learning rate|lr"):

@@ -185,7 +185,10 @@ class Client(_valley.Client):
         last time (FedDyn, MOON). Returns `(weights, stats, state)`; stats are num_examples,
         train_loss (mean local cross-entropy), reg_term (mean per-step value of the objective's
         extra term), steps, planned_steps and ssr = SSR(θk, θt)."""
-        idx = _np.asarray(indices, dtype=_np.int64).reshape(-1).tolist()
+        idx = _np.asarray(indices, dtype=_np.int64).reshape(-1)
+        if idx.size and idx.min() < 0:
+            raise ValleyError(f"sample index {int(idx.min())} is negative")
+        idx = idx.tolist()
         return super().fit(
             _arrays(weights), idx, client=int(client), round=int(round), seed=int(seed), epochs=epochs,
             batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
