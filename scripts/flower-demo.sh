@@ -67,10 +67,18 @@ config=""
 for k in "${!settings[@]}"; do config+="$k=${settings[$k]} "; done
 rounds=${settings[rounds]}
 echo "SuperLink 127.0.0.1:$port, $nodes SuperNodes; run config: $config"
-for _ in $(seq 100); do
-  if flwr ls demo >/dev/null 2>&1; then break; fi
-  sleep 0.3
+up=""
+for _ in $(seq 120); do
+  if flwr ls demo >/dev/null 2>&1; then
+    up=1
+    break
+  fi
+  sleep 0.5
 done
+if [ -z "$up" ]; then
+  echo "flower-demo: the SuperLink did not answer on 127.0.0.1:$port; see $out/logs/superlink.log" >&2
+  exit 1
+fi
 flwr run flower demo --stream --run-config "$config" 2>&1 | tee "$out/logs/flwr-run.log"
 if [ ! -s "$out/rounds.csv" ] || [ "$(($(wc -l <"$out/rounds.csv") - 1))" -lt "$rounds" ]; then
   echo "flower-demo: the run did not finish $rounds rounds; see $out/logs" >&2
