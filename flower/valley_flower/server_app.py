@@ -12,6 +12,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from flwr.app import ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
@@ -137,7 +139,8 @@ def _cell(column, v):
     if column == "seconds":
         return f"{v:.3f}"
     if isinstance(v, float):
-        return "NaN" if math.isnan(v) else repr(v)
+        # Rust's formatting of f64: the shortest digits that read back exactly, never an exponent.
+        return "NaN" if math.isnan(v) else np.format_float_positional(v, unique=True, trim="-")
     return str(v)
 
 
