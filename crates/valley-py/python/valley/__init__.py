@@ -172,7 +172,8 @@ class Client(_valley.Client):
     reduce=None, threads=1)`. `algorithm` is fedavg, fedprox (coef μ, default 0.01), moon
     (μ, default 1; τ = 0.5), feddyn (α, default 0.01) or fedsign (γ, default 0.01; `reduce`
     sum, mean or tensor-mean, default `valley fed`'s). `threads` is libtorch's intra-op thread
-    count; `valley fed` uses 1, which is what makes a client's result equal the CLI's bit for bit."""
+    count; `valley fed` uses 1, which is what makes a client's result equal the CLI's bit for bit.
+    The setting is the process's (it is torch's `set_num_threads` when torch is imported too)."""
 
     def __new__(cls, data, model, algorithm="fedavg", coef=None, reduce=None, threads=1):
         return super().__new__(cls, data, _cfg(model), algorithm, coef, reduce, threads)
