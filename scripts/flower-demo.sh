@@ -21,6 +21,9 @@ nodes=${2:-3}
 port=${PORT:-9300}
 mkdir -p "$out/logs"
 export PATH="$PWD/.venv/bin:$PATH"
+# Flower posts usage events to its makers' server unless told not to; this demo talks to
+# 127.0.0.1 only.
+export FLWR_TELEMETRY_ENABLED=0
 # Flower's CLI keeps its connections in FLWR_HOME/config.toml: one for this demo's SuperLink.
 export FLWR_HOME="$out/flwr-home"
 mkdir -p "$FLWR_HOME"
