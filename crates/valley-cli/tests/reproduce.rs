@@ -29,6 +29,13 @@ fn smoke_reproductions_write_verdicts_and_reports() {
     let noise: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("noise/verdict.json")).unwrap()).unwrap();
     assert_eq!(noise["numbers"].as_array().unwrap().len(), 14, "7 noises × {{as sampled, consistent}}");
+    // Finding 7 writes every point of both settings, and its fit reaches the optimum.
+    let mut rdr = csv::Reader::from_path(out.join("softmax/softmax.csv")).unwrap();
+    let settings: std::collections::BTreeSet<String> = rdr.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(settings.into_iter().collect::<Vec<_>>(), ["listing2", "ns"]);
+    let fit = common::json(&out.join("softmax/softmax-fit.json"));
+    assert!(fit["grad_norm"].as_f64().unwrap() <= 1e-8 * fit["grad_norm_initial"].as_f64().unwrap(), "{fit}");
+    assert_eq!(fit["samples"], 1797);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Finding 1") && html.contains("Finding 7") && html.contains("data:image/png;base64,"));
 

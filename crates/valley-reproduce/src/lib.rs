@@ -6,6 +6,7 @@
 
 mod cache;
 pub mod curvature;
+pub mod listing2;
 pub mod studies;
 pub mod theory;
 pub mod valleys;
