@@ -218,9 +218,10 @@ pub type Quantity = fn(&SoftmaxPoint) -> f64;
 pub const QUANTITIES: [(&str, Quantity); 4] =
     [("error", |p| p.error), ("loss", |p| p.loss), ("E[Σp(1−p)]", |p| p.sum_p_one_minus_p), ("tr(H)", |p| p.trace_h)];
 
-/// The values a > 0 of the grid at which `q(+a) < q(−a)` holds for every draw of the
-/// curves of (`setting`, `noise`) in `rows`, ascending. Grid values are matched to 1e-9.
-pub fn holds_at(rows: &[Row], setting: &str, noise: &str, q: Quantity) -> Vec<f64> {
+/// For each value a > 0 of the grid (ascending): `(a, k, n)`, the inequality
+/// `q(+a) < q(−a)` holding in k of the n draws of the curves of (`setting`, `noise`) in
+/// `rows`. Grid values are matched to 1e-9.
+pub fn draws_holding(rows: &[Row], setting: &str, noise: &str, q: Quantity) -> Vec<(f64, usize, usize)> {
     let sel: Vec<&Row> = rows.iter().filter(|r| r.setting == setting && r.noise == noise).collect();
     let mut seeds: Vec<u64> = sel.iter().map(|r| r.seed).collect();
     seeds.sort();
@@ -233,11 +234,18 @@ pub fn holds_at(rows: &[Row], setting: &str, noise: &str, q: Quantity) -> Vec<f6
     a_values.dedup_by(|x, y| (*x - *y).abs() < 1e-9);
     a_values
         .into_iter()
-        .filter(|&a| {
-            !seeds.is_empty()
-                && seeds.iter().all(|&s| matches!((value(s, a), value(s, -a)), (Some(p), Some(m)) if p < m))
+        .map(|a| {
+            let k =
+                seeds.iter().filter(|&&s| matches!((value(s, a), value(s, -a)), (Some(p), Some(m)) if p < m)).count();
+            (a, k, seeds.len())
         })
         .collect()
+}
+
+/// The values a > 0 of the grid at which `q(+a) < q(−a)` holds in every draw (and there is
+/// at least one), ascending.
+pub fn holds_at(rows: &[Row], setting: &str, noise: &str, q: Quantity) -> Vec<f64> {
+    draws_holding(rows, setting, noise, q).into_iter().filter(|&(_, k, n)| n > 0 && k == n).map(|(a, _, _)| a).collect()
 }
 
 /// `held` as |λ| ranges over the grid `all` (ascending): runs of consecutive grid values
@@ -323,7 +331,17 @@ pub fn verdict(m: &Measurements) -> (bool, String) {
     for setting in &settings {
         let parts: Vec<String> = QUANTITIES
             .iter()
-            .map(|(name, q)| format!("{name} {}", ranges(&holds_at(&m.rows, setting, "consistent", *q), &a_grid)))
+            .map(|(name, q)| {
+                let counts = draws_holding(&m.rows, setting, "consistent", *q);
+                let partial: Vec<String> =
+                    counts.iter().filter(|&&(_, k, n)| k < n).map(|&(a, k, n)| format!("{a:.1} in {k}/{n}")).collect();
+                let held = ranges(&holds_at(&m.rows, setting, "consistent", *q), &a_grid);
+                if partial.is_empty() {
+                    format!("{name} {held}")
+                } else {
+                    format!("{name} {held} (else {})", partial.join(", "))
+                }
+            })
             .collect();
         lines.push(format!(
             "{setting}: sign-consistent q(+a) < q(−a) in every draw for |λ| in: {}; tr(H) asymmetry index at |λ|=1: \
@@ -438,7 +456,7 @@ mod tests {
         let m = measured(|l| if l == 1.0 { 0.5 } else { 2.0 + l }, |l| 1.0 + l * l, 1e-12);
         let (pass, detail) = verdict(&m);
         assert!(!pass, "{detail}");
-        assert!(detail.contains("loss 1.0"), "{detail}");
+        assert!(detail.contains("loss 1.0 (else 0.5 in 0/2)"), "{detail}");
         // Gaussian noise as asymmetric as the consistent direction.
         let m = measured(|l| 1.0 + l * l - 0.5 * l, |l| 1.0 + l * l - 0.5 * l, 1e-12);
         assert!(!verdict(&m).0);

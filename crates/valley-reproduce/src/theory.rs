@@ -216,7 +216,7 @@ pub(crate) fn softmax_judge(dir: &Path) -> Result<Outcome> {
     let holds = |setting: &str| -> serde_json::Value {
         listing2::QUANTITIES
             .iter()
-            .map(|(name, q)| (name.to_string(), json!(listing2::holds_at(&m.rows, setting, "consistent", *q))))
+            .map(|(name, q)| (name.to_string(), json!(listing2::draws_holding(&m.rows, setting, "consistent", *q))))
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
@@ -229,7 +229,7 @@ pub(crate) fn softmax_judge(dir: &Path) -> Result<Outcome> {
     let numbers = json!({
         "fit": m.fit,
         "a_grid": a_grid,
-        "holds_in_every_draw_at_a": { "listing2": holds("listing2"), "ns": holds("ns") },
+        "draws_holding_at_a": { "listing2": holds("listing2"), "ns": holds("ns") },
         "trace_h_asymmetry": { "listing2": asym("listing2"), "ns": asym("ns") },
         "csv": "softmax.csv",
     });
