@@ -1,6 +1,6 @@
 """PyTorch reference for `valley bench`: the same models, batch, thread count and optimiser.
 
-usage: bench_torch.py [--batch 128] [--threads 2] [--steps 50] [--models mlp,cnn,...]
+usage: bench_torch.py [--batch 128] [--threads 2] [--steps 50] [--models mlp,cnn,...] [--device cpu]
 Prints one JSON object per model with its training steps per second. CASES mirrors
 valley::bench::CASES (crates/valley/src/bench.rs).
 """
@@ -41,15 +41,17 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--models", default=",".join(CASES))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     for name in a.models.split(","):
         cfg = config(name)
         c, s = cfg["in_channels"], cfg["image_size"]
         torch.manual_seed(0)
-        net = valley_models.build(cfg)
+        net = valley_models.build(cfg).to(a.device)
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        x, y = torch.randn(a.batch, c, s, s), torch.randint(10, (a.batch,))
+        x = torch.randn(a.batch, c, s, s, device=a.device)
+        y = torch.randint(10, (a.batch,), device=a.device)
 
         def step():
             opt.zero_grad()
@@ -60,11 +62,14 @@ def main():
 
         for _ in range(WARMUP_STEPS):
             step()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(a.steps):
             step()
+        if a.device.startswith("cuda"):
+            torch.cuda.synchronize()
         rate = a.steps / (time.perf_counter() - t0)
-        print(json.dumps({"engine": "pytorch", "model": name, "steps_per_sec": rate, "batch": a.batch, "threads": a.threads}))
+        cpu_rate = a.steps / (time.process_time() - c0)
+        print(json.dumps({"engine": "pytorch", "model": name, "steps_per_sec": rate, "steps_per_cpu_sec": cpu_rate, "batch": a.batch, "threads": a.threads, "device": a.device}))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # on a trained checkpoint: the curves must agree to 1e-3 in loss and error, and valley's
 # sweep time is compared with the reference's.
 # usage: scripts/landscape_check.sh [CHECKPOINT] [OUT] ; env THREADS (2), TEST_LIMIT (1000),
-#        LAMBDAS (-1:1:5), REF_EVAL_BATCH (256)
+#        LAMBDAS (-1:1:5), REF_EVAL_BATCH (256), DEVICE (valley's --device; the reference runs on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=${1:-runs/cnn/final.safetensors}
@@ -13,7 +13,7 @@ limit=()
 [ -n "${TEST_LIMIT-1000}" ] && limit=(--test-limit "${TEST_LIMIT-1000}")
 target/release/valley landscape --checkpoint "$ckpt" --dataset fashion-mnist --directions gaussian --sign both \
   --lambdas="${LAMBDAS:--1:1:5}" --seed 3 --save-direction --dump-eval-data "${limit[@]}" \
-  --threads "$threads" --no-plots --out "$out" >/dev/null
+  --threads "$threads" ${DEVICE:+--device "$DEVICE"} --no-plots --out "$out" >/dev/null
 ref=$(.venv/bin/python python/landscape_reference.py "$out" --threads "$threads" --eval-batch "${REF_EVAL_BATCH:-256}")
 .venv/bin/python - "$out" "$ref" <<'PY'
 import csv, json, sys

@@ -62,6 +62,11 @@ impl BenchCase {
     /// Training steps per second at `batch` over `steps` timed steps, on one fixed random
     /// batch (so data loading is not timed), after [`WARMUP_STEPS`] untimed steps.
     pub fn steps_per_second(&self, batch: i64, steps: usize, device: Device) -> Result<f64> {
+        Ok(self.rates(batch, steps, device)?.wall)
+    }
+
+    /// [`BenchCase::steps_per_second`] by the wall clock and by the process's CPU time.
+    pub fn rates(&self, batch: i64, steps: usize, device: Device) -> Result<Rates> {
         if batch < 1 || steps < 1 {
             return Err(Error::Config(format!("bench needs batch ≥ 1 and steps ≥ 1 (got {batch} and {steps})")));
         }
@@ -73,10 +78,22 @@ impl BenchCase {
         let y = Tensor::randint(10, [batch], (Kind::Int64, device));
         let batches = || std::iter::repeat_with(|| (x.shallow_clone(), y.shallow_clone()));
         train::train_steps(&model, &mut opt, batches(), 0.01, WARMUP_STEPS, None, 0, |_, _| {})?;
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), crate::device::process_cpu_time());
         train::train_steps(&model, &mut opt, batches(), 0.01, steps, None, 0, |_, _| {})?;
-        Ok(steps as f64 / t0.elapsed().as_secs_f64())
+        let cpu = (crate::device::process_cpu_time() - c0).as_secs_f64();
+        Ok(Rates { wall: steps as f64 / t0.elapsed().as_secs_f64(), cpu: steps as f64 / cpu })
     }
+}
+
+/// Training steps per second of one case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    /// Per second of wall-clock time.
+    pub wall: f64,
+    /// Per second of CPU time of the whole process (all threads; infinite where the platform
+    /// reports none). On a machine shared with other jobs this one varies far less than the
+    /// wall-clock rate, and at one thread it measures the work a step costs.
+    pub cpu: f64,
 }
 
 #[cfg(test)]
@@ -96,8 +113,9 @@ mod tests {
 
     #[test]
     fn a_short_run_reports_a_positive_finite_rate_and_refuses_zero_batches() {
-        let rate = BenchCase::named("mlp").unwrap().steps_per_second(8, 2, Device::Cpu).unwrap();
-        assert!(rate.is_finite() && rate > 0.0, "{rate}");
+        let rates = BenchCase::named("mlp").unwrap().rates(8, 2, Device::Cpu).unwrap();
+        assert!(rates.wall.is_finite() && rates.wall > 0.0, "{rates:?}");
+        assert!(rates.cpu > 0.0 && rates.cpu.is_finite(), "{rates:?}");
         assert!(BenchCase::named("mlp").unwrap().steps_per_second(0, 2, Device::Cpu).is_err());
     }
 }

@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Timed steps per model (after 5 warm-up steps).
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    /// cpu (default), cuda or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: valley::device::DeviceChoice,
     /// Print one JSON object per model instead of text.
     #[arg(long)]
     pub json: bool,
@@ -37,12 +40,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         );
     }
     valley::device::set_threads(a.threads);
+    let device = a.device.resolve()?;
     let cases = a.models.iter().map(|m| BenchCase::named(m)).collect::<valley::Result<Vec<_>>>()?;
     for case in cases {
-        let rate = case.steps_per_second(a.batch, a.steps, valley::Device::Cpu)?;
+        let rates = case.rates(a.batch, a.steps, device)?;
+        let rate = rates.wall;
         if a.json {
             let record = serde_json::json!({"engine": "valley", "model": case.name, "steps_per_sec": rate,
-                "batch": a.batch, "threads": a.threads});
+                "steps_per_cpu_sec": rates.cpu,
+                "batch": a.batch, "threads": a.threads, "device": valley::device::describe(device)});
             println!("{record}");
         } else {
             println!("{:<9} {rate:8.2} steps/s (batch {}, {} threads)", case.name, a.batch, a.threads);
