@@ -77,6 +77,23 @@ where
     w.finish()
 }
 
+/// Writes serialisable `rows` to `path`, one column per field, header from the field names
+/// (LF line ends, atomic).
+pub fn write_records<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let csv_err = |source| Error::Csv { path: path.to_path_buf(), source };
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(csv_err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| csv_err(e.into_error().into()))?;
+    atomic_write(path, &bytes)
+}
+
+/// Reads the rows [`write_records`] wrote.
+pub fn read_records<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<Vec<T>, ::csv::Error> {
+    ::csv::Reader::from_path(path)?.deserialize().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +106,21 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "a,b\r\n1,\"x,y\"\r\n\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
         write_csv(&p, ["lambda", "loss"], [["0.5", "1.25"]], LineEnd::Lf).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "lambda,loss\n0.5,1.25\n");
+    }
+
+    #[test]
+    fn records_round_trip_by_field_name() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Row {
+            lambda: f64,
+            name: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let rows = vec![Row { lambda: -0.5, name: "a,b".into() }, Row { lambda: 2.0, name: "c".into() }];
+        write_records(&p, &rows).unwrap();
+        assert!(std::fs::read_to_string(&p).unwrap().starts_with("lambda,name\n"));
+        assert_eq!(read_records::<Row>(&p).unwrap(), rows);
     }
 
     #[test]

@@ -371,6 +371,8 @@ const CASES: &[Case] = &[
     // reproduce, report, bench
     case("reproduce nonsense --out {OUT}", "unknown finding `nonsense`"),
     case("reproduce valley --budget huge --out {OUT}", "huge"),
+    case("reproduce noise --rejudge {DIR}/nope", "no saved measurements of `noise`"),
+    case("reproduce all --rejudge {DIR}/emptydir", "holds no finding's verdict.json"),
     case("report {DIR}/nope --out {OUT}", "does not exist"),
     case("report {DIR}/emptydir --out {OUT}", "no verdict.json found"),
     case("report {DIR}/bad-verdict --out {OUT}", "is not a valley verdict"),

@@ -28,7 +28,26 @@ fn smoke_reproductions_write_verdicts_and_reports() {
     }
     let noise: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("noise/verdict.json")).unwrap()).unwrap();
-    assert_eq!(noise["numbers"].as_array().unwrap().len(), 14, "7 noises × {{as sampled, consistent}}");
+    for arm in ["with_bn", "without_bn"] {
+        assert_eq!(noise["numbers"][arm].as_array().unwrap().len(), 14, "{arm}: 7 noises × {{as sampled, consistent}}");
+    }
+
+    // Re-judging from the saved tables gives the same verdicts without training anything.
+    let verdict = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(name).join("verdict.json")).unwrap()).unwrap()
+    };
+    let before = [verdict("noise"), verdict("relu")];
+    let (ok, log) = valley(&["reproduce", "noise,relu", "--rejudge", o]);
+    assert!(ok && !log.contains("training"), "{log}");
+    for (name, first) in ["noise", "relu"].into_iter().zip(&before) {
+        let again = verdict(name);
+        assert_eq!((&again["pass"], &again["detail"]), (&first["pass"], &first["detail"]), "{name}");
+        assert_eq!(again["figures"].as_array().map(Vec::len), first["figures"].as_array().map(Vec::len));
+    }
+    // A missing saved table is named, not guessed.
+    std::fs::remove_file(out.join("noise/sweep.json")).unwrap();
+    let (ok, log) = valley(&["reproduce", "noise", "--rejudge", o]);
+    assert!(!ok && log.contains("sweep.json") && log.contains("no saved measurements"), "{log}");
     // Finding 7 writes every point of both settings, and its fit reaches the optimum.
     let mut rdr = csv::Reader::from_path(out.join("softmax/softmax.csv")).unwrap();
     let settings: std::collections::BTreeSet<String> = rdr.records().map(|r| r.unwrap()[0].to_string()).collect();

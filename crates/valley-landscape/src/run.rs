@@ -396,10 +396,26 @@ pub fn aggregate(curves: &[Curve]) -> Vec<Aggregate> {
         .collect()
 }
 
+/// The columns of `curves.csv`. `base_loss`/`base_error` are θf's values (λ = 0), which the
+/// curve metrics need whether or not the grid holds 0.
+const CURVES_HEADER: [&str; 12] = [
+    "direction",
+    "sign",
+    "scale",
+    "group",
+    "seed",
+    "lambda",
+    "split",
+    "loss",
+    "error",
+    "base_loss",
+    "base_error",
+    "direction_norm",
+];
+
 /// Writes `curves.csv`: one row per direction × sign × scale × group × seed × λ × split.
 pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
-    let header = ["direction", "sign", "scale", "group", "seed", "lambda", "split", "loss", "error"];
-    let mut w = CsvWriter::new(path, header, LineEnd::Lf)?;
+    let mut w = CsvWriter::new(path, CURVES_HEADER, LineEnd::Lf)?;
     for c in curves {
         for (i, l) in c.lambdas.iter().enumerate() {
             w.row([
@@ -412,8 +428,141 @@ pub fn write_curves_csv(path: &Path, curves: &[Curve]) -> Result<()> {
                 c.key.split.to_string(),
                 format!("{:.8}", c.loss[i]),
                 format!("{:.8}", c.error[i]),
+                format!("{:.8}", c.loss_metrics.base),
+                format!("{:.8}", c.error_metrics.base),
+                c.direction_norm.to_string(),
             ])?;
         }
     }
     Ok(w.finish()?)
+}
+
+/// One row of `curves.csv` as read back; the base and norm columns are absent in files
+/// written before they existed.
+#[derive(serde::Deserialize)]
+struct CurveRow {
+    direction: String,
+    sign: String,
+    scale: f64,
+    group: String,
+    seed: u64,
+    lambda: f64,
+    split: String,
+    loss: f64,
+    error: f64,
+    base_loss: Option<f64>,
+    base_error: Option<f64>,
+    direction_norm: Option<f64>,
+}
+
+/// Reads the curves of `curves.csv` back, recomputing their metrics with the width thresholds
+/// of the run that wrote it (`error_delta`, `loss_ratio`). θf's values come from the base
+/// columns, or, in older files, from the row at λ = 0.
+pub fn read_curves_csv(path: &Path, error_delta: f64, loss_ratio: f64) -> Result<Vec<Curve>> {
+    let read_err = |source| Error::CsvRead { path: path.to_path_buf(), source };
+    let mut r = csv::Reader::from_path(path).map_err(read_err)?;
+    let mut curves: Vec<(CurveKey, u64, f64, Vec<CurveRow>)> = Vec::new();
+    for row in r.deserialize::<CurveRow>() {
+        let row = row.map_err(read_err)?;
+        let key = CurveKey {
+            direction: row.direction.parse()?,
+            sign: SignMode::from_label(&row.sign)?,
+            scale: row.scale,
+            group: row.group.parse()?,
+            split: row.split.parse()?,
+        };
+        match curves.iter_mut().find(|(k, s, _, _)| *k == key && *s == row.seed) {
+            Some((_, _, _, rows)) => rows.push(row),
+            None => curves.push((key, row.seed, row.direction_norm.unwrap_or(f64::NAN), vec![row])),
+        }
+    }
+    curves
+        .into_iter()
+        .map(|(key, seed, direction_norm, rows)| {
+            let base = |of: fn(&CurveRow) -> Option<f64>, value: fn(&CurveRow) -> f64| {
+                rows.first().and_then(of).or_else(|| rows.iter().find(|r| r.lambda == 0.0).map(value)).ok_or_else(
+                    || {
+                        Error::Spec(format!(
+                            "{}: no θf value for {} (no base column and no λ = 0 row)",
+                            path.display(),
+                            key.direction_id()
+                        ))
+                    },
+                )
+            };
+            let (base_loss, base_error) = (base(|r| r.base_loss, |r| r.loss)?, base(|r| r.base_error, |r| r.error)?);
+            let lambdas: Vec<f64> = rows.iter().map(|r| r.lambda).collect();
+            let loss: Vec<f64> = rows.iter().map(|r| r.loss).collect();
+            let error: Vec<f64> = rows.iter().map(|r| r.error).collect();
+            Ok(Curve {
+                error_metrics: CurveMetrics::compute(&lambdas, &error, base_error, Threshold::Absolute(error_delta)),
+                loss_metrics: CurveMetrics::compute(&lambdas, &loss, base_loss, Threshold::Relative(loss_ratio)),
+                key,
+                seed,
+                direction_norm,
+                file: None,
+                lambdas,
+                loss,
+                error,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(sign: SignMode, seed: u64, error: Vec<f64>) -> Curve {
+        let lambdas = vec![-1.0, -0.5, 0.5, 1.0];
+        let loss: Vec<f64> = error.iter().map(|e| 2.0 * e).collect();
+        Curve {
+            key: CurveKey { direction: Noise::Gaussian, sign, scale: 0.2, group: Group::Bn, split: Split::Test },
+            seed,
+            direction_norm: 3.5,
+            file: None,
+            error_metrics: CurveMetrics::compute(&lambdas, &error, 0.1, Threshold::Absolute(0.05)),
+            loss_metrics: CurveMetrics::compute(&lambdas, &loss, 0.2, Threshold::Relative(0.5)),
+            lambdas,
+            loss,
+            error,
+        }
+    }
+
+    #[test]
+    fn curves_csv_reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curves.csv");
+        let written = vec![
+            curve(SignMode::Consistent, 0, vec![0.5, 0.3, 0.12, 0.15]),
+            curve(SignMode::FlipRatio(0.3), 1, vec![0.4, 0.2, 0.2, 0.4]),
+        ];
+        write_curves_csv(&path, &written).unwrap();
+        let read = read_curves_csv(&path, 0.05, 0.5).unwrap();
+        assert_eq!(read.len(), 2);
+        for (w, r) in written.iter().zip(&read) {
+            assert_eq!(w.key, r.key);
+            assert_eq!((w.seed, w.direction_norm), (r.seed, r.direction_norm));
+            assert_eq!(w.lambdas, r.lambdas);
+            assert_eq!(w.error_metrics, r.error_metrics);
+            assert_eq!(w.loss_metrics, r.loss_metrics);
+        }
+    }
+
+    #[test]
+    fn curves_csv_without_base_columns_needs_a_zero_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curves.csv");
+        let head = "direction,sign,scale,group,seed,lambda,split,loss,error\n";
+        std::fs::write(
+            &path,
+            format!("{head}gaussian,consistent,1,ALL,0,-1,test,2.0,0.5\ngaussian,consistent,1,ALL,0,0,test,0.3,0.1\n"),
+        )
+        .unwrap();
+        let read = read_curves_csv(&path, 0.05, 0.5).unwrap();
+        assert_eq!(read[0].error_metrics.base, 0.1);
+        std::fs::write(&path, format!("{head}gaussian,consistent,1,ALL,0,-1,test,2.0,0.5\n")).unwrap();
+        let err = read_curves_csv(&path, 0.05, 0.5).unwrap_err().to_string();
+        assert!(err.contains("no θf value"), "{err}");
+    }
 }

@@ -16,16 +16,14 @@ use valley_landscape::{EvalData, Split};
 use valley_report::{line_figure, Panel, Series, Table};
 
 use crate::valleys::{base_config, trained_base};
-use crate::verdict::{Finding, Outcome};
-use crate::{Env, Result};
+use crate::verdict::{Finding, Judgement};
+use crate::{Env, Error, Result};
 
 /// The perturbation sizes a of the claim; the curve is measured at ±a and 0.
 pub const SIZES: [f64; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
 
 /// Standard errors by which the + side must be lower for the claim to hold at a size.
 pub const MARGIN_SE: f64 = 2.0;
-
-const CLAIM: &str = "Along a sign-consistent direction d (G(0,1), NS, s = 1), the Hessian trace of the test loss is lower at θf + a·d than at θf − a·d by more than 2 combined standard errors, for every a ∈ {0.2, 0.4, 0.6, 0.8, 1}, on the network with BN and on the one without.";
 
 /// Whether `tr(H)(θf + a·d) + MARGIN_SE·√(se₊² + se₋²) < tr(H)(θf − a·d)` at each size a
 /// (sizes with no point on either side are left out).
@@ -112,15 +110,66 @@ pub fn hessian(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("hessian")?;
     let no_bn = env.budget.pick(Arch::Mlp, Arch::Mlp, Arch::Vgg { depth: 11, bn: false });
     let curves = vec![curve(env, Arch::Cnn, "hessian (BN)")?, curve(env, no_bn, "hessian (no BN)")?];
+    let rows: Vec<HessianRow> = curves
+        .iter()
+        .flat_map(|(network, pts)| {
+            pts.iter().map(|p| HessianRow {
+                network: network.clone(),
+                lambda: p.lambda,
+                trace: p.trace,
+                trace_stderr: p.trace_stderr,
+                top_eigenvalue: p.top_eigenvalue,
+            })
+        })
+        .collect();
+    valley_base::csv::write_records(&dir.join(CURVES_FILE), &rows)?;
+    let figures = figure(&dir, &curves)?;
+    Finding::record(env, &dir, "hessian", command, figures, judge_hessian(&dir)?)
+}
+
+const CURVES_FILE: &str = "hessian-curves.csv";
+
+/// One point of a network's curvature curve, as saved.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HessianRow {
+    network: String,
+    lambda: f64,
+    trace: f64,
+    trace_stderr: f64,
+    top_eigenvalue: f64,
+}
+
+/// The curvature finding's verdict from `hessian-curves.csv` in `dir`.
+pub(crate) fn judge_hessian(dir: &Path) -> Result<Judgement> {
+    let path = dir.join(CURVES_FILE);
+    let missing = |why: String| Error::NoMeasurements { name: "hessian".into(), dir: dir.to_path_buf(), missing: why };
+    if !path.exists() {
+        return Err(missing(CURVES_FILE.into()));
+    }
+    let rows: Vec<HessianRow> =
+        valley_base::csv::read_records(&path).map_err(|e| missing(format!("{CURVES_FILE} unreadable: {e}")))?;
+    let mut curves: Vec<(String, Vec<CurvePoint>)> = Vec::new();
+    for r in rows {
+        let p = CurvePoint {
+            lambda: r.lambda,
+            trace: r.trace,
+            trace_stderr: r.trace_stderr,
+            top_eigenvalue: r.top_eigenvalue,
+        };
+        match curves.iter_mut().find(|(n, _)| *n == r.network) {
+            Some((_, pts)) => pts.push(p),
+            None => curves.push((r.network, vec![p])),
+        }
+    }
     let mut table = Table {
         header: vec!["network".into(), "λ".into(), "tr(H)".into(), "s.e.".into(), "λmax".into()],
         rows: vec![],
     };
     let mut detail = Vec::new();
-    let mut pass = true;
+    let mut pass = !curves.is_empty();
     for (name, pts) in &curves {
         let holds = lower_on_plus(pts);
-        pass &= !holds.is_empty() && holds.iter().all(|h| h.1);
+        pass &= holds.len() == SIZES.len() && holds.iter().all(|h| h.1);
         let at: Vec<String> = holds.iter().filter(|h| h.1).map(|h| format!("{}", h.0)).collect();
         detail.push(format!("{name}: holds at a ∈ {{{}}} of {{0.2,…,1}}", at.join(", ")));
         for p in pts {
@@ -133,14 +182,11 @@ pub fn hessian(env: &mut Env, command: &str) -> Result<Finding> {
             table.rows.push(std::iter::once(name.clone()).chain(row).collect());
         }
     }
-    let figures = figure(&dir, &curves)?;
     let numbers = json!({
         "margin_standard_errors": MARGIN_SE,
         "curves": curves.iter().map(|(n, p)| json!({ "network": n, "points": p, "lower_on_plus": lower_on_plus(p) })).collect::<Vec<_>>(),
     });
-    let title = "Curvature: the Hessian trace along a sign-consistent valley";
-    let outcome = Outcome { pass, detail: detail.join("; "), numbers, figures, table };
-    Finding::record(env, &dir, "hessian", title, CLAIM, command, outcome)
+    Ok(Judgement { pass, detail: detail.join("; "), numbers, table })
 }
 
 #[cfg(test)]

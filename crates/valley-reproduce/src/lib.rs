@@ -5,6 +5,7 @@
 //! writes `verdict.json`, its figures and `report.html` into its own folder.
 
 mod cache;
+pub mod claims;
 pub mod curvature;
 pub mod listing2;
 pub mod studies;
@@ -42,6 +43,12 @@ pub enum Error {
     UnknownFinding { given: String, expected: String },
     #[error("cannot read the measurements {}: {detail}; rerun the finding to measure again", path.display())]
     BadMeasurements { path: PathBuf, detail: String },
+    /// `--rejudge` on a folder without the finding's saved measurements.
+    #[error("{}: no saved measurements of `{name}` ({missing}); pass the --out folder of an earlier `valley reproduce {name}` run", dir.display())]
+    NoMeasurements { name: String, dir: PathBuf, missing: String },
+    /// A finding whose verdict cannot yet be recomputed from saved files.
+    #[error("`{name}` cannot be re-judged: its measurements are not all saved; rerun `valley reproduce {name}`")]
+    NotRejudgeable { name: String },
     #[error("the {study} study has no {algorithm} run to compare with (its algorithm list lacks it)")]
     MissingRun { study: &'static str, algorithm: &'static str },
 }
@@ -132,6 +139,49 @@ pub fn run(name: &str, env: &mut Env, command: &str) -> Result<Finding> {
         "hessian" => curvature::hessian(env, command),
         other => Err(Error::UnknownFinding { given: other.to_string(), expected: NAMES.join(", ") }),
     }
+}
+
+/// Recomputes the verdict of finding `name` from the measurements an earlier run saved under
+/// `out` (its `--out` folder, or the finding's own folder), without training or evaluating,
+/// and rewrites `verdict.json` and `report.html` there.
+pub fn rejudge(name: &str, out: &std::path::Path) -> Result<Finding> {
+    let dir =
+        [out.join(name), out.to_path_buf()].into_iter().find(|d| d.join("verdict.json").exists()).ok_or_else(|| {
+            Error::NoMeasurements {
+                name: name.into(),
+                dir: out.to_path_buf(),
+                missing: format!("no {name}/verdict.json"),
+            }
+        })?;
+    let path = dir.join("verdict.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| valley::Error::read(&path, e))?;
+    let old = Finding::from_json(&text, &dir).map_err(|e| Error::NoMeasurements {
+        name: name.into(),
+        dir: dir.clone(),
+        missing: format!("verdict.json is not a valley verdict: {e}"),
+    })?;
+    if old.name != name {
+        return Err(Error::NoMeasurements {
+            name: name.into(),
+            dir,
+            missing: format!("verdict.json there is finding `{}`", old.name),
+        });
+    }
+    let judged = match name {
+        "noise" => valleys::judge_noise(&dir)?,
+        "flip" => valleys::judge_flip(&dir)?,
+        "special" => valleys::judge_special(&dir)?,
+        "groups" => valleys::judge_groups(&dir)?,
+        "bn-init" => valleys::judge_bn_init(&dir)?,
+        "relu" => theory::judge_relu(&dir)?,
+        "softmax" => theory::softmax_judge(&dir)?,
+        "hessian" => curvature::judge_hessian(&dir)?,
+        "hparams" => studies::judge_hparams(&dir)?,
+        "soups" => studies::soups_judge(&dir)?,
+        "fedsign" => studies::fedsign_judge(&dir)?,
+        _ => return Err(Error::NotRejudgeable { name: name.into() }),
+    };
+    old.rejudged(judged)
 }
 
 /// Writes one HTML report with a section per finding.

@@ -19,19 +19,41 @@ use valley_fusion::soups::{self, SoupsConfig, SoupsData};
 use valley_landscape::metrics::Metric;
 use valley_report::{line_figure, Panel, Series, Table};
 
+use crate::claims::ASYMMETRIC_INDEX;
 use crate::valleys::{self, hparam_configs};
-use crate::verdict::{fmt, Finding, Outcome};
+use crate::verdict::{fmt, Finding, Judgement};
 use crate::{Budget, Env, Error, Result};
 
 /// One valley of finding 6: a hyperparameter setting under one sign mode.
 #[derive(serde::Serialize)]
 struct HparamRow {
     setting: String,
-    sign: String,
+    #[serde(serialize_with = "sign_label")]
+    sign: SignMode,
     error_asymmetry: f64,
-    error_diff: f64,
-    loss_width_plus: f64,
-    loss_width_minus: f64,
+    loss_asymmetry: f64,
+    /// The as-sampled loss widths: the smallest |λ| on each side where the loss exceeds
+    /// 1.5× θf's (none: never on the grid).
+    loss_width_plus: Option<f64>,
+    loss_width_minus: Option<f64>,
+}
+
+impl HparamRow {
+    fn of(setting: &str, a: &valley_landscape::Aggregate) -> Self {
+        let m = &a.loss_metrics;
+        Self {
+            setting: setting.into(),
+            sign: a.key.sign,
+            error_asymmetry: valleys::metric(a, false, Metric::Asymmetry),
+            loss_asymmetry: valleys::metric(a, true, Metric::Asymmetry),
+            loss_width_plus: m.mean(Metric::WidthPlus).filter(|w| w.is_finite()),
+            loss_width_minus: m.mean(Metric::WidthMinus).filter(|w| w.is_finite()),
+        }
+    }
+}
+
+fn sign_label<S: serde::Serializer>(m: &SignMode, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&m.label())
 }
 
 /// Finding 6: lr, batch size and weight decay change the width, not the symmetry under
@@ -39,48 +61,41 @@ struct HparamRow {
 /// batch-2048 interpolation with per-group statistics and SSRs.
 pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("hparams")?;
-    let mut rows = Vec::new();
     let mut figures = Vec::new();
     let mut runs = Vec::new();
     for (name, cfg) in hparam_configs(env.budget) {
         let run = crate::trained(env, &cfg, &format!("hparams {name}"))?;
         let sp = valleys::simple_spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent]);
-        let (aggs, f) = valleys::valleys_of(env, &run, &cfg, sp, &dir.join(name.replace('=', "-")))?;
-        figures.extend(f);
-        for a in &aggs {
-            rows.push(HparamRow {
-                setting: name.clone(),
-                sign: a.key.sign.label(),
-                error_asymmetry: valleys::metric(a, false, Metric::Asymmetry),
-                error_diff: valleys::metric(a, false, Metric::Diff),
-                loss_width_plus: valleys::metric(a, true, Metric::WidthPlus),
-                loss_width_minus: valleys::metric(a, true, Metric::WidthMinus),
-            });
-        }
+        figures.extend(valleys::valleys_of(env, &run, &cfg, sp, &dir.join(setting_dir(&name)))?.1);
         runs.push((name, cfg, run));
     }
-    let consistent_ok: Vec<&str> =
-        rows.iter().filter(|r| r.sign == "consistent" && r.error_diff <= 0.0).map(|r| r.setting.as_str()).collect();
-    let sym: Vec<f64> = rows.iter().filter(|r| r.sign == "as-sampled").map(|r| r.error_asymmetry.abs()).collect();
-    let asym: Vec<f64> = rows.iter().filter(|r| r.sign == "consistent").map(|r| r.error_asymmetry.abs()).collect();
-    let (ms, ma) = (mean(&sym), mean(&asym));
-
     // Batch 32 vs batch 2048: (1−λ)θ1 + λθ2 for λ ∈ [−1, 2], per-group moments and SSRs.
     let find = |n: &str| runs.iter().find(|(name, _, _)| name == n).expect("configured");
-    let (small, large) = (find("batch=32"), find("batch=2048"));
-    let ((_, small_cfg, small_run), (_, _, large_run)) = (small, large);
+    let ((_, small_cfg, small_run), (_, _, large_run)) = (find("batch=32"), find("batch=2048"));
     let (interp, ssr_groups, f) = batch_interpolation(env, small_run, large_run, &small_cfg.data, &dir)?;
     figures.extend(f);
+    valleys::save_json(&dir.join(INTERPOLATION_FILE), &json!({ "curve": interp, "groups": ssr_groups }))?;
+    Finding::record(env, &dir, "hparams", command, figures, judge_hparams(&dir)?)
+}
 
-    let pass = consistent_ok.is_empty() && ms < 0.5 * ma;
-    let detail = format!(
-        "sign-consistent curves flatter on + for {}/{} settings{}; mean |error asymmetry| as sampled {ms:.3} vs consistent {ma:.3}",
-        asym.len() - consistent_ok.len(),
-        asym.len(),
-        if consistent_ok.is_empty() { String::new() } else { format!(" (not: {})", consistent_ok.join(", ")) }
-    );
+const INTERPOLATION_FILE: &str = "batch-interpolation.json";
+
+/// The folder of a setting's valleys (`lr=0.1` → `lr-0.1`).
+fn setting_dir(name: &str) -> String {
+    name.replace('=', "-")
+}
+
+/// Finding 6's verdict from the settings' folders and the interpolation file in `dir`.
+pub(crate) fn judge_hparams(dir: &Path) -> Result<Judgement> {
+    let mut rows = Vec::new();
+    for (name, _) in hparam_configs(Budget::Smoke) {
+        let (aggs, _) = valleys::saved_valleys("hparams", &dir.join(setting_dir(&name)))?;
+        rows.extend(aggs.iter().map(|a| HparamRow::of(&name, a)));
+    }
+    let interpolation: serde_json::Value = valleys::read_json("hparams", dir, INTERPOLATION_FILE)?;
+    let (pass, detail) = hparams_verdict(&rows);
     let mut table = Table {
-        header: ["setting", "sign", "asym (err)", "err − minus +", "loss width +", "loss width −"]
+        header: ["setting", "sign", "asym (err)", "asym (loss)", "loss width +", "loss width −"]
             .map(String::from)
             .to_vec(),
         rows: vec![],
@@ -88,33 +103,54 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     table.rows = rows
         .iter()
         .map(|r| {
+            let w = |x: Option<f64>| x.map_or("never".to_string(), fmt);
             vec![
                 r.setting.clone(),
-                r.sign.clone(),
+                r.sign.label(),
                 fmt(r.error_asymmetry),
-                fmt(r.error_diff),
-                fmt(r.loss_width_plus),
-                fmt(r.loss_width_minus),
+                fmt(r.loss_asymmetry),
+                w(r.loss_width_plus),
+                w(r.loss_width_minus),
             ]
         })
         .collect();
-    let claim = "Learning rate, batch size and weight decay change the valley's width but not its symmetry under G(0,1) noise, while sign-consistent noise gives an asymmetric valley in every case.";
-    Finding::record(
-        env,
-        &dir,
-        "hparams",
-        "Finding 6: hyperparameters",
-        claim,
-        command,
-        Outcome {
-            pass,
-            detail,
-            numbers: json!({ "valleys": rows,
-                             "batch32_vs_batch2048": { "curve": interp, "groups": ssr_groups } }),
-            figures,
-            table,
-        },
-    )
+    let numbers = json!({ "valleys": rows, "batch32_vs_batch2048": interpolation });
+    Ok(Judgement { pass, detail, numbers, table })
+}
+
+/// Finding 6's rule (see `claims.rs`): every setting nearly symmetric as sampled and flat on +
+/// when sign-consistent, and each hyperparameter's settings not all of one as-sampled width.
+fn hparams_verdict(rows: &[HparamRow]) -> (bool, String) {
+    let of = |sign: SignMode| rows.iter().filter(move |r| r.sign == sign);
+    let asymmetric: Vec<&str> = of(SignMode::AsSampled)
+        .filter(|r| r.error_asymmetry.abs() >= ASYMMETRIC_INDEX || r.loss_asymmetry.abs() >= ASYMMETRIC_INDEX)
+        .map(|r| r.setting.as_str())
+        .collect();
+    let not_flat: Vec<&str> = of(SignMode::Consistent)
+        .filter(|r| r.error_asymmetry <= ASYMMETRIC_INDEX || r.loss_asymmetry <= ASYMMETRIC_INDEX)
+        .map(|r| r.setting.as_str())
+        .collect();
+    // Each hyperparameter's settings: the base and the two that vary it.
+    let same_width: Vec<&str> = ["lr", "batch", "wd"]
+        .into_iter()
+        .filter(|h| {
+            let widths: Vec<(Option<f64>, Option<f64>)> = of(SignMode::AsSampled)
+                .filter(|r| r.setting == "base" || r.setting.starts_with(&format!("{h}=")))
+                .map(|r| (r.loss_width_plus, r.loss_width_minus))
+                .collect();
+            widths.len() < 2 || widths.windows(2).all(|w| w[0] == w[1])
+        })
+        .collect();
+    let settings = of(SignMode::AsSampled).count();
+    let pass = settings > 0 && asymmetric.is_empty() && not_flat.is_empty() && same_width.is_empty();
+    let list = |v: &[&str]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    let detail = format!(
+        "{settings} settings; as sampled with |index| ≥ {ASYMMETRIC_INDEX} (error or loss): {}; sign-consistent not flat on + (index ≤ {ASYMMETRIC_INDEX} in error or loss): {}; hyperparameters whose settings share one as-sampled loss width: {}",
+        list(&asymmetric),
+        list(&not_flat),
+        list(&same_width)
+    );
+    (pass, detail)
 }
 
 type Interp = (serde_json::Value, serde_json::Value, Vec<std::path::PathBuf>);
@@ -245,18 +281,18 @@ pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
         &outcome,
         json!({"dataset": data.name, "train_limit": dc.train_limit, "test_limit": dc.test_limit}),
     )?;
-    let outcome = soups_judge(&dir)?;
-    let claim = soups_claim(&cfg);
-    Finding::record(env, &dir, "soups", "Model soups: sign agreement predicts fusion", &claim, command, outcome)
+    let figures = ["soups.png", "soups.svg"].iter().map(|f| dir.join(f)).filter(|f| f.exists()).collect();
+    Finding::record(env, &dir, "soups", command, figures, soups_judge(&dir)?)
 }
 
-fn soups_claim(cfg: &SoupsConfig) -> String {
+/// The soups claim with the thresholds of `cfg` (claims.rs states it with the defaults).
+pub fn soups_claim(cfg: &SoupsConfig) -> String {
     soups::verdict(&[], &soups::Thresholds::of(cfg)).claim
 }
 
 /// Reads `soups.json` (every checkpoint pair's gap, barrier and SSRs, and the thresholds
 /// fixed in its config) and judges the three claims with [`soups::verdict`] (no training).
-pub(crate) fn soups_judge(dir: &Path) -> Result<Outcome> {
+pub(crate) fn soups_judge(dir: &Path) -> Result<Judgement> {
     let path = dir.join("soups.json");
     let bad = |detail: String| Error::BadMeasurements { path: path.clone(), detail };
     let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
@@ -302,12 +338,10 @@ pub(crate) fn soups_judge(dir: &Path) -> Result<Outcome> {
         v.mean_gap_random,
         v.mean_gap_pretrained
     );
-    let figures = ["soups.png", "soups.svg"].iter().map(|f| dir.join(f)).filter(|f| f.exists()).collect();
-    Ok(Outcome {
+    Ok(Judgement {
         pass: v.pass,
         detail,
         numbers: json!({ "verdict": v, "pretrain_test_accuracy": outcome.pretrain_test_accuracy, "pretrain_losses": outcome.pretrain_losses, "finetune_lr": outcome.config.finetune_lr, "points": outcome.points.iter().map(|p| json!({"start": p.start.name(), "epoch": p.epoch, "test": p.test, "ssr_ia": p.ssr_ia, "ssr_ib": p.ssr_ib, "ssr_ab": p.ssr_ab})).collect::<Vec<_>>() }),
-        figures,
         table,
     })
 }
@@ -337,7 +371,6 @@ pub struct FedMeasurements {
 pub const FED_FINALS: &str = "finals.json";
 
 /// The claim of the FedSign study, fixed before measuring.
-pub const FEDSIGN_CLAIM: &str = "With γ and every baseline's coefficient chosen on a validation split, FedSign's final global test accuracy beats FedAvg's on Dirichlet α = 0.5 data: the 95 % t interval of the per-seed paired difference FedSign − FedAvg lies above 0 (≥ 3 seeds).";
 
 /// Per-seed paired differences `label − fedavg` at `alpha` (seeds present in both).
 fn paired(m: &FedMeasurements, algorithm: &str, alpha: f64) -> Vec<f64> {
@@ -400,7 +433,7 @@ pub fn fedsign_verdict(m: &FedMeasurements) -> (bool, String) {
 }
 
 /// Reads `finals.json` and `selection.json` from `dir` and judges them (no training).
-pub(crate) fn fedsign_judge(dir: &Path) -> Result<Outcome> {
+pub(crate) fn fedsign_judge(dir: &Path) -> Result<Judgement> {
     let read = |name: &str| -> Result<String> {
         let path = dir.join(name);
         std::fs::read_to_string(&path).map_err(|e| Error::BadMeasurements { path, detail: e.to_string() })
@@ -439,13 +472,7 @@ pub(crate) fn fedsign_judge(dir: &Path) -> Result<Outcome> {
             acc.len().to_string(),
         ]);
     }
-    let mut figures: Vec<std::path::PathBuf> = Vec::new();
-    for f in ["compare-accuracy.png", "compare-accuracy.svg"] {
-        if dir.join(f).exists() {
-            figures.push(dir.join(f));
-        }
-    }
-    Ok(Outcome { pass, detail, numbers: json!({ "measurements": m, "selection": selection }), figures, table })
+    Ok(Judgement { pass, detail, numbers: json!({ "measurements": m, "selection": selection }), table })
 }
 
 /// FedSign against FedAvg, FedProx, MOON and FedDyn on Dirichlet splits (§5, Table 1).
@@ -544,16 +571,10 @@ pub fn fedsign(env: &mut Env, command: &str) -> Result<Finding> {
     let m = FedMeasurements { judged_alpha, finals };
     valley_base::atomic_write(&dir.join(FED_FINALS), serde_json::to_string_pretty(&m).unwrap_or_default().as_bytes())?;
     let outcome = fedsign_judge(&dir)?;
+    let figures =
+        ["compare-accuracy.png", "compare-accuracy.svg"].iter().map(|f| dir.join(f)).filter(|f| f.exists()).collect();
     valley_base::atomic_write(&dir.join("table.md"), outcome.table.to_markdown().as_bytes())?;
-    Finding::record(
-        env,
-        &dir,
-        "fedsign",
-        "FedSign against FedAvg, FedProx, MOON and FedDyn",
-        FEDSIGN_CLAIM,
-        command,
-        outcome,
-    )
+    Finding::record(env, &dir, "fedsign", command, figures, outcome)
 }
 
 #[cfg(test)]
@@ -599,5 +620,58 @@ mod fed_tests {
     fn fedsign_needs_three_paired_seeds() {
         let (pass, detail) = fedsign_verdict(&measurements(&[0.02, 0.021]));
         assert!(!pass && detail.contains("fewer than 3"), "{detail}");
+    }
+}
+
+#[cfg(test)]
+mod hparams_tests {
+    use super::*;
+
+    fn row(setting: &str, sign: SignMode, index: f64, width: Option<f64>) -> HparamRow {
+        HparamRow {
+            setting: setting.into(),
+            sign,
+            error_asymmetry: index,
+            loss_asymmetry: index,
+            loss_width_plus: width,
+            loss_width_minus: width,
+        }
+    }
+
+    fn rows(edit: impl Fn(&mut HparamRow)) -> Vec<HparamRow> {
+        let settings = ["base", "lr=0.1", "lr=0.003", "batch=32", "batch=2048", "wd=0.001", "wd=0.00001"];
+        let mut v = Vec::new();
+        for (i, s) in settings.iter().enumerate() {
+            v.push(row(s, SignMode::AsSampled, 0.02, Some(0.2 + 0.1 * i as f64)));
+            v.push(row(s, SignMode::Consistent, 0.4, Some(0.3)));
+        }
+        v.iter_mut().for_each(edit);
+        v
+    }
+
+    #[test]
+    fn hparams_needs_symmetry_as_sampled_asymmetry_when_consistent_and_a_width_change() {
+        assert!(hparams_verdict(&rows(|_| {})).0);
+        let skewed = rows(|r| {
+            if r.setting == "batch=2048" && r.sign == SignMode::AsSampled {
+                r.loss_asymmetry = 0.15;
+            }
+        });
+        let (pass, detail) = hparams_verdict(&skewed);
+        assert!(!pass && detail.contains("batch=2048"), "{detail}");
+        let weak = rows(|r| {
+            if r.setting == "lr=0.1" && r.sign == SignMode::Consistent {
+                r.error_asymmetry = 0.08;
+            }
+        });
+        assert!(!hparams_verdict(&weak).0);
+        let same_width = rows(|r| {
+            if r.setting == "base" || r.setting.starts_with("wd=") {
+                r.loss_width_plus = Some(0.5);
+                r.loss_width_minus = Some(0.5);
+            }
+        });
+        let (pass, detail) = hparams_verdict(&same_width);
+        assert!(!pass && detail.ends_with("wd"), "{detail}");
     }
 }

@@ -13,7 +13,7 @@ use valley::{Kind, Model, ModelConfig, Tensor};
 use valley_data::DatasetKind;
 use valley_report::{line_figure, Panel, Series, Table};
 
-use crate::verdict::{fmt, Finding, Outcome};
+use crate::verdict::{fmt, Finding, Judgement};
 use crate::{listing2, Env, Result};
 use std::path::Path;
 
@@ -65,12 +65,6 @@ fn raw_digits(device: valley::Device) -> Result<(TensorSet, TensorSet)> {
     };
     Ok((scale(ds.train.clone()), scale(ds.test.clone())))
 }
-
-/// The claim of finding 7, tested by [`listing2::verdict`].
-const SOFTMAX_CLAIM: &str = "Listing 2 (all 1,797 8×8 digits at raw values 0–16, L2 logistic regression without \
-     intercept at C = 1 solved to its optimum, raw randn noise): along W + λ·|ε|⊙sign(W), loss, E[Σp(1−p)] and \
-     tr(H) are smaller at +a than at −a for every a ∈ (0, 1] of the grid in every draw, while plain Gaussian noise \
-     gives a nearly symmetric tr(H) (asymmetry index at |λ| = 1 below half the sign-consistent one).";
 
 /// Noise draws of the Listing 2 setting: the paper asks for the range over several draws.
 const LISTING2_DRAWS: u64 = 5;
@@ -134,24 +128,21 @@ pub fn softmax(env: &mut Env, command: &str) -> Result<Finding> {
     }
     theta.write_to(&model);
     listing2::write_csv(&dir.join("softmax.csv"), &rows)?;
-    let mut outcome = softmax_judge(&dir)?;
+    let (mut outcome, figures) = softmax_judged(&dir)?;
     if let Some(n) = outcome.numbers.as_object_mut() {
         n.insert("ns_epochs".into(), json!(epochs));
     }
-    Finding::record(
-        env,
-        &dir,
-        "softmax",
-        "Finding 7: softmax theory on the 8×8 digits",
-        SOFTMAX_CLAIM,
-        command,
-        outcome,
-    )
+    Finding::record(env, &dir, "softmax", command, figures, outcome)
 }
 
 /// Finding 7, judged from `softmax.csv` and `softmax-fit.json` in `dir` alone (no model is
-/// trained or evaluated): [`listing2::verdict`], the figures and the table.
-pub(crate) fn softmax_judge(dir: &Path) -> Result<Outcome> {
+/// trained or evaluated): [`listing2::verdict`] and the table (the figures are redrawn).
+pub(crate) fn softmax_judge(dir: &Path) -> Result<Judgement> {
+    Ok(softmax_judged(dir)?.0)
+}
+
+/// [`softmax_judge`] and the figures it draws from the saved table.
+fn softmax_judged(dir: &Path) -> Result<(Judgement, Vec<std::path::PathBuf>)> {
     let rows = listing2::read_csv(&dir.join("softmax.csv"))?;
     let fit_path = dir.join("softmax-fit.json");
     let fit: listing2::Fit = std::fs::read_to_string(&fit_path)
@@ -233,7 +224,7 @@ pub(crate) fn softmax_judge(dir: &Path) -> Result<Outcome> {
         "trace_h_asymmetry": { "listing2": asym("listing2"), "ns": asym("ns") },
         "csv": "softmax.csv",
     });
-    Ok(Outcome { pass, detail, numbers, figures, table })
+    Ok((Judgement { pass, detail, numbers, table }, figures))
 }
 
 fn softmax_figure(stem: &Path, title: &str, curves: &[(String, Vec<SoftmaxPoint>)]) -> Result<Vec<std::path::PathBuf>> {
@@ -292,77 +283,174 @@ fn class_zero_images(dir: &std::path::Path, w0: &Tensor) -> Result<Vec<std::path
 /// a sign-consistent direction d.
 pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("relu")?;
-    let (synthetic, hist) = relu_synthetic(&dir)?;
-    let monotone = synthetic.windows(2).all(|w| w[1].1 > w[0].1 && w[1].2 > w[0].2);
+    let (synthetic, mut figures) = relu_synthetic(&dir)?;
+    valley_base::csv::write_records(&dir.join(RELU_SYNTHETIC), &synthetic)?;
+    let mut rows = Vec::new();
+    // The MLP of the theory and, as Fig. 28, the base ResNet-20 with BN.
+    let mlp = relu_training(env.budget);
+    let resnet = crate::valleys::base_config(env.budget, valley::Arch::Resnet20);
+    for (name, cfg) in [("mlp", mlp), ("resnet20", resnet)] {
+        let run = crate::trained(env, &cfg, &format!("relu: {name}"))?;
+        rows.extend(activation_agreement(env, name, &cfg, &run)?);
+    }
+    valley_base::csv::write_records(&dir.join(RELU_NETWORK), &rows)?;
+    figures.extend(agreement_figure(&dir, &rows)?);
+    Finding::record(env, &dir, "relu", command, figures, judge_relu(&dir)?)
+}
 
-    let cfg = relu_training(env.budget);
-    let run = crate::trained(env, &cfg, "relu: MLP")?;
-    let ck = valley::checkpoint::Checkpoint::read(&valley::train::RunDir::new(&run).final_())?;
+const RELU_SYNTHETIC: &str = "relu-synthetic.csv";
+const RELU_NETWORK: &str = "relu-network.csv";
+
+/// One λ of the synthetic ReLU argument: the means of s = (w + λ·sign(w))ᵀh and of ReLU(s).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct ShiftStats {
+    lambda: f64,
+    mean: f64,
+    mean_after_relu: f64,
+}
+
+/// The activation confusion of one network at ±a: the fraction of hidden units whose state
+/// (active or not) agrees with θf's, and the on→on and off→off fractions.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Agreement {
+    network: String,
+    a: f64,
+    agree_plus: f64,
+    on_on_plus: f64,
+    off_off_plus: f64,
+    agree_minus: f64,
+    on_on_minus: f64,
+    off_off_minus: f64,
+}
+
+/// Finding 8's agreement rows for the network trained by `cfg` in `run`, at a ∈ {0.2, …, 1}.
+fn activation_agreement(env: &Env, name: &str, cfg: &TrainConfig, run: &std::path::Path) -> Result<Vec<Agreement>> {
+    let ck = valley::checkpoint::Checkpoint::read(&valley::train::RunDir::new(run).final_())?;
     let model = ck.to_model(None, env.device)?;
     let data = train::prepare(&cfg.data, ck.normalisation().as_ref(), env.device)?;
     let (x, _) = data.test.slice(0, data.test.len().min(2000));
     let theta = Params::of(&model);
-    let spec = DirectionSpec::consistent(Noise::Gaussian);
-    let d = noise::direction(&spec, &theta, &model, &Context::default())?;
-    let states =
-        |m: &Model| -> Tensor { valley::tensors::no_grad(|| Tensor::cat(&m.hidden_preactivations(&x), 1).gt(0.0)) };
+    let d = noise::direction(&DirectionSpec::consistent(Noise::Gaussian), &theta, &model, &Context::default())?;
+    let states = |m: &Model| -> Tensor {
+        valley::tensors::no_grad(|| {
+            Tensor::cat(&m.hidden_preactivations(&x).iter().map(|t| t.flatten(1, -1)).collect::<Vec<_>>(), 1).gt(0.0)
+        })
+    };
+    let frac = |t: Tensor| t.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
     let base = states(&model);
     let mut rows = Vec::new();
     for i in 1..=5 {
         let a = 0.2 * i as f64;
-        let mut row = vec![a];
-        for lambda in [a, -a] {
+        let at = |lambda: f64| {
             theta.write_shifted(&d, lambda, &model);
             let s = states(&model);
-            let agree = s.eq_tensor(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
-            let on_on = s.logical_and(&base).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
-            let off_off = s
-                .logical_not()
-                .logical_and(&base.logical_not())
-                .to_kind(Kind::Double)
-                .mean(Kind::Double)
-                .double_value(&[]);
-            row.extend([agree, on_on, off_off]);
-        }
-        rows.push(row);
+            let off_off = s.logical_not().logical_and(&base.logical_not());
+            (frac(s.eq_tensor(&base)), frac(s.logical_and(&base)), frac(off_off))
+        };
+        let (p, m) = (at(a), at(-a));
+        rows.push(Agreement {
+            network: name.into(),
+            a,
+            agree_plus: p.0,
+            on_on_plus: p.1,
+            off_off_plus: p.2,
+            agree_minus: m.0,
+            on_on_minus: m.1,
+            off_off_minus: m.2,
+        });
     }
     theta.write_to(&model);
-    let network_holds = rows.iter().all(|r| r[1] > r[4]);
-    let panel = Panel::new("agreement of hidden activation states with θf", "a", "fraction of units agreeing")
-        .with_series(
-            Series::new(
-                "θf + a·|ε|⊙sign(θf)",
-                rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
-                rows.iter().map(|r| r[1]).collect::<Vec<_>>(),
-            )
-            .color(0),
-        )
-        .with_series(
-            Series::new(
-                "θf − a·|ε|⊙sign(θf)",
-                rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
-                rows.iter().map(|r| r[4]).collect::<Vec<_>>(),
-            )
-            .color(1),
-        );
-    let mut figures = hist;
-    figures.extend(line_figure(
-        &dir.join("relu-agreement"),
-        "Activation confusion along ±a·|ε|⊙sign(θf)",
-        &[panel],
-        1,
-    )?);
+    Ok(rows)
+}
+
+fn agreement_figure(dir: &std::path::Path, rows: &[Agreement]) -> Result<Vec<std::path::PathBuf>> {
+    let mut networks: Vec<&str> = rows.iter().map(|r| r.network.as_str()).collect();
+    networks.dedup();
+    let panels: Vec<Panel> = networks
+        .iter()
+        .map(|n| {
+            let rs: Vec<&Agreement> = rows.iter().filter(|r| r.network == *n).collect();
+            let xs: Vec<f64> = rs.iter().map(|r| r.a).collect();
+            Panel::new(&format!("{n}: agreement with θf's activation states"), "a", "fraction of units agreeing")
+                .with_series(
+                    Series::new("θf + a·|ε|⊙sign(θf)", xs.clone(), rs.iter().map(|r| r.agree_plus).collect::<Vec<_>>())
+                        .color(0),
+                )
+                .with_series(
+                    Series::new("θf − a·|ε|⊙sign(θf)", xs, rs.iter().map(|r| r.agree_minus).collect::<Vec<_>>())
+                        .color(1),
+                )
+        })
+        .collect();
+    Ok(line_figure(&dir.join("relu-agreement"), "Activation confusion along ±a·|ε|⊙sign(θf)", &panels, panels.len())?)
+}
+
+/// Finding 8's verdict from the two CSV files in `dir`.
+pub(crate) fn judge_relu(dir: &std::path::Path) -> Result<Judgement> {
+    let synthetic: Vec<ShiftStats> = read_rows("relu", dir, RELU_SYNTHETIC)?;
+    let network: Vec<Agreement> = read_rows("relu", dir, RELU_NETWORK)?;
+    let (pass, detail) = relu_verdict(&synthetic, &network);
     let mut table = Table {
-        header: ["a", "agree (+a)", "on→on (+a)", "off→off (+a)", "agree (−a)", "on→on (−a)", "off→off (−a)"]
-            .map(String::from)
-            .to_vec(),
+        header: [
+            "network",
+            "a",
+            "agree (+a)",
+            "on→on (+a)",
+            "off→off (+a)",
+            "agree (−a)",
+            "on→on (−a)",
+            "off→off (−a)",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: vec![],
     };
-    table.rows = rows.iter().map(|r| r.iter().map(|&v| fmt(v)).collect()).collect();
-    Finding::record(env, &dir, "relu", "Finding 8: ReLU and sign-consistent noise", "(w + λ·sign(w))ᵀh shifts right as λ grows, before and after ReLU, and a trained network's hidden units keep θf's activation states more often at θf + a·|ε|⊙sign(θf) than at θf − a·|ε|⊙sign(θf).", command, Outcome { pass: monotone && network_holds, detail: format!(
-            "means of (w+λ·sign(w))ᵀh by λ {:?} (monotone: {monotone}); agreement higher on + side for every a: {network_holds}",
-            synthetic.iter().map(|s| (s.0, (s.1 * 1000.0).round() / 1000.0)).collect::<Vec<_>>()
-        ), numbers: json!({ "synthetic": synthetic.iter().map(|s| json!({"lambda": s.0, "mean": s.1, "mean_after_relu": s.2})).collect::<Vec<_>>(), "network": rows, "model_run": run }), figures, table })
+    table.rows = network
+        .iter()
+        .map(|r| {
+            let v = [r.a, r.agree_plus, r.on_on_plus, r.off_off_plus, r.agree_minus, r.on_on_minus, r.off_off_minus];
+            std::iter::once(r.network.clone()).chain(v.iter().map(|&x| fmt(x))).collect()
+        })
+        .collect();
+    Ok(Judgement { pass, detail, numbers: json!({ "synthetic": synthetic, "network": network }), table })
+}
+
+/// Finding 8's rule (see `claims.rs`): both synthetic means rise strictly with λ over the whole
+/// grid, and every network agrees more at +a than at −a for every a.
+fn relu_verdict(synthetic: &[ShiftStats], network: &[Agreement]) -> (bool, String) {
+    let mut sorted = synthetic.to_vec();
+    sorted.sort_by(|a, b| a.lambda.total_cmp(&b.lambda));
+    let rising = sorted.len() >= 2
+        && sorted.windows(2).all(|w| w[1].mean > w[0].mean && w[1].mean_after_relu > w[0].mean_after_relu);
+    let against: Vec<String> =
+        network.iter().filter(|r| r.agree_plus <= r.agree_minus).map(|r| format!("{} a={}", r.network, r.a)).collect();
+    let pass = rising && !network.is_empty() && against.is_empty();
+    let detail = format!(
+        "means of (w+λ·sign(w))ᵀh by λ: {} ({}); agreement +a vs −a: {}{}",
+        sorted
+            .iter()
+            .map(|s| format!("{}: {:.3}/{:.3}", s.lambda, s.mean, s.mean_after_relu))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if rising { "both rise strictly" } else { "not strictly rising" },
+        network
+            .iter()
+            .map(|r| format!("{} a={} {:.3} vs {:.3}", r.network, r.a, r.agree_plus, r.agree_minus))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if against.is_empty() { String::new() } else { format!("; not higher on + at {}", against.join(", ")) }
+    );
+    (pass, detail)
+}
+
+/// Reads the rows of `file` in finding `name`'s folder `dir`.
+fn read_rows<T: serde::de::DeserializeOwned>(name: &str, dir: &std::path::Path, file: &str) -> Result<Vec<T>> {
+    let missing =
+        |why: String| crate::Error::NoMeasurements { name: name.into(), dir: dir.to_path_buf(), missing: why };
+    if !dir.join(file).exists() {
+        return Err(missing(file.to_string()));
+    }
+    valley_base::csv::read_records(&dir.join(file)).map_err(|e| missing(format!("{file} unreadable: {e}")))
 }
 
 fn relu_training(budget: crate::Budget) -> TrainConfig {
@@ -382,15 +470,15 @@ fn relu_training(budget: crate::Budget) -> TrainConfig {
     }
 }
 
-/// Returns (λ, mean of s, mean of ReLU(s)) for s = (w + λ·sign(w))ᵀh, and the histogram files.
-/// (λ, mean of s, mean of ReLU(s)).
-type ShiftStats = (f64, f64, f64);
+/// The λ of the synthetic ReLU argument: the paper's, negative ones included (Fig. 27).
+const RELU_LAMBDAS: [f64; 7] = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0];
 
+/// The shift statistics of s = (w + λ·sign(w))ᵀh per λ, and the histogram files.
 fn relu_synthetic(dir: &std::path::Path) -> Result<(Vec<ShiftStats>, Vec<std::path::PathBuf>)> {
     const DIM: usize = 100;
     const SAMPLES: usize = 10_000;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let lambdas = [0.0, 0.5, 1.0, 2.0];
+    let lambdas = RELU_LAMBDAS;
     let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(SAMPLES); lambdas.len()];
     for _ in 0..SAMPLES {
         let h: Vec<f64> = (0..DIM).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -405,7 +493,11 @@ fn relu_synthetic(dir: &std::path::Path) -> Result<(Vec<ShiftStats>, Vec<std::pa
     let stats = lambdas
         .iter()
         .zip(&values)
-        .map(|(&l, v)| (l, mean(v), mean(&v.iter().map(|x| x.max(0.0)).collect::<Vec<_>>())))
+        .map(|(&l, v)| ShiftStats {
+            lambda: l,
+            mean: mean(v),
+            mean_after_relu: mean(&v.iter().map(|x| x.max(0.0)).collect::<Vec<_>>()),
+        })
         .collect();
     let before = values
         .iter()
@@ -429,6 +521,40 @@ fn relu_synthetic(dir: &std::path::Path) -> Result<(Vec<ShiftStats>, Vec<std::pa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn agreement(network: &str, a: f64, plus: f64, minus: f64) -> Agreement {
+        Agreement {
+            network: network.into(),
+            a,
+            agree_plus: plus,
+            on_on_plus: 0.5 * plus,
+            off_off_plus: 0.5 * plus,
+            agree_minus: minus,
+            on_on_minus: 0.5 * minus,
+            off_off_minus: 0.5 * minus,
+        }
+    }
+
+    #[test]
+    fn relu_needs_a_strict_rise_over_negative_lambda_and_more_agreement_on_plus() {
+        let shift = |l: f64, m: f64| ShiftStats { lambda: l, mean: m, mean_after_relu: m.exp() };
+        let rising: Vec<ShiftStats> = RELU_LAMBDAS.iter().map(|&l| shift(l, 3.0 * l)).collect();
+        let nets = |minus_at_1: f64| {
+            let mut v: Vec<Agreement> = [0.2, 0.6].iter().map(|&a| agreement("mlp", a, 0.9, 0.8)).collect();
+            v.push(agreement("resnet20", 1.0, 0.85, minus_at_1));
+            v
+        };
+        assert!(relu_verdict(&rising, &nets(0.7)).0);
+        // Flat over the negative λ (ReLU's mean unchanged there) is not a strict rise.
+        let flat_negative: Vec<ShiftStats> = RELU_LAMBDAS
+            .iter()
+            .map(|&l| ShiftStats { lambda: l, mean: 3.0 * l, mean_after_relu: l.max(0.0) })
+            .collect();
+        assert!(!relu_verdict(&flat_negative, &nets(0.7)).0);
+        let (pass, detail) = relu_verdict(&rising, &nets(0.85));
+        assert!(!pass && detail.contains("resnet20 a=1"), "{detail}");
+        assert!(!relu_verdict(&rising, &[]).0, "no network measured fails");
+    }
 
     #[test]
     fn softmax_quantities_match_hand_computation() {

@@ -11,11 +11,13 @@ use valley::train::{DataConfig, OptimConfig, Schedule, TrainConfig};
 use valley::{Arch, BnInit, ModelConfig};
 use valley_data::DatasetKind;
 use valley_landscape::metrics::Metric;
-use valley_landscape::{aggregate, Aggregate, EvalData, Evaluator, Interval, LandscapeSpec, Split};
+use valley_landscape::run::Curve;
+use valley_landscape::{aggregate, Aggregate, EvalData, Evaluator, LandscapeSpec, Split};
 use valley_report::{HistPanel, Table};
 
-use crate::verdict::{fmt, Finding, Outcome};
-use crate::{Budget, Env, Result};
+use crate::claims::{ASYMMETRIC_INDEX, RESOLUTION_SE, TREND_P, TREND_TAU};
+use crate::verdict::{fmt, Finding, Judgement};
+use crate::{Budget, Env, Error, Result};
 
 /// The paper's VGG/ResNet on CIFAR becomes, on a CPU budget, a narrow CNN with BN on
 /// Fashion-MNIST; the code path is the same, the budget is a parameter.
@@ -88,10 +90,58 @@ pub(crate) fn valleys_of(
     })?;
     std::fs::create_dir_all(fig_dir).map_err(|e| valley::Error::create_dir(fig_dir, e))?;
     valley_landscape::run::write_curves_csv(&fig_dir.join("curves.csv"), &curves)?;
+    let test_images = data.splits.iter().find(|(s, _)| *s == Split::Test).map_or(0, |(_, t)| t.len());
+    let record =
+        SweepRecord { test_images, error_delta: spec.error_delta, loss_ratio: spec.loss_ratio, spec: spec.record() };
+    let json = serde_json::to_string_pretty(&record).unwrap_or_default();
+    valley_base::atomic_write(&fig_dir.join(SWEEP_FILE), json.as_bytes())?;
     let aggs = aggregate(&curves);
     let mut figures = valley_landscape::plots::valley_figures(fig_dir, &aggs, spec.norm.label())?;
     figures.extend(valley_landscape::plots::ratio_figures(fig_dir, &aggs)?);
     Ok((aggs, figures))
+}
+
+/// What a judge needs to know of the sweep behind a `curves.csv`, saved beside it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SweepRecord {
+    /// Test images each point was evaluated on (the test set's resolution).
+    pub test_images: usize,
+    /// The width thresholds the curve metrics use.
+    pub error_delta: f64,
+    pub loss_ratio: f64,
+    pub spec: serde_json::Value,
+}
+
+const SWEEP_FILE: &str = "sweep.json";
+
+/// The curves a measurement saved in `dir`, aggregated over seeds, with the number of test
+/// images behind each point.
+pub(crate) fn saved_valleys(name: &str, dir: &Path) -> Result<(Vec<Aggregate>, usize)> {
+    let (curves, n) = saved_curves(name, dir)?;
+    Ok((aggregate(&curves), n))
+}
+
+/// The curves a measurement saved in `dir` (`curves.csv` and `sweep.json`), with the number
+/// of test images behind each point.
+pub(crate) fn saved_curves(name: &str, dir: &Path) -> Result<(Vec<Curve>, usize)> {
+    let missing =
+        |file: &str| Error::NoMeasurements { name: name.into(), dir: dir.to_path_buf(), missing: file.into() };
+    let sweep = dir.join(SWEEP_FILE);
+    let text = std::fs::read_to_string(&sweep).map_err(|_| missing(SWEEP_FILE))?;
+    let record: SweepRecord =
+        serde_json::from_str(&text).map_err(|e| missing(&format!("{SWEEP_FILE} unreadable: {e}")))?;
+    let curves_path = dir.join("curves.csv");
+    if !curves_path.exists() {
+        return Err(missing("curves.csv"));
+    }
+    let curves = valley_landscape::run::read_curves_csv(&curves_path, record.error_delta, record.loss_ratio)?;
+    Ok((curves, record.test_images))
+}
+
+/// The smallest difference of two mean error rates near `error` that `n` test images resolve:
+/// [`RESOLUTION_SE`] binomial standard errors.
+pub(crate) fn resolution(error: f64, n: usize) -> f64 {
+    RESOLUTION_SE * (error.clamp(0.0, 1.0) * (1.0 - error.clamp(0.0, 1.0)) / n.max(1) as f64).sqrt()
 }
 
 /// Gaussian-style spec at scale 1, NS, all parameters.
@@ -152,7 +202,7 @@ fn summary_table(aggs: &[Aggregate]) -> Table {
     Table { header: header.map(String::from).to_vec(), rows }
 }
 
-fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
+fn numbers_of(aggs: &[Aggregate]) -> serde_json::Value {
     json!(aggs
         .iter()
         .map(|a| json!({
@@ -162,12 +212,6 @@ fn numbers(aggs: &[Aggregate]) -> serde_json::Value {
             "lambdas": a.lambdas, "error": a.error.iter().map(|i| i.mean).collect::<Vec<_>>(), "loss": a.loss.iter().map(|i| i.mean).collect::<Vec<_>>(),
         }))
         .collect::<Vec<_>>())
-}
-
-/// Mean |asymmetry| of the curves selected by `keep` (NaN when none is).
-fn mean_abs_asym(aggs: &[Aggregate], keep: impl Fn(&Aggregate) -> bool) -> f64 {
-    let v: Vec<f64> = aggs.iter().filter(|a| keep(a)).map(|a| metric(a, false, Metric::Asymmetry).abs()).collect();
-    valley_base::stats::mean(&v)
 }
 
 /// Whether a curve is flatter on the + side in both error and loss, by more than `min_index`
@@ -199,48 +243,108 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
         Norm::Ns { per_tensor: false },
         vec![Group::All],
     );
-    let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let consistent: Vec<&Aggregate> = aggs.iter().filter(|a| a.key.sign == SignMode::Consistent).collect();
-    let (sym, asym) = (
-        mean_abs_asym(&aggs, |a| a.key.sign == SignMode::AsSampled),
-        mean_abs_asym(&aggs, |a| a.key.sign == SignMode::Consistent),
+    let (_, mut figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
+    // Fig. 13's arm: the same noises on a network without BN, at s = 1.
+    let (cfg_nobn, run_nobn) = trained_no_bn(env, "noise (no BN)")?;
+    let sp = spec(
+        &Noise::ELEMENTWISE,
+        vec![SignMode::AsSampled, SignMode::Consistent],
+        vec![1.0],
+        Norm::Ns { per_tensor: false },
+        vec![Group::All],
     );
-    // Where the claim holds: the scales at which every sign-consistent curve is flatter on +.
-    let mut scales: Vec<f64> = consistent.iter().map(|a| a.key.scale).collect();
-    scales.sort_by(f64::total_cmp);
-    scales.dedup();
-    let (mut held, mut failed) = (Vec::new(), Vec::new());
-    for &s in &scales {
-        let at: Vec<&&Aggregate> = consistent.iter().filter(|a| a.key.scale == s).collect();
-        let bad: Vec<String> =
-            at.iter().filter(|a| metric(a, false, Metric::Diff) <= 0.0).map(|a| a.key.direction_id()).collect();
-        let max_gap = at.iter().map(|a| metric(a, false, Metric::Diff).abs()).fold(0.0, f64::max);
-        if bad.is_empty() {
-            held.push(format!("s={s}"));
-        } else {
-            failed.push(format!(
-                "s={s} ({} of {} noises, e.g. {}; largest |mean− − mean+| there {max_gap:.4})",
-                bad.len(),
-                at.len(),
-                bad[0]
-            ));
-        }
+    figures.extend(valleys_of(env, &run_nobn, &cfg_nobn, sp, &dir.join("without-bn"))?.1);
+    Finding::record(env, &dir, "noise", command, figures, judge_noise(&dir)?)
+}
+
+/// Finding 1's verdict from `curves.csv` in `dir` (and `without-bn/` when measured).
+pub(crate) fn judge_noise(dir: &Path) -> Result<Judgement> {
+    let (aggs, n) = saved_valleys("noise", dir)?;
+    let no_bn = if dir.join("without-bn").join("curves.csv").exists() {
+        Some(saved_valleys("noise", &dir.join("without-bn"))?)
+    } else {
+        None
+    };
+    let (pass, detail) = noise_verdict(&aggs, n, no_bn.as_ref().map(|(a, n)| (a.as_slice(), *n)));
+    let mut table = summary_table(&aggs);
+    let mut numbers = json!({ "with_bn": numbers_of(&aggs), "test_images": n });
+    if let Some((a, _)) = &no_bn {
+        table.rows.extend(summary_table(a).rows.into_iter().map(|mut r| {
+            r[3] = format!("{} (no BN)", r[3]);
+            r
+        }));
+        numbers["without_bn"] = numbers_of(a);
     }
-    let pass = failed.is_empty() && sym < 0.5 * asym;
+    Ok(Judgement { pass, detail, numbers, table })
+}
+
+/// Whether a sign-consistent curve is flat on + by more than the test set resolves: its
+/// Δerror = mean− − mean+ above [`resolution`] and its Δloss positive.
+fn resolved_flat_on_plus(a: &Aggregate, n: usize) -> bool {
+    let (plus, minus) = (metric(a, false, Metric::MeanPlus), metric(a, false, Metric::MeanMinus));
+    minus - plus > resolution(0.5 * (plus + minus), n) && metric(a, true, Metric::Diff) > 0.0
+}
+
+/// Whether a curve is nearly symmetric: |asymmetry index| below [`ASYMMETRIC_INDEX`] in
+/// error and in loss.
+fn nearly_symmetric(a: &Aggregate) -> bool {
+    metric(a, false, Metric::Asymmetry).abs() < ASYMMETRIC_INDEX
+        && metric(a, true, Metric::Asymmetry).abs() < ASYMMETRIC_INDEX
+}
+
+/// Finding 1's rule (see `claims.rs`): every sign-consistent curve resolved flat on +, with BN
+/// and (when measured) without; the symmetric noises as sampled nearly symmetric.
+fn noise_verdict(aggs: &[Aggregate], n: usize, no_bn: Option<(&[Aggregate], usize)>) -> (bool, String) {
+    let symmetric = |a: &&Aggregate| ["gaussian", "uniform", "ternary"].contains(&a.key.direction_id().as_str());
+    let consistent = |a: &&Aggregate| a.key.sign == SignMode::Consistent;
+    let not_flat = |aggs: &[Aggregate], n: usize| -> Vec<String> {
+        aggs.iter().filter(consistent).filter(|a| !resolved_flat_on_plus(a, n)).map(describe_diff).collect()
+    };
+    let failed = not_flat(aggs, n);
+    let failed_no_bn = no_bn.map(|(a, n)| not_flat(a, n)).unwrap_or_default();
+    let asymmetric_as_sampled: Vec<String> = aggs
+        .iter()
+        .filter(|a| a.key.sign == SignMode::AsSampled)
+        .filter(symmetric)
+        .filter(|a| !nearly_symmetric(a))
+        .map(describe_index)
+        .collect();
+    let total = aggs.iter().filter(consistent).count();
+    let pass = total > 0 && failed.is_empty() && failed_no_bn.is_empty() && asymmetric_as_sampled.is_empty();
+    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join("; ") };
     let detail = format!(
-        "sign-consistent curves flatter on the + side for every noise at {}{}; mean |asymmetry index| of error: as sampled {sym:.3}, sign-consistent {asym:.3}",
-        if held.is_empty() { "no scale".to_string() } else { held.join(", ") },
-        if failed.is_empty() { String::new() } else { format!("; not at {}", failed.join("; ")) },
+        "sign-consistent curves not resolved flat on + ({} test images, resolution {RESOLUTION_SE}·√(ē(1−ē)/n)): {} of {total} with BN [{}]{}; symmetric noises as sampled with |index| ≥ {ASYMMETRIC_INDEX}: [{}]",
+        n,
+        failed.len(),
+        list(&failed),
+        match no_bn {
+            Some((a, _)) => format!(", {} of {} without BN [{}]", failed_no_bn.len(), a.iter().filter(consistent).count(), list(&failed_no_bn)),
+            None => ", no-BN arm not measured".into(),
+        },
+        list(&asymmetric_as_sampled),
     );
-    let claim = "With NS noise the seven noise types give nearly symmetric valleys; made sign-consistent (|ε|⊙sign(θf)) every type at every scale gives an asymmetric valley, flat for λ > 0 and steep for λ < 0.";
-    Finding::record(
-        env,
-        &dir,
-        "noise",
-        "Finding 1: seven noises, as sampled vs sign-consistent",
-        claim,
-        command,
-        Outcome { pass, detail, numbers: numbers(&aggs), figures, table: summary_table(&aggs) },
+    (pass, detail)
+}
+
+/// `gaussian s=0.2: Δerr +0.0061 (res 0.0121), Δloss +0.0300`.
+fn describe_diff(a: &Aggregate) -> String {
+    format!(
+        "{} s={}: Δerr {:+.4}, Δloss {:+.4}",
+        a.key.direction_id(),
+        a.key.scale,
+        metric(a, false, Metric::Diff),
+        metric(a, true, Metric::Diff)
+    )
+}
+
+/// `gaussian s=1: index 0.120/0.050` (error/loss).
+fn describe_index(a: &Aggregate) -> String {
+    format!(
+        "{} s={}: index {:.3}/{:.3}",
+        a.key.direction_id(),
+        a.key.scale,
+        metric(a, false, Metric::Asymmetry),
+        metric(a, true, Metric::Asymmetry)
     )
 }
 
@@ -248,62 +352,92 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
 pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("flip")?;
     let (cfg, run) = trained_base(env, Arch::Cnn, "flip")?;
-    let ratios: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
     let mut sp = spec(
         &["gaussian"],
-        ratios.iter().map(|&r| SignMode::FlipRatio(r)).collect(),
+        FLIP_RATIOS.iter().map(|&r| SignMode::FlipRatio(r)).collect(),
         vec![1.0],
         Norm::Ns { per_tensor: false },
         vec![Group::All],
     );
-    // One direction per r cannot resolve a trend of a few points: average several.
+    // The trend is tested per direction: several directions show whether it holds for each.
     sp.seeds = env.budget.pick(vec![0], vec![0, 1, 2], vec![0, 1, 2, 3, 4]);
-    let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let side = |key: Metric| -> Vec<Interval> {
-        aggs.iter()
-            .map(|a| a.error_metrics.get(key).unwrap_or(Interval { mean: f64::NAN, lo: None, hi: None, n: 0 }))
-            .collect()
-    };
-    let (plus, minus) = (side(Metric::MeanPlus), side(Metric::MeanMinus));
-    let against_plus = against_trend(&ratios, &plus, true);
-    let against_minus = against_trend(&ratios, &minus, false);
-    let (p, m): (Vec<f64>, Vec<f64>) = (plus.iter().map(|i| i.mean).collect(), minus.iter().map(|i| i.mean).collect());
-    let gap0 = (m[0] - p[0]).abs();
-    let gap1 = m[10] - p[10];
-    let pass =
-        against_plus.is_empty() && against_minus.is_empty() && p[10] < p[0] && m[10] > m[0] && gap0 < 0.25 * gap1;
-    // The largest raw step against the trend, whether or not it is resolvable.
-    let worst_plus = p.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    let worst_minus = m.windows(2).map(|w| w[0] - w[1]).fold(0.0, f64::max);
-    let detail = format!(
-        "mean error λ>0 from {:.4} (r=0) to {:.4} (r=1), λ<0 from {:.4} to {:.4} ({} directions per r); steps significantly against the trend: + side at r={against_plus:?}, − side at r={against_minus:?}; largest raw step against the trend: + side {worst_plus:+.4}, − side {:+.4}; |gap| at r=0 {gap0:.4} vs gap at r=1 {gap1:.4}",
-        p[0], p[10], m[0], m[10], plus[0].n, -worst_minus
-    );
-    let claim = "As the sign-change ratio r grows from 0 to 1, mean test error over λ ∈ [0,1] falls and over λ ∈ [−1,0] rises, monotonically; at r = 0 the two sides are nearly equal.";
-    let n = json!({ "ratios": ratios, "mean_error_plus": p, "mean_error_minus": m, "mean_error_plus_ci95": plus, "mean_error_minus_ci95": minus, "curves": numbers(&aggs) });
-    Finding::record(
-        env,
-        &dir,
-        "flip",
-        "Finding 2: sign-change ratio",
-        claim,
-        command,
-        Outcome { pass, detail, numbers: n, figures, table: summary_table(&aggs) },
-    )
+    let (_, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
+    Finding::record(env, &dir, "flip", command, figures, judge_flip(&dir)?)
 }
 
-/// The ratios r at which a side's mean error moves against its expected trend by more than
-/// the measurement can resolve: the 95 % intervals of consecutive r do not overlap, or,
-/// with one direction per r (no interval), the step exceeds 0.005.
-fn against_trend(ratios: &[f64], side: &[Interval], falling: bool) -> Vec<f64> {
-    const TOL: f64 = 0.005;
-    let wrong_way = |a: &Interval, b: &Interval| match (a.lo, a.hi, b.lo, b.hi) {
-        (Some(_), Some(ahi), Some(blo), Some(_)) if falling => blo > ahi,
-        (Some(alo), Some(_), Some(_), Some(bhi)) => bhi < alo,
-        _ if falling => b.mean > a.mean + TOL,
-        _ => b.mean < a.mean - TOL,
-    };
-    ratios.windows(2).zip(side.windows(2)).filter(|(_, w)| wrong_way(&w[0], &w[1])).map(|(r, _)| r[1]).collect()
+/// The paper's ratios r ∈ {0, 0.1, …, 1}.
+const FLIP_RATIOS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+/// One direction seed's side means over r, as the flip rule reads them.
+#[derive(Clone, Debug, serde::Serialize)]
+struct FlipSeries {
+    seed: u64,
+    ratios: Vec<f64>,
+    /// Mean test error over λ > 0 and over λ < 0, per r.
+    plus: Vec<f64>,
+    minus: Vec<f64>,
+}
+
+/// Finding 2's verdict from `curves.csv` in `dir`.
+pub(crate) fn judge_flip(dir: &Path) -> Result<Judgement> {
+    let (curves, n) = saved_curves("flip", dir)?;
+    let mut seeds: Vec<u64> = curves.iter().map(|c| c.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let series: Vec<FlipSeries> = seeds.iter().map(|&seed| flip_series(&curves, seed)).collect();
+    let (pass, detail) = flip_verdict(&series, n);
+    let aggs = aggregate(&curves);
+    let numbers = json!({ "series": series, "test_images": n, "curves": numbers_of(&aggs) });
+    Ok(Judgement { pass, detail, numbers, table: summary_table(&aggs) })
+}
+
+/// The side means of seed `seed`'s flip curves, in increasing r.
+fn flip_series(curves: &[Curve], seed: u64) -> FlipSeries {
+    let mut pts: Vec<(f64, f64, f64)> = curves
+        .iter()
+        .filter(|c| c.seed == seed)
+        .filter_map(|c| match c.key.sign {
+            SignMode::FlipRatio(r) => Some((r, c.error_metrics.mean_plus, c.error_metrics.mean_minus)),
+            _ => None,
+        })
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    FlipSeries {
+        seed,
+        ratios: pts.iter().map(|p| p.0).collect(),
+        plus: pts.iter().map(|p| p.1).collect(),
+        minus: pts.iter().map(|p| p.2).collect(),
+    }
+}
+
+/// Finding 2's rule (see `claims.rs`): per seed, the + side falls and the − side rises in r
+/// with Kendall's τ beyond [`TREND_TAU`] and an exact one-sided p below [`TREND_P`]; at r = 0
+/// the mean |gap| over seeds is below the test set's resolution.
+fn flip_verdict(series: &[FlipSeries], n: usize) -> (bool, String) {
+    use valley_base::stats::{kendall, mean, trend_p};
+    let mut pass = !series.is_empty();
+    let mut per_seed = Vec::new();
+    for s in series {
+        let (tp, tm) = (kendall(&s.ratios, &s.plus), kendall(&s.ratios, &s.minus));
+        let (pp, pm) = (trend_p(&s.ratios, &s.plus, false), trend_p(&s.ratios, &s.minus, true));
+        let ok = tp <= -TREND_TAU && pp < TREND_P && tm >= TREND_TAU && pm < TREND_P;
+        pass &= ok;
+        per_seed.push(format!(
+            "seed {}: + side τ {tp:+.3} (p {pp:.1e}), − side τ {tm:+.3} (p {pm:.1e}){}",
+            s.seed,
+            if ok { "" } else { " (fails)" }
+        ));
+    }
+    let at_zero = |s: &FlipSeries| s.ratios.iter().position(|&r| r == 0.0).map(|i| (s.plus[i], s.minus[i]));
+    let zeros: Vec<(f64, f64)> = series.iter().filter_map(at_zero).collect();
+    let gap0 = mean(&zeros.iter().map(|(p, m)| (m - p).abs()).collect::<Vec<_>>());
+    let res = resolution(mean(&zeros.iter().map(|(p, m)| 0.5 * (p + m)).collect::<Vec<_>>()), n);
+    pass &= zeros.len() == series.len() && gap0 < res;
+    let detail = format!(
+        "{}; at r = 0 mean |mean− − mean+| {gap0:.4} vs resolution {res:.4} ({n} test images); each side of every seed needs |τ| ≥ {TREND_TAU} with p < {TREND_P}",
+        per_seed.join("; ")
+    );
+    (pass, detail)
 }
 
 /// Finding 3: the six special directions, with and without BN (Figures 5, 17).
@@ -313,63 +447,104 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
         spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All])
     };
     let (cfg, run) = trained_base(env, Arch::Cnn, "special (BN)")?;
-    let (with_bn, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
+    let (_, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
+    let (cfg_nobn, run_nobn) = trained_no_bn(env, "special (no BN)")?;
+    let (_, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
+    figures.extend(f2);
+    // θ0 can only look like sign(θf) if training kept θ0's signs: SSR(θ0, θf) says how much.
+    let ssr = InitFinalSsr {
+        with_bn: init_final_ssr(&run, env.device)?,
+        without_bn: init_final_ssr(&run_nobn, env.device)?,
+        no_bn_model: cfg_nobn.model.arch.name(),
+    };
+    save_json(&dir.join(SSR_FILE), &ssr)?;
+    Finding::record(env, &dir, "special", command, figures, judge_special(&dir)?)
+}
+
+/// SSR(θ0, θf) of the two networks of finding 3, saved beside their curves.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InitFinalSsr {
+    with_bn: f64,
+    without_bn: f64,
+    no_bn_model: String,
+}
+
+const SSR_FILE: &str = "ssr-init-final.json";
+
+/// The network without BN of findings 1 and 3, trained.
+fn trained_no_bn(env: &mut Env, what: &str) -> Result<(TrainConfig, PathBuf)> {
     // [choice] On a CPU budget the network without BN is the MLP: VGG11 without BN under
     // PyTorch's default initialisation sits at chance for the first epochs (measured: 10.00 %
     // after one epoch on 20,000 images at lr 0.01), longer than a CPU budget allows.
     let no_bn = env.budget.pick(Arch::Mlp, Arch::Mlp, Arch::Vgg { depth: 11, bn: false });
-    let mut cfg_nobn = base_config(env.budget, no_bn);
+    let mut cfg = base_config(env.budget, no_bn);
     if no_bn != Arch::Mlp {
-        cfg_nobn.optim.lr = 0.01; // VGG without BN diverges at the BN networks' 0.03
+        cfg.optim.lr = 0.01; // VGG without BN diverges at the BN networks' 0.03
     }
-    let run_nobn = crate::trained(env, &cfg_nobn, "special (no BN)")?;
-    let (without_bn, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
-    figures.extend(f2);
-    // "Flat on +" needs both curves: sgp's error index is positive only because its − side
-    // saturates at chance, while its loss is steeper on the + side (both sides are steep).
-    const CLEAR: f64 = 0.1;
-    let flat = |aggs: &[Aggregate], d: &Noise| {
-        aggs.iter().find(|a| a.key.direction == *d).is_some_and(|a| flat_on_plus(a, CLEAR))
-    };
-    let asymmetric = [Noise::Init, Noise::Theta, Noise::Sign, Noise::SignCentered].iter().all(|d| flat(&with_bn, d));
-    let not_asymmetric = [Noise::Sgp, Noise::SgpCentered].iter().all(|d| !flat(&with_bn, d));
-    let pass = asymmetric && not_asymmetric && !flat(&without_bn, &Noise::Init);
-    // θ0 can only look like sign(θf) if training kept θ0's signs: short training does.
-    let (ssr_bn, ssr_nobn) = (init_final_ssr(&run, env.device)?, init_final_ssr(&run_nobn, env.device)?);
-    let list = |aggs: &[Aggregate]| {
-        let one = |a: &Aggregate| {
-            format!(
-                "{} {:.3}/{:.3}{}",
-                a.key.direction_id(),
-                metric(a, false, Metric::Asymmetry),
-                metric(a, true, Metric::Asymmetry),
-                if flat_on_plus(a, CLEAR) { " (flat on +)" } else { "" }
-            )
-        };
-        aggs.iter().map(one).collect::<Vec<_>>().join(", ")
-    };
+    let run = crate::trained(env, &cfg, what)?;
+    Ok((cfg, run))
+}
+
+/// Finding 3's verdict from `with-bn/`, `without-bn/` and the SSR file in `dir`.
+pub(crate) fn judge_special(dir: &Path) -> Result<Judgement> {
+    let (with_bn, _) = saved_valleys("special", &dir.join("with-bn"))?;
+    let (without_bn, _) = saved_valleys("special", &dir.join("without-bn"))?;
+    let ssr: InitFinalSsr = read_json("special", dir, SSR_FILE)?;
+    let (pass, detail) = special_verdict(&with_bn, &without_bn);
     let detail = format!(
-        "asymmetry index of error/loss with BN: {}; without BN ({}): {}; flat on + means both indices > {CLEAR}; SSR(θ0, θf) = {ssr_bn:.3} with BN, {ssr_nobn:.3} without",
-        list(&with_bn),
-        cfg_nobn.model.arch,
-        list(&without_bn),
+        "{detail}; SSR(θ0, θf) = {:.3} with BN, {:.3} without ({})",
+        ssr.with_bn, ssr.without_bn, ssr.no_bn_model
     );
-    let claim = "ε1 = θ0, ε2 = θf, ε3 = sign(θf) and ε4 = sign(θf − μ) give asymmetric valleys (flat on +), ε5 = sgp(θf) and ε6 = sgp(θf − μ) do not; θ0 is asymmetric only with BN.";
     let mut table = summary_table(&with_bn);
     table.rows.extend(summary_table(&without_bn).rows.into_iter().map(|mut r| {
         r[3] = format!("{} (no BN)", r[3]);
         r
     }));
-    let n = json!({ "with_bn": numbers(&with_bn), "without_bn": numbers(&without_bn), "no_bn_model": cfg_nobn.model.arch.name(), "ssr_init_final": { "with_bn": ssr_bn, "without_bn": ssr_nobn } });
-    Finding::record(
-        env,
-        &dir,
-        "special",
-        "Finding 3: special directions, with and without BN",
-        claim,
-        command,
-        Outcome { pass, detail, numbers: n, figures, table },
-    )
+    let numbers = json!({ "with_bn": numbers_of(&with_bn), "without_bn": numbers_of(&without_bn), "no_bn_model": ssr.no_bn_model, "ssr_init_final": { "with_bn": ssr.with_bn, "without_bn": ssr.without_bn } });
+    Ok(Judgement { pass, detail, numbers, table })
+}
+
+/// Finding 3's rule (see `claims.rs`): with BN ε1–ε4 flat on + and ε5, ε6 nearly symmetric;
+/// without BN ε1 nearly symmetric. A direction that was not measured fails.
+fn special_verdict(with_bn: &[Aggregate], without_bn: &[Aggregate]) -> (bool, String) {
+    let find = |aggs: &[Aggregate], d: &Noise| aggs.iter().find(|a| a.key.direction == *d).cloned();
+    let asymmetric = [Noise::Init, Noise::Theta, Noise::Sign, Noise::SignCentered];
+    let symmetric = [Noise::Sgp, Noise::SgpCentered];
+    let mut wrong = Vec::new();
+    for d in &asymmetric {
+        if !find(with_bn, d).is_some_and(|a| flat_on_plus(&a, ASYMMETRIC_INDEX)) {
+            wrong.push(format!("{d} with BN not flat on +"));
+        }
+    }
+    for d in &symmetric {
+        if !find(with_bn, d).is_some_and(|a| nearly_symmetric(&a)) {
+            wrong.push(format!("{d} with BN not symmetric"));
+        }
+    }
+    if !find(without_bn, &Noise::Init).is_some_and(|a| nearly_symmetric(&a)) {
+        wrong.push("init without BN not symmetric".into());
+    }
+    let list = |aggs: &[Aggregate]| aggs.iter().map(describe_index).collect::<Vec<_>>().join(", ");
+    let detail = format!(
+        "{}; asymmetry index error/loss with BN: {}; without BN: {}; flat on + needs both > {ASYMMETRIC_INDEX}, symmetric both |·| < {ASYMMETRIC_INDEX}",
+        if wrong.is_empty() { "every direction as claimed".to_string() } else { wrong.join(", ") },
+        list(with_bn),
+        list(without_bn)
+    );
+    (wrong.is_empty(), detail)
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+pub(crate) fn save_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(value).unwrap_or_default();
+    Ok(valley_base::atomic_write(path, json.as_bytes())?)
+}
+
+/// Reads `file` of finding `name`'s saved measurements in `dir`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(name: &str, dir: &Path, file: &str) -> Result<T> {
+    let missing = |why: String| Error::NoMeasurements { name: name.into(), dir: dir.to_path_buf(), missing: why };
+    let text = std::fs::read_to_string(dir.join(file)).map_err(|_| missing(file.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| missing(format!("{file} unreadable: {e}")))
 }
 
 /// The sign-same ratio between a run's θ0 and θf over all parameters.
@@ -394,156 +569,198 @@ pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
         Norm::Ns { per_tensor: false },
         gs,
     );
-    let (aggs, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    let failing: Vec<String> = aggs
-        .iter()
-        .filter(|a| a.key.sign == SignMode::Consistent)
-        .filter(|a| !flat_on_plus(a, 0.0))
-        .map(|a| a.key.group.to_string())
-        .collect();
-    let pass = failing.is_empty();
-    let detail = format!(
-        "sign-consistent curves flatter on + in both loss and error for every group{}",
-        if pass { String::new() } else { format!(" except {}", failing.join(", ")) }
-    );
-    let claim = "Sign-consistent noise gives an asymmetric valley in every parameter group (ALL, CLF, FEAT, LAYER1, CONV, BN), in both loss and error.";
-    Finding::record(
-        env,
-        &dir,
-        "groups",
-        "Finding 4: parameter groups",
-        claim,
-        command,
-        Outcome { pass, detail, numbers: numbers(&aggs), figures, table: summary_table(&aggs) },
-    )
+    let (_, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
+    Finding::record(env, &dir, "groups", command, figures, judge_groups(&dir)?)
 }
 
-/// [choice] Finding 5 puts the noise on all parameters (the paper's default) and on the BN
-/// weights alone, where the initialisation acts: after a short training the conv weights keep
-/// θ0's signs too, and their share of {0,1}'s sign agreement can hide the BN's.
-const BN_INIT_GROUPS: [Group; 2] = [Group::All, Group::BnWeight];
+/// Finding 4's verdict from `curves.csv` in `dir`.
+pub(crate) fn judge_groups(dir: &Path) -> Result<Judgement> {
+    let (aggs, _) = saved_valleys("groups", dir)?;
+    let (pass, detail) = groups_verdict(&aggs);
+    Ok(Judgement { pass, detail, numbers: numbers_of(&aggs), table: summary_table(&aggs) })
+}
+
+/// Finding 4's rule (see `claims.rs`): in every group, the sign-consistent index exceeds
+/// [`ASYMMETRIC_INDEX`] and the as-sampled |index| by [`ASYMMETRIC_INDEX`], in error and loss.
+fn groups_verdict(aggs: &[Aggregate]) -> (bool, String) {
+    let mut groups: Vec<String> = aggs.iter().map(|a| a.key.group.to_string()).collect();
+    groups.dedup();
+    let mut failing = Vec::new();
+    let mut shown = Vec::new();
+    for g in &groups {
+        let of = |sign: SignMode| aggs.iter().find(|a| a.key.group.to_string() == *g && a.key.sign == sign);
+        let (Some(c), Some(s)) = (of(SignMode::Consistent), of(SignMode::AsSampled)) else {
+            failing.push(format!("{g} (not measured with both signs)"));
+            continue;
+        };
+        let beats = |loss: bool| {
+            let (ci, si) = (metric(c, loss, Metric::Asymmetry), metric(s, loss, Metric::Asymmetry).abs());
+            ci > ASYMMETRIC_INDEX && ci - si > ASYMMETRIC_INDEX
+        };
+        if !(beats(false) && beats(true)) {
+            failing.push(g.clone());
+        }
+        shown.push(format!(
+            "{g} consistent {:.3}/{:.3} vs as sampled {:.3}/{:.3}",
+            metric(c, false, Metric::Asymmetry),
+            metric(c, true, Metric::Asymmetry),
+            metric(s, false, Metric::Asymmetry),
+            metric(s, true, Metric::Asymmetry)
+        ));
+    }
+    let pass = !groups.is_empty() && failing.is_empty();
+    let detail = format!(
+        "{}; asymmetry index error/loss: {}; needs consistent > {ASYMMETRIC_INDEX} and > as-sampled |index| + {ASYMMETRIC_INDEX} in both",
+        if failing.is_empty() { "every group as claimed".to_string() } else { format!("fails in {}", failing.join(", ")) },
+        shown.join("; ")
+    );
+    (pass, detail)
+}
+
+/// Finding 5 puts {0,1} noise on all parameters, as the paper, under both normalisations.
 const BN_INIT_NORMS: [Norm; 2] = [Norm::Ns { per_tensor: false }, Norm::Filter(OneDPolicy::Abs)];
+const BN_INITS: [BnInit; 3] = [BnInit::Ones, BnInit::Uniform, BnInit::Gauss];
+const BN_POSITIVE_FILE: &str = "bn-weights-positive.json";
+
+fn bn_init_label(init: BnInit) -> String {
+    format!("{init:?}").to_lowercase()
+}
 
 /// Finding 5: BN weight initialisation (Figure 7).
 pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("bn-init")?;
-    // At s = 1 the {0,1} valleys of these small networks saturate at chance error beyond
-    // |λ| ≈ 0.4 on both sides, which hides any asymmetry; a smaller scale resolves it.
+    // [choice] Besides the paper's s = 1, two smaller scales: at s = 1 the {0,1} valleys of
+    // small networks can saturate at chance error on both sides; the verdict needs every scale.
     let scales = env.budget.pick(vec![1.0], vec![0.2, 0.5, 1.0], vec![0.2, 0.5, 1.0]);
-    let mut results = Vec::new();
     let mut figures = Vec::new();
-    let mut positive = Vec::new();
+    let mut positive = std::collections::BTreeMap::new();
     let mut hist_init = HistPanel::new("BN weights at initialisation", "γ", 40);
     let mut hist_final = HistPanel::new("BN weights at convergence", "γ", 40);
-    for init in [BnInit::Ones, BnInit::Uniform, BnInit::Gauss] {
+    for init in BN_INITS {
         let mut cfg = base_config(env.budget, Arch::Cnn);
         cfg.model.bn_init = init;
-        let label = format!("{init:?}").to_lowercase();
+        let label = bn_init_label(init);
         let run = crate::trained(env, &cfg, &format!("bn-init {label}"))?;
         let run_dir = valley::train::RunDir::new(&run);
         for (converged, panel) in [(false, &mut hist_init), (true, &mut hist_final)] {
             let gammas = bn_weights(&if converged { run_dir.final_() } else { run_dir.init() })?;
             if converged {
-                positive.push((
-                    label.clone(),
-                    gammas.iter().filter(|&&g| g > 0.0).count() as f64 / gammas.len().max(1) as f64,
-                ));
+                let share = gammas.iter().filter(|&&g| g > 0.0).count() as f64 / gammas.len().max(1) as f64;
+                positive.insert(label.clone(), share);
             }
             *panel = std::mem::take(panel).with_sample(label.clone(), gammas);
         }
         for norm in BN_INIT_NORMS {
-            let sp = spec(&["binary"], vec![SignMode::AsSampled], scales.clone(), norm, BN_INIT_GROUPS.to_vec());
-            let (aggs, f) = valleys_of(env, &run, &cfg, sp, &dir.join(format!("{label}-{}", norm.label())))?;
+            let sp = spec(&["binary"], vec![SignMode::AsSampled], scales.clone(), norm, vec![Group::All]);
+            let (_, f) = valleys_of(env, &run, &cfg, sp, &dir.join(format!("{label}-{}", norm.label())))?;
             figures.extend(f);
-            results.push((label.clone(), norm.label(), aggs));
         }
     }
+    save_json(&dir.join(BN_POSITIVE_FILE), &positive)?;
     figures.extend(valley_report::histogram_figure(
         &dir.join("bn-weights"),
         "BN weights γ by initialisation",
         &[hist_init, hist_final],
         2,
     )?);
-    let (pass, detail) = bn_init_verdict(&results, &scales, &positive);
-    let claim = "With {0,1} noise, BN weights initialised to 1 or U(0,1) (which stay positive) give a clearly asymmetric valley, while G(0, 0.1) (which converges symmetric around 0) gives an almost symmetric one, under NS and filter NS.";
-    let mut table = Table {
-        header: ["BN init", "norm", "group", "scale", "err λ>0", "err λ<0", "asym (err)"].map(String::from).to_vec(),
-        rows: vec![],
-    };
-    for (l, n, aggs) in &results {
-        for a in aggs {
-            table.rows.push(vec![
-                l.clone(),
-                n.to_string(),
-                a.key.group.to_string(),
-                fmt(a.key.scale),
-                fmt(metric(a, false, Metric::MeanPlus)),
-                fmt(metric(a, false, Metric::MeanMinus)),
-                fmt(metric(a, false, Metric::Asymmetry)),
-            ]);
-        }
-    }
-    let n = json!({
-        "valleys": results.iter().map(|(l, n, a)| json!({"bn_init": l, "norm": n, "curves": numbers(a)})).collect::<Vec<_>>(),
-        "bn_weights_positive_share": positive.iter().map(|(l, f)| json!({"bn_init": l, "share": f})).collect::<Vec<_>>(),
-    });
-    Finding::record(
-        env,
-        &dir,
-        "bn-init",
-        "Finding 5: BN weight initialisation",
-        claim,
-        command,
-        Outcome { pass, detail, numbers: n, figures, table },
-    )
+    Finding::record(env, &dir, "bn-init", command, figures, judge_bn_init(&dir)?)
 }
 
-/// Finding 5's verdict: for each noised group and scale, the claim holds when under both
-/// norms ones and uniform are clearly asymmetric (index > 0.1) and gauss at most half as much.
-/// It passes when it holds at every scale for some group.
-fn bn_init_verdict(
-    results: &[(String, &str, Vec<Aggregate>)],
-    scales: &[f64],
-    positive: &[(String, f64)],
-) -> (bool, String) {
-    let asym = |l: &str, n: &str, g: &str, s: f64| {
-        let curves = results.iter().find(|r| r.0 == l && r.1 == n).map(|r| &r.2);
-        curves
-            .and_then(|c| c.iter().find(|a| a.key.scale == s && a.key.group.to_string() == g))
-            .map(|a| metric(a, false, Metric::Asymmetry))
-            .unwrap_or(f64::NAN)
-    };
-    let (mut held, mut numbers, mut pass) = (Vec::new(), Vec::new(), false);
-    for g in BN_INIT_GROUPS.map(|g| g.to_string()) {
-        let (g, mut held_here) = (g.as_str(), Vec::new());
-        for &s in scales {
-            let checks: Vec<(String, bool)> = BN_INIT_NORMS
-                .iter()
-                .map(|norm| {
-                    let n = norm.label();
-                    let (o, u, ga) = (asym("ones", n, g, s), asym("uniform", n, g, s), asym("gauss", n, g, s));
-                    (
-                        format!("{n} ones {o:.3}, uniform {u:.3}, gauss {ga:.3}"),
-                        o > 0.1 && u > 0.1 && ga.abs() < 0.5 * o.min(u),
-                    )
-                })
-                .collect();
-            if checks.iter().all(|c| c.1) {
-                held_here.push(format!("s={s}"));
-            }
-            numbers.push(format!("{g} s={s}: {}", checks.iter().map(|c| c.0.clone()).collect::<Vec<_>>().join(", ")));
+/// One {0,1} valley of finding 5: a BN initialisation under one normalisation and scale.
+struct BnInitValley {
+    init: String,
+    norm: &'static str,
+    curve: Aggregate,
+}
+
+/// Finding 5's verdict from the `<init>-<norm>/` folders and the BN-weight file in `dir`.
+pub(crate) fn judge_bn_init(dir: &Path) -> Result<Judgement> {
+    let mut valleys = Vec::new();
+    for init in BN_INITS {
+        for norm in BN_INIT_NORMS {
+            let label = bn_init_label(init);
+            let (aggs, _) = saved_valleys("bn-init", &dir.join(format!("{label}-{}", norm.label())))?;
+            valleys.extend(aggs.into_iter().map(|curve| BnInitValley {
+                init: label.clone(),
+                norm: norm.label(),
+                curve,
+            }));
         }
-        pass |= held_here.len() == scales.len();
-        held.push(format!(
-            "noise on {g}: {}",
-            if held_here.is_empty() { "no scale".to_string() } else { held_here.join(", ") }
-        ));
     }
+    let positive: std::collections::BTreeMap<String, f64> = read_json("bn-init", dir, BN_POSITIVE_FILE)?;
+    let (pass, detail) = bn_init_verdict(&valleys);
     let detail = format!(
-        "claim holds with {}; error asymmetry index with {{0,1}} noise — {}; share of BN weights > 0 at convergence: {}",
-        held.join("; "),
-        numbers.join("; "),
+        "{detail}; share of BN weights > 0 at convergence: {}",
         positive.iter().map(|(l, f)| format!("{l} {f:.3}")).collect::<Vec<_>>().join(", ")
+    );
+    let mut table = Table {
+        header: ["BN init", "norm", "scale", "err λ>0", "err λ<0", "asym (err)", "asym (loss)"]
+            .map(String::from)
+            .to_vec(),
+        rows: vec![],
+    };
+    for v in &valleys {
+        let a = &v.curve;
+        table.rows.push(vec![
+            v.init.clone(),
+            v.norm.to_string(),
+            fmt(a.key.scale),
+            fmt(metric(a, false, Metric::MeanPlus)),
+            fmt(metric(a, false, Metric::MeanMinus)),
+            fmt(metric(a, false, Metric::Asymmetry)),
+            fmt(metric(a, true, Metric::Asymmetry)),
+        ]);
+    }
+    let numbers = json!({
+        "valleys": valleys.iter().map(|v| json!({"bn_init": v.init, "norm": v.norm, "curves": numbers_of(std::slice::from_ref(&v.curve))})).collect::<Vec<_>>(),
+        "bn_weights_positive_share": positive,
+    });
+    Ok(Judgement { pass, detail, numbers, table })
+}
+
+/// Finding 5's rule (see `claims.rs`): at every measured scale and under both norms, ones and
+/// uniform are flat on + (index > [`ASYMMETRIC_INDEX`] in error and loss) and gauss is nearly
+/// symmetric (|index| < [`ASYMMETRIC_INDEX`] in both).
+fn bn_init_verdict(valleys: &[BnInitValley]) -> (bool, String) {
+    let mut scales: Vec<f64> = valleys.iter().map(|v| v.curve.key.scale).collect();
+    scales.sort_by(f64::total_cmp);
+    scales.dedup();
+    let (mut held, mut failed) = (Vec::new(), Vec::new());
+    for &s in &scales {
+        let mut wrong = Vec::new();
+        for norm in BN_INIT_NORMS.map(|n| n.label()) {
+            for init in BN_INITS.map(bn_init_label) {
+                let v = valleys.iter().find(|v| v.init == init && v.norm == norm && v.curve.key.scale == s);
+                let ok = v.is_some_and(|v| {
+                    if init == "gauss" {
+                        nearly_symmetric(&v.curve)
+                    } else {
+                        flat_on_plus(&v.curve, ASYMMETRIC_INDEX)
+                    }
+                });
+                if !ok {
+                    wrong.push(match v {
+                        Some(v) => format!(
+                            "{init} {norm} {:.3}/{:.3}",
+                            metric(&v.curve, false, Metric::Asymmetry),
+                            metric(&v.curve, true, Metric::Asymmetry)
+                        ),
+                        None => format!("{init} {norm} not measured"),
+                    });
+                }
+            }
+        }
+        if wrong.is_empty() {
+            held.push(format!("s={s}"));
+        } else {
+            failed.push(format!("s={s} ({})", wrong.join(", ")));
+        }
+    }
+    let pass = !scales.is_empty() && failed.is_empty();
+    let detail = format!(
+        "claim holds at {}{} (asymmetry index error/loss; ones and uniform need both > {ASYMMETRIC_INDEX}, gauss both |·| < {ASYMMETRIC_INDEX})",
+        if held.is_empty() { "no scale".to_string() } else { held.join(", ") },
+        if failed.is_empty() { String::new() } else { format!("; not at {}", failed.join("; ")) }
     );
     (pass, detail)
 }
@@ -585,22 +802,166 @@ pub fn hparam_configs(budget: Budget) -> Vec<(String, TrainConfig)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use valley_landscape::metrics::{CurveMetrics, Threshold};
+    use valley_landscape::run::CurveKey;
 
-    fn iv(mean: f64, half: Option<f64>) -> Interval {
-        Interval { mean, lo: half.map(|h| mean - h), hi: half.map(|h| mean + h), n: if half.is_some() { 3 } else { 1 } }
+    /// A curve with the given mean test error on the − and + sides (and loss 3× error), at
+    /// θf error 0.1.
+    fn curve(noise: &str, sign: SignMode, scale: f64, group: &str, seed: u64, minus: f64, plus: f64) -> Curve {
+        let lambdas = vec![-1.0, -0.5, 0.5, 1.0];
+        let error = vec![minus, minus, plus, plus];
+        let loss: Vec<f64> = error.iter().map(|e| 3.0 * e).collect();
+        Curve {
+            key: CurveKey {
+                direction: noise.parse().unwrap(),
+                sign,
+                scale,
+                group: group.parse().unwrap(),
+                split: Split::Test,
+            },
+            seed,
+            direction_norm: 1.0,
+            file: None,
+            error_metrics: CurveMetrics::compute(&lambdas, &error, 0.1, Threshold::Absolute(0.05)),
+            loss_metrics: CurveMetrics::compute(&lambdas, &loss, 0.3, Threshold::Relative(0.5)),
+            lambdas,
+            loss,
+            error,
+        }
+    }
+
+    fn one(c: Curve) -> Aggregate {
+        aggregate(&[c]).remove(0)
+    }
+
+    /// Finding 1's measurements: every consistent curve at 0.30 vs 0.12, symmetric noises as
+    /// sampled at 0.2 on both sides; `edit` changes one curve.
+    fn noise_curves(edit: impl Fn(&mut Curve)) -> Vec<Aggregate> {
+        let mut curves = Vec::new();
+        for n in Noise::ELEMENTWISE {
+            for s in [0.2, 1.0, 2.0] {
+                curves.push(curve(n, SignMode::Consistent, s, "ALL", 0, 0.30, 0.12));
+                curves.push(curve(n, SignMode::AsSampled, s, "ALL", 0, 0.20, 0.20));
+            }
+        }
+        for c in &mut curves {
+            edit(c);
+        }
+        aggregate(&curves)
     }
 
     #[test]
-    fn against_trend_counts_only_resolvable_steps() {
-        let r = [0.0, 0.5, 1.0];
-        // Falling side: a rise within overlapping intervals is noise, a rise beyond them is not.
-        assert!(against_trend(&r, &[iv(0.20, Some(0.02)), iv(0.21, Some(0.02)), iv(0.10, Some(0.02))], true).is_empty());
-        assert_eq!(
-            against_trend(&r, &[iv(0.20, Some(0.01)), iv(0.25, Some(0.01)), iv(0.10, Some(0.01))], true),
-            vec![0.5]
-        );
-        // Rising side, one direction per r: the fixed 0.005 tolerance applies.
-        assert!(against_trend(&r, &[iv(0.10, None), iv(0.097, None), iv(0.3, None)], false).is_empty());
-        assert_eq!(against_trend(&r, &[iv(0.10, None), iv(0.09, None), iv(0.3, None)], false), vec![0.5]);
+    fn noise_passes_only_when_every_consistent_curve_is_resolved_flat_on_plus() {
+        let good = noise_curves(|_| {});
+        assert!(noise_verdict(&good, 2000, Some((&good, 2000))).0);
+        // A gap of 0.005 at s = 0.2 is below 2 s.e. of 2,000 test images (≈ 0.015).
+        let small = noise_curves(|c| {
+            if c.key.sign == SignMode::Consistent && c.key.scale == 0.2 && c.key.direction == Noise::Binary {
+                *c = curve("binary", SignMode::Consistent, 0.2, "ALL", 0, 0.125, 0.12);
+            }
+        });
+        let (pass, detail) = noise_verdict(&small, 2000, None);
+        assert!(!pass && detail.contains("binary s=0.2"), "{detail}");
+        // The same gap on 100,000 images would be resolved.
+        assert!(noise_verdict(&small, 100_000, None).0);
+        // A symmetric noise that is asymmetric as sampled fails; the no-BN arm counts too.
+        let skewed = noise_curves(|c| {
+            if c.key.sign == SignMode::AsSampled && c.key.direction == Noise::Gaussian {
+                *c = curve("gaussian", SignMode::AsSampled, c.key.scale, "ALL", 0, 0.3, 0.2);
+            }
+        });
+        assert!(!noise_verdict(&skewed, 2000, None).0);
+        let flat_nobn = noise_curves(|c| *c = curve("gaussian", c.key.sign, c.key.scale, "ALL", 0, 0.2, 0.2));
+        assert!(!noise_verdict(&good, 2000, Some((&flat_nobn, 2000))).0);
+    }
+
+    fn series(seed: u64, plus: Vec<f64>, minus: Vec<f64>) -> FlipSeries {
+        FlipSeries { seed, ratios: FLIP_RATIOS.to_vec(), plus, minus }
+    }
+
+    #[test]
+    fn flip_needs_a_significant_monotone_trend_for_every_seed() {
+        let falling: Vec<f64> = (0..11).map(|i| 0.20 - 0.008 * i as f64).collect();
+        let rising: Vec<f64> = (0..11).map(|i| 0.20 + 0.02 * i as f64).collect();
+        let good = [series(0, falling.clone(), rising.clone()), series(1, falling.clone(), rising.clone())];
+        let (pass, detail) = flip_verdict(&good, 2000);
+        assert!(pass, "{detail}");
+        // One adjacent swap leaves τ = 53/55 ≈ 0.96: still monotone enough.
+        let mut one_swap = falling.clone();
+        one_swap.swap(4, 5);
+        assert!(flip_verdict(&[series(0, one_swap, rising.clone())], 2000).0);
+        // Three swaps give τ = 49/55 ≈ 0.89 < 0.9 on the + side of one seed: FAIL.
+        let mut three = falling.clone();
+        for i in [1, 4, 7] {
+            three.swap(i, i + 1);
+        }
+        assert!(!flip_verdict(&[good[0].clone(), series(1, three, rising.clone())], 2000).0);
+        // A gap at r = 0 beyond the resolution fails, even with perfect trends.
+        let mut gapped = rising.clone();
+        gapped[0] = 0.25;
+        assert!(!flip_verdict(&[series(0, falling, gapped)], 2000).0);
+    }
+
+    #[test]
+    fn special_needs_sgp_symmetric_and_init_symmetric_without_bn() {
+        let with_bn = |sgp_minus: f64| {
+            let mut v: Vec<Aggregate> = ["init", "theta", "sign", "sign-centered"]
+                .iter()
+                .map(|d| one(curve(d, SignMode::AsSampled, 1.0, "ALL", 0, 0.6, 0.15)))
+                .collect();
+            v.extend(
+                ["sgp", "sgp-centered"]
+                    .iter()
+                    .map(|d| one(curve(d, SignMode::AsSampled, 1.0, "ALL", 0, sgp_minus, 0.3))),
+            );
+            v
+        };
+        let without = |minus: f64| vec![one(curve("init", SignMode::AsSampled, 1.0, "ALL", 0, minus, 0.3))];
+        assert!(special_verdict(&with_bn(0.3), &without(0.3)).0);
+        // sgp steeper on + (index −0.67 as once measured) is asymmetry, not its absence.
+        let (pass, detail) = special_verdict(&with_bn(0.06), &without(0.3));
+        assert!(!pass && detail.contains("sgp with BN not symmetric"), "{detail}");
+        assert!(!special_verdict(&with_bn(0.3), &without(0.6)).0);
+        assert!(!special_verdict(&with_bn(0.3)[1..], &without(0.3)).0, "a missing direction fails");
+    }
+
+    #[test]
+    fn groups_need_a_margin_over_as_sampled_in_every_group() {
+        let groups = |clf_minus: f64| -> Vec<Aggregate> {
+            let mut v = Vec::new();
+            for g in ["ALL", "CLF", "BN"] {
+                let minus = if g == "CLF" { clf_minus } else { 0.5 };
+                v.push(one(curve("gaussian", SignMode::AsSampled, 1.0, g, 0, 0.2, 0.2)));
+                v.push(one(curve("gaussian", SignMode::Consistent, 1.0, g, 0, minus, 0.2)));
+            }
+            v
+        };
+        assert!(groups_verdict(&groups(0.5)).0);
+        // CLF's index (0.23 − 0.2)/(0.43) ≈ 0.07 is below the margin: FAIL, as measured once.
+        let (pass, detail) = groups_verdict(&groups(0.23));
+        assert!(!pass && detail.contains("fails in CLF"), "{detail}");
+    }
+
+    #[test]
+    fn bn_init_needs_every_scale_and_both_norms() {
+        let valleys = |gauss_minus: f64, scales: &[f64]| -> Vec<BnInitValley> {
+            let mut v = Vec::new();
+            for &s in scales {
+                for norm in BN_INIT_NORMS {
+                    for init in BN_INITS.map(bn_init_label) {
+                        let minus = if init == "gauss" { gauss_minus } else { 0.6 };
+                        let c = one(curve("binary", SignMode::AsSampled, s, "ALL", 0, minus, 0.2));
+                        v.push(BnInitValley { init, norm: norm.label(), curve: c });
+                    }
+                }
+            }
+            v
+        };
+        assert!(bn_init_verdict(&valleys(0.2, &[0.2, 1.0])).0);
+        let (pass, detail) = bn_init_verdict(&valleys(0.4, &[0.2, 1.0]));
+        assert!(!pass && detail.contains("gauss"), "{detail}");
+        let mut missing = valleys(0.2, &[0.2, 1.0]);
+        missing.retain(|v| !(v.curve.key.scale == 1.0 && v.norm == "filter" && v.init == "ones"));
+        assert!(!bn_init_verdict(&missing).0);
     }
 }

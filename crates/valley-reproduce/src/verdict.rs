@@ -34,43 +34,63 @@ pub struct Finding {
     pub meta: Option<valley_base::RunMeta>,
 }
 
-/// What a reproduction measured: the verdict and its evidence.
-pub(crate) struct Outcome {
+/// What a verdict rule concluded from a finding's saved measurements.
+pub(crate) struct Judgement {
     pub pass: bool,
+    /// Where the claim holds and where not, with the numbers that decide it.
     pub detail: String,
     pub numbers: serde_json::Value,
-    pub figures: Vec<PathBuf>,
     pub table: Table,
 }
 
 impl Finding {
-    /// The finding `name` with its measured `outcome`, written into `dir` as `verdict.json`
-    /// and `report.html`.
+    /// The finding `name`, judged, with the figures its measurement drew, written into `dir`
+    /// as `verdict.json` and `report.html`. Title and claim come from [`crate::claims::CLAIMS`].
     pub(crate) fn record(
         env: &Env,
         dir: &Path,
         name: &str,
-        title: &str,
-        claim: &str,
         command: &str,
-        outcome: Outcome,
+        figures: Vec<PathBuf>,
+        judged: Judgement,
     ) -> Result<Finding> {
+        let c = crate::claims::claim(name).ok_or_else(|| crate::Error::UnknownFinding {
+            given: name.to_string(),
+            expected: crate::NAMES.join(", "),
+        })?;
         let mut f = Finding {
             name: name.into(),
-            title: title.into(),
-            claim: claim.into(),
-            pass: outcome.pass,
-            detail: outcome.detail,
-            numbers: outcome.numbers,
+            title: c.title.into(),
+            claim: c.claim.into(),
+            pass: judged.pass,
+            detail: judged.detail,
+            numbers: judged.numbers,
             budget: env.budget.name().into(),
             command: command.into(),
-            figures: outcome.figures,
+            figures,
             dir: dir.to_path_buf(),
-            table: Some(outcome.table),
+            table: Some(judged.table),
             meta: Some(valley_base::RunMeta::new()),
         };
         f.write(dir)?;
         Ok(f)
+    }
+
+    /// Replaces the verdict by `judged` (from the same measurements) and rewrites the files;
+    /// the claim is the current one, the figures and the command those of the measurement.
+    pub(crate) fn rejudged(mut self, judged: Judgement) -> Result<Finding> {
+        if let Some(c) = crate::claims::claim(&self.name) {
+            (self.title, self.claim) = (c.title.into(), c.claim.into());
+        }
+        self.pass = judged.pass;
+        self.detail = judged.detail;
+        self.numbers = judged.numbers;
+        self.table = Some(judged.table);
+        self.figures =
+            self.figures.iter().map(|f| if f.is_absolute() { f.clone() } else { self.dir.join(f) }).collect();
+        let dir = self.dir.clone();
+        self.write(&dir)?;
+        Ok(self)
     }
 
     /// Reads a `verdict.json`.

@@ -182,6 +182,22 @@ impl SignMode {
             SignMode::FlipRatio(r) => format!("ratio-{r}"),
         }
     }
+
+    /// The inverse of [`SignMode::label`], for reading saved curves back.
+    pub fn from_label(s: &str) -> Result<Self> {
+        match s {
+            "as-sampled" => Ok(SignMode::AsSampled),
+            "consistent" => Ok(SignMode::Consistent),
+            _ => s
+                .strip_prefix("ratio-")
+                .and_then(|r| r.parse::<f64>().ok())
+                .filter(|r| (0.0..=1.0).contains(r))
+                .map(SignMode::FlipRatio)
+                .ok_or_else(|| {
+                    Error::Config(format!("unknown sign mode `{s}` (expected as-sampled, consistent or ratio-R)"))
+                }),
+        }
+    }
 }
 
 /// How 1-D tensors (biases, BN weight and bias) are treated by filter normalisation.

@@ -12,8 +12,15 @@ use crate::common::DeviceArgs;
 pub struct ReproduceArgs {
     /// Findings to reproduce, comma separated: noise, flip, special, groups, bn-init, hparams,
     /// softmax, relu, hessian, soups, fedsign, or all.
-    #[arg(value_delimiter = ',', required = true)]
+    #[arg(value_delimiter = ',', required_unless_present = "claims")]
     pub names: Vec<String>,
+    /// Recompute the verdicts from the measurements saved in this folder (the --out folder
+    /// of an earlier run) without training or evaluating anything.
+    #[arg(long, value_name = "DIR", conflicts_with = "claims")]
+    pub rejudge: Option<PathBuf>,
+    /// Print every finding's claim, statistic and threshold as a Markdown table and exit.
+    #[arg(long)]
+    pub claims: bool,
     /// smoke (seconds), cpu (meaningful on 2 cores), paper (the paper's settings; GPU).
     #[arg(long, default_value = "cpu")]
     pub budget: Budget,
@@ -28,8 +35,10 @@ pub struct ReproduceArgs {
 }
 
 pub fn run(a: ReproduceArgs) -> Result<()> {
-    let budget = a.budget;
-    let device = a.device.resolve()?;
+    if a.claims {
+        print!("{}", valley_reproduce::claims::markdown());
+        return Ok(());
+    }
     let names: Vec<String> = if a.names.iter().any(|n| n == "all") {
         NAMES.iter().map(|s| s.to_string()).collect()
     } else {
@@ -40,6 +49,11 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
             bail!("unknown finding `{n}` (expected one of {}, all)", NAMES.join(", "));
         }
     }
+    if let Some(dir) = &a.rejudge {
+        return rejudge(&names, dir, a.names.iter().any(|n| n == "all"));
+    }
+    let budget = a.budget;
+    let device = a.device.resolve()?;
     let mut log = |m: &str| eprintln!("{m}");
     let mut findings: Vec<Finding> = Vec::new();
     for name in &names {
@@ -52,6 +66,30 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
     }
     let report = a.out.join("report.html");
     valley_reproduce::write_report(&findings, &report, "valley: reproduced findings")?;
+    println!("report: {}", report.display());
+    Ok(())
+}
+
+/// Re-judges `names` from the measurements under `dir`; with `all`, the findings it lacks are
+/// skipped rather than refused.
+fn rejudge(names: &[String], dir: &std::path::Path, all: bool) -> Result<()> {
+    let mut findings: Vec<Finding> = Vec::new();
+    for name in names {
+        if all && !dir.join(name).join("verdict.json").exists() {
+            continue;
+        }
+        let f = valley_reproduce::rejudge(name, dir).with_context(|| format!("re-judging `{name}`"))?;
+        println!("{:<8} {}  {}", name, if f.pass { "PASS" } else { "FAIL" }, f.detail);
+        findings.push(f);
+    }
+    if findings.is_empty() {
+        bail!(
+            "{} holds no finding's verdict.json; pass the --out folder of an earlier `valley reproduce`",
+            dir.display()
+        );
+    }
+    let report = dir.join("report.html");
+    valley_reproduce::write_report(&findings, &report, "valley: re-judged findings")?;
     println!("report: {}", report.display());
     Ok(())
 }
