@@ -12,7 +12,7 @@ pub fn trained(env: &mut Env, cfg: &TrainConfig, what: &str) -> Result<PathBuf> 
     let dir = env.cache.join(format!("{}-{}-{}", cfg.model.arch, cfg.data.dataset.name(), cfg.fingerprint()));
     if valley::train::RunDir::new(&dir).final_().exists() {
         (env.log)(&format!("{what}: reusing {}", dir.display()));
-        return Ok(dir);
+        return note(env, cfg, dir, what);
     }
     (env.log)(&format!(
         "{what}: training {} on {} for {} epochs → {}",
@@ -27,5 +27,15 @@ pub fn trained(env: &mut Env, cfg: &TrainConfig, what: &str) -> Result<PathBuf> 
             log(&format!("  epoch {} test accuracy {:.2}%", r.epoch, r.test_accuracy * 100.0));
         }
     })?;
+    note(env, cfg, dir, what)
+}
+
+/// Records the trained model for the finding's verdict and says what it is.
+fn note(env: &mut Env, cfg: &TrainConfig, dir: PathBuf, what: &str) -> Result<PathBuf> {
+    let record = crate::base::ModelRecord::of(cfg, &dir, env.device)?;
+    (env.log)(&format!("{what}: {}", record.summary()));
+    if !env.models.contains(&record) {
+        env.models.push(record);
+    }
     Ok(dir)
 }

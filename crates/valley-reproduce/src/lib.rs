@@ -4,6 +4,7 @@
 //! measures, states the paper's claim in one sentence, tests it on the measured numbers, and
 //! writes `verdict.json`, its figures and `report.html` into its own folder.
 
+pub mod base;
 mod cache;
 pub mod claims;
 pub mod curvature;
@@ -108,6 +109,8 @@ pub struct Env<'a> {
     pub device: valley::Device,
     /// Progress messages for the caller to show.
     pub log: &'a mut dyn FnMut(&str),
+    /// The trained models the current finding has used so far (its verdict lists them).
+    pub models: Vec<base::ModelRecord>,
 }
 
 impl Env<'_> {
@@ -182,6 +185,23 @@ pub fn rejudge(name: &str, out: &std::path::Path) -> Result<Finding> {
         _ => return Err(Error::NotRejudgeable { name: name.into() }),
     };
     old.rejudged(judged)
+}
+
+/// Appends finding `name`'s wall time to `<out>/timings.csv` (budget, finding, seconds): the
+/// one output that differs between identical runs, kept apart from the verdicts for that reason.
+pub fn record_time(out: &std::path::Path, name: &str, budget: Budget, seconds: f64) -> Result<()> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Timing {
+        budget: String,
+        finding: String,
+        seconds: f64,
+    }
+    let path = out.join("timings.csv");
+    let mut rows: Vec<Timing> =
+        if path.exists() { valley_base::csv::read_records(&path).unwrap_or_default() } else { vec![] };
+    rows.retain(|t| !(t.finding == name && t.budget == budget.name()));
+    rows.push(Timing { budget: budget.name().into(), finding: name.into(), seconds: (seconds * 10.0).round() / 10.0 });
+    Ok(valley_base::csv::write_records(&path, &rows)?)
 }
 
 /// Writes one HTML report with a section per finding.

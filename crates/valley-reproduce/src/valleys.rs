@@ -223,11 +223,6 @@ fn flat_on_plus(a: &Aggregate, min_index: f64) -> bool {
 pub(crate) fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
     let cfg = base_config(env.budget, arch);
     let run = crate::trained(env, &cfg, what)?;
-    let acc = valley::train::read_metrics(&valley::train::RunDir::new(&run).metrics())?
-        .last()
-        .map(|r| r.test_accuracy)
-        .unwrap_or(f64::NAN);
-    (env.log)(&format!("{what}: {} test accuracy {:.2}%", cfg.model.arch, acc * 100.0));
     Ok((cfg, run))
 }
 
@@ -452,11 +447,9 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let (_, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
     figures.extend(f2);
     // θ0 can only look like sign(θf) if training kept θ0's signs: SSR(θ0, θf) says how much.
-    let ssr = InitFinalSsr {
-        with_bn: init_final_ssr(&run, env.device)?,
-        without_bn: init_final_ssr(&run_nobn, env.device)?,
-        no_bn_model: cfg_nobn.model.arch.name(),
-    };
+    let ssr_of = |run: &Path| env.models.iter().find(|m| run.ends_with(&m.run)).map_or(f64::NAN, |m| m.ssr_init_final);
+    let ssr =
+        InitFinalSsr { with_bn: ssr_of(&run), without_bn: ssr_of(&run_nobn), no_bn_model: cfg_nobn.model.arch.name() };
     save_json(&dir.join(SSR_FILE), &ssr)?;
     Finding::record(env, &dir, "special", command, figures, judge_special(&dir)?)
 }
@@ -545,15 +538,6 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(name: &str, dir: &Path, 
     let missing = |why: String| Error::NoMeasurements { name: name.into(), dir: dir.to_path_buf(), missing: why };
     let text = std::fs::read_to_string(dir.join(file)).map_err(|_| missing(file.to_string()))?;
     serde_json::from_str(&text).map_err(|e| missing(format!("{file} unreadable: {e}")))
-}
-
-/// The sign-same ratio between a run's θ0 and θf over all parameters.
-fn init_final_ssr(run: &Path, device: valley::Device) -> Result<f64> {
-    let load = |f: PathBuf| -> Result<valley::params::Params> {
-        Ok(valley::params::Params::of(&Checkpoint::read(&f)?.to_model(None, device)?))
-    };
-    let run = valley::train::RunDir::new(run);
-    Ok(valley::params::ssr(&load(run.init())?, &load(run.final_())?, None))
 }
 
 /// Finding 4: parameter groups (Figure 6).

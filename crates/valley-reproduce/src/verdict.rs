@@ -29,6 +29,9 @@ pub struct Finding {
     pub dir: PathBuf,
     #[serde(default)]
     pub table: Option<Table>,
+    /// The trained models it measured (absent in older files).
+    #[serde(default)]
+    pub models: Vec<crate::base::ModelRecord>,
     /// Version and git revision of the build that measured it (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<valley_base::RunMeta>,
@@ -47,7 +50,7 @@ impl Finding {
     /// The finding `name`, judged, with the figures its measurement drew, written into `dir`
     /// as `verdict.json` and `report.html`. Title and claim come from [`crate::claims::CLAIMS`].
     pub(crate) fn record(
-        env: &Env,
+        env: &mut Env,
         dir: &Path,
         name: &str,
         command: &str,
@@ -70,6 +73,7 @@ impl Finding {
             figures,
             dir: dir.to_path_buf(),
             table: Some(judged.table),
+            models: std::mem::take(&mut env.models),
             meta: Some(valley_base::RunMeta::new()),
         };
         f.write(dir)?;
@@ -132,6 +136,7 @@ impl Finding {
         s.table = self.table.clone();
         s.command = Some(self.command.clone());
         s.paragraphs = vec![format!("Budget: {}.", self.budget)];
+        s.paragraphs.extend(self.models.iter().map(|m| format!("Model: {}.", m.summary())));
         s
     }
 }

@@ -59,9 +59,13 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
     for name in &names {
         let command = format!("valley reproduce {name} --budget {} --out {}", budget.name(), a.out.display());
         eprintln!("== {name} ({} budget)", budget.name());
-        let mut env = Env { out: a.out.clone(), cache: a.cache.clone(), budget, device, log: &mut log };
+        let mut env =
+            Env { out: a.out.clone(), cache: a.cache.clone(), budget, device, log: &mut log, models: Vec::new() };
+        let start = std::time::Instant::now();
         let f = valley_reproduce::run(name, &mut env, &command).with_context(|| format!("reproducing `{name}`"))?;
-        println!("{:<8} {}  {}", name, if f.pass { "PASS" } else { "FAIL" }, f.detail);
+        let seconds = start.elapsed().as_secs_f64();
+        valley_reproduce::record_time(&a.out, name, budget, seconds)?;
+        println!("{:<8} {}  ({:.0} s)  {}", name, if f.pass { "PASS" } else { "FAIL" }, seconds, f.detail);
         findings.push(f);
     }
     let report = a.out.join("report.html");
