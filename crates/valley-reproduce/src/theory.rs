@@ -371,7 +371,7 @@ fn agreement_figure(dir: &std::path::Path, rows: &[Agreement]) -> Result<Vec<std
         .map(|n| {
             let rs: Vec<&Agreement> = rows.iter().filter(|r| r.network == *n).collect();
             let xs: Vec<f64> = rs.iter().map(|r| r.a).collect();
-            Panel::new(&format!("{n}: agreement with θf's activation states"), "a", "fraction of units agreeing")
+            Panel::new(format!("{n}: agreement with θf's activation states"), "a", "fraction of units agreeing")
                 .with_series(
                     Series::new("θf + a·|ε|⊙sign(θf)", xs.clone(), rs.iter().map(|r| r.agree_plus).collect::<Vec<_>>())
                         .color(0),
