@@ -44,7 +44,6 @@ impl ModelRecord {
         let final_model = Checkpoint::read(&dir.final_())?.to_model(None, device)?;
         let theta_f = Params::of(&final_model);
         let theta_0 = Params::of(&Checkpoint::read(&dir.init())?.to_model(None, device)?);
-        let conv = Group::Conv.mask(&final_model)?;
         let count = |mask: Option<&[bool]>| {
             theta_f
                 .tensors
@@ -54,8 +53,12 @@ impl ModelRecord {
                 .map(|(_, t)| t.numel())
                 .sum::<usize>()
         };
-        let bn_share =
-            if cfg.model.arch.has_bn() { count(Some(&conv)) as f64 / count(None).max(1) as f64 } else { 0.0 };
+        // Networks without BN have no parameter behind BN (and an MLP no conv to mask).
+        let bn_share = if cfg.model.arch.has_bn() {
+            count(Some(&Group::Conv.mask(&final_model)?)) as f64 / count(None).max(1) as f64
+        } else {
+            0.0
+        };
         Ok(Self {
             run: run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             arch: cfg.model.arch.name(),

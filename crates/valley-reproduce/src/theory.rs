@@ -340,7 +340,7 @@ fn activation_agreement(env: &Env, name: &str, cfg: &TrainConfig, run: &std::pat
     let base = states(&model);
     let mut rows = Vec::new();
     for i in 1..=5 {
-        let a = 0.2 * i as f64;
+        let a = i as f64 / 5.0; // exactly 0.2, 0.4, …, as printed
         let at = |lambda: f64| {
             theta.write_shifted(&d, lambda, &model);
             let s = states(&model);

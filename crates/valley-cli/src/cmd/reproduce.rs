@@ -75,25 +75,25 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
 }
 
 /// Re-judges `names` from the measurements under `dir`; with `all`, the findings it lacks are
-/// skipped rather than refused.
+/// skipped rather than refused. `dir/report.html` is rewritten with every verdict there.
 fn rejudge(names: &[String], dir: &std::path::Path, all: bool) -> Result<()> {
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut judged = 0;
     for name in names {
         if all && !dir.join(name).join("verdict.json").exists() {
             continue;
         }
         let f = valley_reproduce::rejudge(name, dir).with_context(|| format!("re-judging `{name}`"))?;
         println!("{:<8} {}  {}", name, if f.pass { "PASS" } else { "FAIL" }, f.detail);
-        findings.push(f);
+        judged += 1;
     }
-    if findings.is_empty() {
+    if judged == 0 {
         bail!(
             "{} holds no finding's verdict.json; pass the --out folder of an earlier `valley reproduce`",
             dir.display()
         );
     }
     let report = dir.join("report.html");
-    valley_reproduce::write_report(&findings, &report, "valley: re-judged findings")?;
+    valley_reproduce::write_report(&collect(&[dir.to_path_buf()])?, &report, "valley: reproduced findings")?;
     println!("report: {}", report.display());
     Ok(())
 }
@@ -109,8 +109,28 @@ pub struct ReportArgs {
 }
 
 pub fn report(a: ReportArgs) -> Result<()> {
+    let findings = collect(&a.runs)?;
+    if findings.is_empty() {
+        if let Some(missing) = a.runs.iter().find(|d| !d.exists()) {
+            bail!(
+                "runs folder {} does not exist; pass the --out folder of an earlier `valley reproduce`",
+                missing.display()
+            );
+        }
+        bail!(
+            "no verdict.json found in {}; pass the --out folder of an earlier `valley reproduce`",
+            a.runs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    valley_reproduce::write_report(&findings, &a.out, "valley: findings")?;
+    println!("report: {} ({} findings)", a.out.display(), findings.len());
+    Ok(())
+}
+
+/// The verdicts in `runs` (each folder and its sub-folders), in the paper's order.
+fn collect(runs: &[PathBuf]) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    for dir in &a.runs {
+    for dir in runs {
         let mut candidates = vec![dir.join("verdict.json")];
         if let Ok(entries) = std::fs::read_dir(dir) {
             let mut subs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("verdict.json")).collect();
@@ -124,21 +144,7 @@ pub fn report(a: ReportArgs) -> Result<()> {
             findings.push(f);
         }
     }
-    if findings.is_empty() {
-        if let Some(missing) = a.runs.iter().find(|d| !d.exists()) {
-            bail!(
-                "runs folder {} does not exist; pass the --out folder of an earlier `valley reproduce`",
-                missing.display()
-            );
-        }
-        bail!(
-            "no verdict.json found in {}; pass the --out folder of an earlier `valley reproduce`",
-            a.runs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
     // The paper's order, whatever order the folders were listed in.
     findings.sort_by_key(|f| NAMES.iter().position(|n| *n == f.name).unwrap_or(NAMES.len()));
-    valley_reproduce::write_report(&findings, &a.out, "valley: findings")?;
-    println!("report: {} ({} findings)", a.out.display(), findings.len());
-    Ok(())
+    Ok(findings)
 }
