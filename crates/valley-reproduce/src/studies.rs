@@ -370,8 +370,6 @@ pub struct FedMeasurements {
 /// The file of [`FedMeasurements`] in the finding's folder.
 pub const FED_FINALS: &str = "finals.json";
 
-/// The claim of the FedSign study, fixed before measuring.
-
 /// Per-seed paired differences `label − fedavg` at `alpha` (seeds present in both).
 fn paired(m: &FedMeasurements, algorithm: &str, alpha: f64) -> Vec<f64> {
     let at = |a: &str| -> Vec<&FedFinal> { m.finals.iter().filter(|f| f.algorithm == a && f.alpha == alpha).collect() };
