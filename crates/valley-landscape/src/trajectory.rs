@@ -256,27 +256,6 @@ pub fn orthonormal_to(u: &Tensor, a: &Tensor) -> Result<Tensor> {
     Ok(r / norm)
 }
 
-/// The inverse of [`Params::flat`] with a mask: a [`Params`] shaped like `like` (names,
-/// roles, f32 on its devices) holding `flat`'s values in the masked tensors, zero elsewhere.
-pub fn unflatten(like: &Params, mask: &[bool], flat: &Tensor) -> Params {
-    let mut offset = 0i64;
-    let tensors = like
-        .tensors
-        .iter()
-        .zip(mask)
-        .map(|(t, &m)| {
-            if !m {
-                return t.zeros_like();
-            }
-            let n = t.numel() as i64;
-            let part = flat.narrow(0, offset, n).view(t.size().as_slice()).to_kind(t.kind()).to_device(t.device());
-            offset += n;
-            part
-        })
-        .collect();
-    Params { names: like.names.clone(), tensors, roles: like.roles.clone() }
-}
-
 /// The plane a trajectory is drawn on, with every model's coordinates.
 pub struct TrajectoryPlane {
     pub trajectory: Trajectory,
@@ -341,7 +320,7 @@ pub fn trajectory_plane(
     };
     let coords = project(&trajectory.rows, &u1, &u2)?;
     let explained = [explained_by(&fit, &u1), explained_by(&fit, &u2)];
-    let (d1, d2) = (unflatten(theta, mask, &u1), unflatten(theta, mask, &u2));
+    let (d1, d2) = (theta.unflatten(&u1, Some(mask)), theta.unflatten(&u2, Some(mask)));
     Ok(TrajectoryPlane { trajectory, d1, d2, labels, explained, fitted_on, fallback_second, coords })
 }
 

@@ -233,6 +233,28 @@ impl Params {
         }
     }
 
+    /// The inverse of [`Params::flat`]: a [`Params`] shaped like `self` (names, roles, kinds,
+    /// devices) holding `flat`'s values in the tensors `mask` selects (all when `None`), zero
+    /// elsewhere. `flat` must hold exactly as many values as the selected tensors.
+    pub fn unflatten(&self, flat: &Tensor, mask: Option<&[bool]>) -> Params {
+        let mut offset = 0i64;
+        let tensors = self
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if !mask.is_none_or(|m| m[i]) {
+                    return t.zeros_like();
+                }
+                let n = t.numel() as i64;
+                let part = flat.narrow(0, offset, n).view(t.size().as_slice()).to_kind(t.kind()).to_device(t.device());
+                offset += n;
+                part
+            })
+            .collect();
+        Params { names: self.names.clone(), tensors, roles: self.roles.clone() }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.names.iter().position(|n| n == name).map(|i| &self.tensors[i])
     }
@@ -448,6 +470,20 @@ mod tests {
 
     fn vals(t: &Tensor) -> Vec<f32> {
         Vec::<f32>::try_from(t).unwrap()
+    }
+
+    #[test]
+    fn unflatten_inverts_flat_and_zeroes_what_the_mask_leaves_out() {
+        let p = Params::of(&model("cnn"));
+        let back = p.unflatten(&p.flat(None), None);
+        assert!(back.tensors.iter().zip(&p.tensors).all(|(a, b)| a.equal(&b.to_kind(a.kind()))));
+        let mask: Vec<bool> = (0..p.tensors.len()).map(|i| i % 2 == 0).collect();
+        let half = p.unflatten(&p.flat(Some(&mask)), Some(&mask));
+        for (i, (h, t)) in half.tensors.iter().zip(&p.tensors).enumerate() {
+            let expected = if mask[i] { t.shallow_clone() } else { t.zeros_like() };
+            assert!(h.equal(&expected), "tensor {i} ({})", p.names[i]);
+        }
+        assert_eq!(half.names, p.names);
     }
 
     #[test]

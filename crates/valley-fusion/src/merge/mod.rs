@@ -95,22 +95,6 @@ fn stack(ps: &[Params]) -> Tensor {
     Tensor::stack(&ps.iter().map(|p| p.flat(None)).collect::<Vec<_>>(), 0)
 }
 
-/// Cuts a flat vector back into `like`'s tensors.
-fn unflatten(flat: &Tensor, like: &Params) -> Params {
-    let mut offset = 0;
-    let tensors = like
-        .tensors
-        .iter()
-        .map(|t| {
-            let n = t.numel() as i64;
-            let part = flat.narrow(0, offset, n).view(t.size().as_slice()).to_kind(t.kind()).to_device(t.device());
-            offset += n;
-            part
-        })
-        .collect();
-    Params { names: like.names.clone(), tensors, roles: like.roles.clone() }
-}
-
 /// TIES-merging: trim, elect, disjoint mean, then `θ = base + λ·τm`. Returns the merged
 /// parameters and the [`TiesStack`] (for sign statistics).
 pub fn ties(base: &Params, models: &[Params], cfg: &TiesConfig) -> Result<(Params, TiesStack)> {
@@ -119,7 +103,7 @@ pub fn ties(base: &Params, models: &[Params], cfg: &TiesConfig) -> Result<(Param
     }
     let tau = stack(&task_vectors(base, models));
     let st = ties_flat(&tau, cfg.keep)?;
-    let merged = unflatten(&st.merged, base);
+    let merged = base.unflatten(&st.merged, None);
     Ok((base.combine(1.0, &merged, cfg.lambda), st))
 }
 
