@@ -90,8 +90,13 @@ impl Finding {
         self.detail = judged.detail;
         self.numbers = judged.numbers;
         self.table = Some(judged.table);
-        self.figures =
-            self.figures.iter().map(|f| if f.is_absolute() { f.clone() } else { self.dir.join(f) }).collect();
+        // A folder kept for its tables alone (figures not copied) re-judges too.
+        self.figures = self
+            .figures
+            .iter()
+            .map(|f| if f.is_absolute() { f.clone() } else { self.dir.join(f) })
+            .filter(|f| f.exists())
+            .collect();
         let dir = self.dir.clone();
         self.write(&dir)?;
         Ok(self)
