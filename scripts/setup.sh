@@ -11,6 +11,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The torch wheel with its CUDA libraries takes about 5 GB in .venv, and the release build about
+# 5 GB in target/. pip's cache would hold a second copy of the wheels, so it is off.
+export PIP_NO_CACHE_DIR=1
+need_gb=10
+free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ ! -x .venv/bin/python ] && [ "$free_gb" -lt "$need_gb" ]; then
+  echo "setup.sh: only ${free_gb} GB free on the disk holding $PWD; a fresh set-up needs about" \
+    "${need_gb} GB (torch in .venv, the release build in target/). Free some space and rerun." >&2
+  exit 1
+fi
+
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
