@@ -8,14 +8,14 @@ use valley::checkpoint::Checkpoint;
 use valley::eval::EvalConfig;
 use valley::noise::{direction, Context, DirectionSpec, Noise};
 use valley::params::{Group, Params};
-use valley::Arch;
 use valley_landscape::hessian::eigen::PowerConfig;
 use valley_landscape::hessian::run::{along_valley, CurvePoint, HessianConfig};
 use valley_landscape::hessian::trace::TraceConfig;
 use valley_landscape::{EvalData, Split};
 use valley_report::{line_figure, Panel, Series, Table};
 
-use crate::valleys::{base_config, trained_base};
+use crate::base::BaseNet;
+use crate::valleys::trained_base;
 use crate::verdict::{Finding, Judgement};
 use crate::{Env, Error, Result};
 
@@ -62,16 +62,10 @@ fn hessian_config(env: &Env) -> HessianConfig {
     }
 }
 
-/// tr(H) and λmax along θf + λ·d for the base network `arch`, BN re-estimated at every point
+/// tr(H) and λmax along θf + λ·d for the base network `net`, BN re-estimated at every point
 /// as in the valleys of findings 1–4.
-fn curve(env: &mut Env, arch: Arch, what: &str) -> Result<(String, Vec<CurvePoint>)> {
-    let (cfg, run) = if arch == Arch::Cnn {
-        trained_base(env, arch, what)?
-    } else {
-        let cfg = base_config(env.budget, arch);
-        let run = crate::trained(env, &cfg, what)?;
-        (cfg, run)
-    };
+fn curve(env: &mut Env, net: BaseNet, what: &str) -> Result<(String, Vec<CurvePoint>)> {
+    let (cfg, run) = trained_base(env, net, what)?;
     let ck = Checkpoint::read(&valley::train::RunDir::new(&run).final_())?;
     let model = ck.to_model(None, env.device)?;
     let mut data_cfg = cfg.data.clone();
@@ -108,8 +102,7 @@ fn figure(dir: &Path, curves: &[(String, Vec<CurvePoint>)]) -> Result<Vec<PathBu
 /// Curvature finding: tr(H) lower on the flat (+) side of a sign-consistent valley.
 pub fn hessian(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("hessian")?;
-    let no_bn = env.budget.pick(Arch::Mlp, Arch::Mlp, Arch::Vgg { depth: 11, bn: false });
-    let curves = vec![curve(env, Arch::Cnn, "hessian (BN)")?, curve(env, no_bn, "hessian (no BN)")?];
+    let curves = vec![curve(env, BaseNet::VggBn, "hessian (BN)")?, curve(env, BaseNet::NoBn, "hessian (no BN)")?];
     let rows: Vec<HessianRow> = curves
         .iter()
         .flat_map(|(network, pts)| {

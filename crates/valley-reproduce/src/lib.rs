@@ -171,11 +171,11 @@ pub fn rejudge(name: &str, out: &std::path::Path) -> Result<Finding> {
         });
     }
     let judged = match name {
-        "noise" => valleys::judge_noise(&dir)?,
-        "flip" => valleys::judge_flip(&dir)?,
-        "special" => valleys::judge_special(&dir)?,
-        "groups" => valleys::judge_groups(&dir)?,
-        "bn-init" => valleys::judge_bn_init(&dir)?,
+        "noise" => valleys::judge_networks(&dir, valleys::judge_noise)?,
+        "flip" => valleys::judge_networks(&dir, valleys::judge_flip)?,
+        "special" => valleys::judge_networks(&dir, valleys::judge_special)?,
+        "groups" => valleys::judge_networks(&dir, valleys::judge_groups)?,
+        "bn-init" => valleys::judge_networks(&dir, valleys::judge_bn_init)?,
         "relu" => theory::judge_relu(&dir)?,
         "softmax" => theory::softmax_judge(&dir)?,
         "hessian" => curvature::judge_hessian(&dir)?,

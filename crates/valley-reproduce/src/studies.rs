@@ -63,12 +63,19 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("hparams")?;
     let mut figures = Vec::new();
     let mut runs = Vec::new();
+    let mut trainings = Vec::new();
     for (name, cfg) in hparam_configs(env.budget) {
         let run = crate::trained(env, &cfg, &format!("hparams {name}"))?;
+        let record = crate::base::ModelRecord::of(&cfg, &run, env.device)?;
+        trainings.push(HparamTraining { setting: name.clone(), batch: cfg.batch_size, record });
         let sp = valleys::simple_spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent]);
         figures.extend(valleys::valleys_of(env, &run, &cfg, sp, &dir.join(setting_dir(&name)))?.1);
         runs.push((name, cfg, run));
     }
+    valley_base::csv::write_records(
+        &dir.join(TRAINING_FILE),
+        &trainings.iter().map(HparamTraining::row).collect::<Vec<_>>(),
+    )?;
     // Batch 32 vs batch 2048: (1−λ)θ1 + λθ2 for λ ∈ [−1, 2], per-group moments and SSRs.
     let find = |n: &str| runs.iter().find(|(name, _, _)| name == n).expect("configured");
     let ((_, small_cfg, small_run), (_, _, large_run)) = (find("batch=32"), find("batch=2048"));
@@ -79,6 +86,49 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
 }
 
 const INTERPOLATION_FILE: &str = "batch-interpolation.json";
+
+/// How far each setting's training went (one row per setting), for the convergence check.
+const TRAINING_FILE: &str = "training.csv";
+
+struct HparamTraining {
+    setting: String,
+    batch: usize,
+    record: crate::base::ModelRecord,
+}
+
+/// A row of [`TRAINING_FILE`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TrainingRow {
+    setting: String,
+    batch: usize,
+    epochs: usize,
+    test_accuracy: f64,
+    final_train_loss: f64,
+    last_epoch_loss_drop: Option<f64>,
+}
+
+impl HparamTraining {
+    fn row(&self) -> TrainingRow {
+        let r = &self.record;
+        TrainingRow {
+            setting: self.setting.clone(),
+            batch: self.batch,
+            epochs: r.epochs,
+            test_accuracy: r.test_accuracy,
+            final_train_loss: r.final_train_loss,
+            last_epoch_loss_drop: r.last_epoch_loss_drop,
+        }
+    }
+}
+
+/// The settings not trained to a plateau: no second epoch to compare, or a last epoch that
+/// still lowered the training loss by [`crate::base::PLATEAU_DROP`] or more.
+fn not_converged(rows: &[TrainingRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.last_epoch_loss_drop.is_none_or(|d| d.is_nan() || d >= crate::base::PLATEAU_DROP))
+        .map(|r| r.setting.clone())
+        .collect()
+}
 
 /// The folder of a setting's valleys (`lr=0.1` → `lr-0.1`).
 fn setting_dir(name: &str) -> String {
@@ -93,7 +143,13 @@ pub(crate) fn judge_hparams(dir: &Path) -> Result<Judgement> {
         rows.extend(aggs.iter().map(|a| HparamRow::of(&name, a)));
     }
     let interpolation: serde_json::Value = valleys::read_json("hparams", dir, INTERPOLATION_FILE)?;
-    let (pass, detail) = hparams_verdict(&rows);
+    let training: Vec<TrainingRow> = if dir.join(TRAINING_FILE).exists() {
+        valley_base::csv::read_records(&dir.join(TRAINING_FILE))
+            .map_err(|e| Error::BadMeasurements { path: dir.join(TRAINING_FILE), detail: e.to_string() })?
+    } else {
+        vec![] // measured before convergence was recorded: nothing shows it
+    };
+    let (pass, detail) = hparams_verdict(&rows, &training);
     let mut table = Table {
         header: ["setting", "sign", "asym (err)", "asym (loss)", "loss width +", "loss width −"]
             .map(String::from)
@@ -114,13 +170,14 @@ pub(crate) fn judge_hparams(dir: &Path) -> Result<Judgement> {
             ]
         })
         .collect();
-    let numbers = json!({ "valleys": rows, "batch32_vs_batch2048": interpolation });
+    let numbers = json!({ "valleys": rows, "batch32_vs_batch2048": interpolation, "training": training });
     Ok(Judgement { pass, detail, numbers, table })
 }
 
 /// Finding 6's rule (see `claims.rs`): every setting nearly symmetric as sampled and flat on +
-/// when sign-consistent, and each hyperparameter's settings not all of one as-sampled width.
-fn hparams_verdict(rows: &[HparamRow]) -> (bool, String) {
+/// when sign-consistent, each hyperparameter's settings not all of one as-sampled width, and
+/// every setting trained to a plateau (`training` empty: convergence not recorded, a FAIL).
+fn hparams_verdict(rows: &[HparamRow], training: &[TrainingRow]) -> (bool, String) {
     let of = |sign: SignMode| rows.iter().filter(move |r| r.sign == sign);
     let asymmetric: Vec<&str> = of(SignMode::AsSampled)
         .filter(|r| r.error_asymmetry.abs() >= ASYMMETRIC_INDEX || r.loss_asymmetry.abs() >= ASYMMETRIC_INDEX)
@@ -141,11 +198,26 @@ fn hparams_verdict(rows: &[HparamRow]) -> (bool, String) {
             widths.len() < 2 || widths.windows(2).all(|w| w[0] == w[1])
         })
         .collect();
+    let unconverged = not_converged(training);
     let settings = of(SignMode::AsSampled).count();
-    let pass = settings > 0 && asymmetric.is_empty() && not_flat.is_empty() && same_width.is_empty();
+    let pass = settings > 0
+        && asymmetric.is_empty()
+        && not_flat.is_empty()
+        && same_width.is_empty()
+        && !training.is_empty()
+        && unconverged.is_empty();
     let list = |v: &[&str]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    let convergence = if training.is_empty() {
+        format!("convergence not recorded ({TRAINING_FILE} missing)")
+    } else {
+        format!(
+            "not trained to a plateau (last epoch −{:.0} % or more): {}",
+            100.0 * crate::base::PLATEAU_DROP,
+            list(&unconverged.iter().map(String::as_str).collect::<Vec<_>>())
+        )
+    };
     let detail = format!(
-        "{settings} settings; as sampled with |index| ≥ {ASYMMETRIC_INDEX} (error or loss): {}; sign-consistent not flat on + (index ≤ {ASYMMETRIC_INDEX} in error or loss): {}; hyperparameters whose settings share one as-sampled loss width: {}",
+        "{settings} settings; as sampled with |index| ≥ {ASYMMETRIC_INDEX} (error or loss): {}; sign-consistent not flat on + (index ≤ {ASYMMETRIC_INDEX} in error or loss): {}; hyperparameters whose settings share one as-sampled loss width: {}; {convergence}",
         list(&asymmetric),
         list(&not_flat),
         list(&same_width)
@@ -647,8 +719,38 @@ mod hparams_tests {
         v
     }
 
+    fn training(drop: impl Fn(&str) -> Option<f64>) -> Vec<TrainingRow> {
+        rows(|_| {})
+            .iter()
+            .filter(|r| r.sign == SignMode::AsSampled)
+            .map(|r| TrainingRow {
+                setting: r.setting.clone(),
+                batch: 256,
+                epochs: 15,
+                test_accuracy: 0.9,
+                final_train_loss: 0.2,
+                last_epoch_loss_drop: drop(&r.setting),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hparams_needs_every_setting_on_a_plateau() {
+        let ok = training(|_| Some(0.01));
+        assert!(hparams_verdict(&rows(|_| {}), &ok).0);
+        let (pass, detail) = hparams_verdict(&rows(|_| {}), &[]);
+        assert!(!pass && detail.contains("not recorded"), "{detail}");
+        let steep = training(|s| if s == "batch=2048" { Some(0.2) } else { Some(0.01) });
+        let (pass, detail) = hparams_verdict(&rows(|_| {}), &steep);
+        assert!(!pass && detail.ends_with("batch=2048"), "{detail}");
+        let one_epoch = training(|s| if s == "lr=0.003" { None } else { Some(-0.001) });
+        assert!(!hparams_verdict(&rows(|_| {}), &one_epoch).0);
+    }
+
     #[test]
     fn hparams_needs_symmetry_as_sampled_asymmetry_when_consistent_and_a_width_change() {
+        let ok = training(|_| Some(0.01));
+        let hparams_verdict = |r: &[HparamRow]| hparams_verdict(r, &ok);
         assert!(hparams_verdict(&rows(|_| {})).0);
         let skewed = rows(|r| {
             if r.setting == "batch=2048" && r.sign == SignMode::AsSampled {
@@ -670,6 +772,6 @@ mod hparams_tests {
             }
         });
         let (pass, detail) = hparams_verdict(&same_width);
-        assert!(!pass && detail.ends_with("wd"), "{detail}");
+        assert!(!pass && detail.contains("loss width: wd;"), "{detail}");
     }
 }

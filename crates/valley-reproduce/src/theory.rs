@@ -288,7 +288,7 @@ pub fn relu(env: &mut Env, command: &str) -> Result<Finding> {
     let mut rows = Vec::new();
     // The MLP of the theory and, as Fig. 28, the base ResNet-20 with BN.
     let mlp = relu_training(env.budget);
-    let resnet = crate::valleys::base_config(env.budget, valley::Arch::Resnet20);
+    let resnet = crate::base::base_config(env.budget, crate::base::BaseNet::Resnet20);
     for (name, cfg) in [("mlp", mlp), ("resnet20", resnet)] {
         let run = crate::trained(env, &cfg, &format!("relu: {name}"))?;
         rows.extend(activation_agreement(env, name, &cfg, &run)?);

@@ -7,44 +7,17 @@ use valley::checkpoint::Checkpoint;
 use valley::eval::EvalConfig;
 use valley::noise::{Context, Noise, Norm, OneDPolicy, SignMode};
 use valley::params::Group;
-use valley::train::{DataConfig, OptimConfig, Schedule, TrainConfig};
-use valley::{Arch, BnInit, ModelConfig};
-use valley_data::DatasetKind;
+use valley::train::TrainConfig;
+use valley::BnInit;
 use valley_landscape::metrics::Metric;
 use valley_landscape::run::Curve;
 use valley_landscape::{aggregate, Aggregate, EvalData, Evaluator, LandscapeSpec, Split};
 use valley_report::{HistPanel, Table};
 
+use crate::base::{base_config, BaseNet};
 use crate::claims::{ASYMMETRIC_INDEX, RESOLUTION_SE, TREND_P, TREND_TAU};
 use crate::verdict::{fmt, Finding, Judgement};
 use crate::{Budget, Env, Error, Result};
-
-/// The paper's VGG/ResNet on CIFAR becomes, on a CPU budget, a narrow CNN with BN on
-/// Fashion-MNIST; the code path is the same, the budget is a parameter.
-pub fn base_config(budget: Budget, arch: Arch) -> TrainConfig {
-    let (dataset, arch) = match budget {
-        Budget::Paper => {
-            (DatasetKind::Cifar10, if arch == Arch::Cnn { Arch::Vgg { depth: 16, bn: true } } else { arch })
-        }
-        _ => (DatasetKind::FashionMnist, arch),
-    };
-    let mut data = DataConfig::new(dataset);
-    data.train_limit = budget.pick(Some(3000), None, None);
-    data.test_limit = budget.pick(Some(300), None, None);
-    let mut model = ModelConfig::new(arch, 1, 28, 10);
-    model.width = budget.pick(0.25, 0.5, 1.0);
-    TrainConfig {
-        data,
-        model,
-        optim: OptimConfig::default(),
-        schedule: Schedule::Cosine,
-        epochs: budget.pick(2, 2, 200),
-        batch_size: 256,
-        seed: 0,
-        save_epochs: vec![],
-        eval_batch: 1000,
-    }
-}
 
 /// Grid and evaluation sizes per budget.
 struct Sweep {
@@ -220,16 +193,50 @@ fn flat_on_plus(a: &Aggregate, min_index: f64) -> bool {
     metric(a, false, Metric::Asymmetry) > min_index && metric(a, true, Metric::Asymmetry) > min_index
 }
 
-pub(crate) fn trained_base(env: &mut Env, arch: Arch, what: &str) -> Result<(TrainConfig, PathBuf)> {
-    let cfg = base_config(env.budget, arch);
+pub(crate) fn trained_base(env: &mut Env, net: BaseNet, what: &str) -> Result<(TrainConfig, PathBuf)> {
+    let cfg = base_config(env.budget, net);
     let run = crate::trained(env, &cfg, what)?;
     Ok((cfg, run))
 }
 
-/// Finding 1: seven noises, as sampled vs sign-consistent (Figure 3).
+/// The base networks a valley finding measures at `budget`, each with its folder under the
+/// finding's `dir`: VGG-BN in `dir` itself, ResNet-20 (the paper's appendix versions of the
+/// figures) in `dir/resnet20`; smoke runs only the first.
+pub(crate) fn networks(budget: Budget, dir: &Path) -> Vec<(BaseNet, PathBuf)> {
+    let mut nets = vec![(BaseNet::VggBn, dir.to_path_buf())];
+    if budget != Budget::Smoke {
+        nets.push((BaseNet::Resnet20, dir.join(SECOND_NETWORK)));
+    }
+    nets
+}
+
+/// The folder of the second base network's measurements inside a finding's folder.
+pub(crate) const SECOND_NETWORK: &str = "resnet20";
+
+/// Judges the measurements in `dir` with `judge`, and those of the second base network in
+/// `dir/resnet20` where they were taken: the finding holds only where it holds on both.
+pub(crate) fn judge_networks(dir: &Path, judge: fn(&Path) -> Result<Judgement>) -> Result<Judgement> {
+    let first = judge(dir)?;
+    let second = dir.join(SECOND_NETWORK);
+    if !second.is_dir() {
+        return Ok(first);
+    }
+    Ok(Judgement::across(vec![("VGG-BN", first), ("ResNet-20", judge(&second)?)]))
+}
+
+/// Finding 1: seven noises, as sampled vs sign-consistent (Figure 3), on every base network.
 pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("noise")?;
-    let (cfg, run) = trained_base(env, Arch::Cnn, "noise")?;
+    let mut figures = Vec::new();
+    for (net, sub) in networks(env.budget, &dir) {
+        figures.extend(noise_on(env, net, &sub)?);
+    }
+    Finding::record(env, &dir, "noise", command, figures, judge_networks(&dir, judge_noise)?)
+}
+
+/// Finding 1's measurements on one base network, into `dir`.
+fn noise_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+    let (cfg, run) = trained_base(env, net, "noise")?;
     let scales = env.budget.pick(vec![1.0], vec![0.2, 1.0, 2.0], vec![0.2, 1.0, 2.0]);
     let sp = spec(
         &Noise::ELEMENTWISE,
@@ -238,7 +245,7 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
         Norm::Ns { per_tensor: false },
         vec![Group::All],
     );
-    let (_, mut figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
+    let (_, mut figures) = valleys_of(env, &run, &cfg, sp, dir)?;
     // Fig. 13's arm: the same noises on a network without BN, at s = 1.
     let (cfg_nobn, run_nobn) = trained_no_bn(env, "noise (no BN)")?;
     let sp = spec(
@@ -249,7 +256,7 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
         vec![Group::All],
     );
     figures.extend(valleys_of(env, &run_nobn, &cfg_nobn, sp, &dir.join("without-bn"))?.1);
-    Finding::record(env, &dir, "noise", command, figures, judge_noise(&dir)?)
+    Ok(figures)
 }
 
 /// Finding 1's verdict from `curves.csv` in `dir` (and `without-bn/` when measured).
@@ -346,7 +353,16 @@ fn describe_index(a: &Aggregate) -> String {
 /// Finding 2: the sign-change ratio r (Figure 4).
 pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("flip")?;
-    let (cfg, run) = trained_base(env, Arch::Cnn, "flip")?;
+    let mut figures = Vec::new();
+    for (net, sub) in networks(env.budget, &dir) {
+        figures.extend(flip_on(env, net, &sub)?);
+    }
+    Finding::record(env, &dir, "flip", command, figures, judge_networks(&dir, judge_flip)?)
+}
+
+/// Finding 2's measurements on one base network, into `dir`.
+fn flip_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+    let (cfg, run) = trained_base(env, net, "flip")?;
     let mut sp = spec(
         &["gaussian"],
         FLIP_RATIOS.iter().map(|&r| SignMode::FlipRatio(r)).collect(),
@@ -356,8 +372,7 @@ pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
     );
     // The trend is tested per direction: several directions show whether it holds for each.
     sp.seeds = env.budget.pick(vec![0], vec![0, 1, 2], vec![0, 1, 2, 3, 4]);
-    let (_, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    Finding::record(env, &dir, "flip", command, figures, judge_flip(&dir)?)
+    Ok(valleys_of(env, &run, &cfg, sp, dir)?.1)
 }
 
 /// The paper's ratios r ∈ {0, 0.1, …, 1}.
@@ -438,10 +453,20 @@ fn flip_verdict(series: &[FlipSeries], n: usize) -> (bool, String) {
 /// Finding 3: the six special directions, with and without BN (Figures 5, 17).
 pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("special")?;
+    let mut figures = Vec::new();
+    for (net, sub) in networks(env.budget, &dir) {
+        figures.extend(special_on(env, net, &sub)?);
+    }
+    Finding::record(env, &dir, "special", command, figures, judge_networks(&dir, judge_special)?)
+}
+
+/// Finding 3's measurements on one base network (in `dir/with-bn`) and the network without BN
+/// (in `dir/without-bn`).
+fn special_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
     let sp = || {
         spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All])
     };
-    let (cfg, run) = trained_base(env, Arch::Cnn, "special (BN)")?;
+    let (cfg, run) = trained_base(env, net, "special (BN)")?;
     let (_, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
     let (cfg_nobn, run_nobn) = trained_no_bn(env, "special (no BN)")?;
     let (_, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
@@ -451,7 +476,7 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let ssr =
         InitFinalSsr { with_bn: ssr_of(&run), without_bn: ssr_of(&run_nobn), no_bn_model: cfg_nobn.model.arch.name() };
     save_json(&dir.join(SSR_FILE), &ssr)?;
-    Finding::record(env, &dir, "special", command, figures, judge_special(&dir)?)
+    Ok(figures)
 }
 
 /// SSR(θ0, θf) of the two networks of finding 3, saved beside their curves.
@@ -466,16 +491,7 @@ const SSR_FILE: &str = "ssr-init-final.json";
 
 /// The network without BN of findings 1 and 3, trained.
 fn trained_no_bn(env: &mut Env, what: &str) -> Result<(TrainConfig, PathBuf)> {
-    // [choice] On a CPU budget the network without BN is the MLP: VGG11 without BN under
-    // PyTorch's default initialisation sits at chance for the first epochs (measured: 10.00 %
-    // after one epoch on 20,000 images at lr 0.01), longer than a CPU budget allows.
-    let no_bn = env.budget.pick(Arch::Mlp, Arch::Mlp, Arch::Vgg { depth: 11, bn: false });
-    let mut cfg = base_config(env.budget, no_bn);
-    if no_bn != Arch::Mlp {
-        cfg.optim.lr = 0.01; // VGG without BN diverges at the BN networks' 0.03
-    }
-    let run = crate::trained(env, &cfg, what)?;
-    Ok((cfg, run))
+    trained_base(env, BaseNet::NoBn, what)
 }
 
 /// Finding 3's verdict from `with-bn/`, `without-bn/` and the SSR file in `dir`.
@@ -543,7 +559,16 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(name: &str, dir: &Path, 
 /// Finding 4: parameter groups (Figure 6).
 pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("groups")?;
-    let (cfg, run) = trained_base(env, Arch::Cnn, "groups")?;
+    let mut figures = Vec::new();
+    for (net, sub) in networks(env.budget, &dir) {
+        figures.extend(groups_on(env, net, &sub)?);
+    }
+    Finding::record(env, &dir, "groups", command, figures, judge_networks(&dir, judge_groups)?)
+}
+
+/// Finding 4's measurements on one base network, into `dir`.
+fn groups_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+    let (cfg, run) = trained_base(env, net, "groups")?;
     let gs: Vec<Group> =
         ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
     let sp = spec(
@@ -553,8 +578,7 @@ pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
         Norm::Ns { per_tensor: false },
         gs,
     );
-    let (_, figures) = valleys_of(env, &run, &cfg, sp, &dir)?;
-    Finding::record(env, &dir, "groups", command, figures, judge_groups(&dir)?)
+    Ok(valleys_of(env, &run, &cfg, sp, dir)?.1)
 }
 
 /// Finding 4's verdict from `curves.csv` in `dir`.
@@ -613,6 +637,15 @@ fn bn_init_label(init: BnInit) -> String {
 /// Finding 5: BN weight initialisation (Figure 7).
 pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("bn-init")?;
+    let mut figures = Vec::new();
+    for (net, sub) in networks(env.budget, &dir) {
+        figures.extend(bn_init_on(env, net, &sub)?);
+    }
+    Finding::record(env, &dir, "bn-init", command, figures, judge_networks(&dir, judge_bn_init)?)
+}
+
+/// Finding 5's measurements on one base network, into `dir`.
+fn bn_init_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
     // [choice] Besides the paper's s = 1, two smaller scales: at s = 1 the {0,1} valleys of
     // small networks can saturate at chance error on both sides; the verdict needs every scale.
     let scales = env.budget.pick(vec![1.0], vec![0.2, 0.5, 1.0], vec![0.2, 0.5, 1.0]);
@@ -621,7 +654,7 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
     let mut hist_init = HistPanel::new("BN weights at initialisation", "γ", 40);
     let mut hist_final = HistPanel::new("BN weights at convergence", "γ", 40);
     for init in BN_INITS {
-        let mut cfg = base_config(env.budget, Arch::Cnn);
+        let mut cfg = base_config(env.budget, net);
         cfg.model.bn_init = init;
         let label = bn_init_label(init);
         let run = crate::trained(env, &cfg, &format!("bn-init {label}"))?;
@@ -647,7 +680,7 @@ pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
         &[hist_init, hist_final],
         2,
     )?);
-    Finding::record(env, &dir, "bn-init", command, figures, judge_bn_init(&dir)?)
+    Ok(figures)
 }
 
 /// One {0,1} valley of finding 5: a BN initialisation under one normalisation and scale.
@@ -757,13 +790,16 @@ fn bn_weights(file: &Path) -> Result<Vec<f64>> {
     Ok(valley::tensors::to_vec_f32(&flat).into_iter().map(f64::from).collect())
 }
 
+/// Training images of each hyperparameter setting at the cpu budget.
+pub const HPARAM_CPU_IMAGES: usize = 5_000;
+
 /// Finding 6 (valleys part): one hyperparameter varied at a time around the base config.
 pub fn hparam_configs(budget: Budget) -> Vec<(String, TrainConfig)> {
-    let mut base = base_config(budget, Arch::Cnn);
-    // Seven trainings: on a CPU budget a 10k subset with one more epoch keeps them short.
+    let mut base = base_config(budget, BaseNet::VggBn);
+    // [choice] Seven trainings: at the cpu budget a stratified 5,000-image subset keeps them
+    // within the time budget; the epochs are the base network's.
     if budget == Budget::Cpu {
-        base.data.train_limit = Some(10_000);
-        base.epochs = 3;
+        base.data.train_limit = Some(HPARAM_CPU_IMAGES);
     }
     let mut out = vec![("base".to_string(), base.clone())];
     let mut add = |name: String, f: &dyn Fn(&mut TrainConfig)| {
@@ -775,7 +811,15 @@ pub fn hparam_configs(budget: Budget) -> Vec<(String, TrainConfig)> {
         add(format!("lr={lr}"), &|c| c.optim.lr = lr);
     }
     for b in [32, 2048] {
-        add(format!("batch={b}"), &|c| c.batch_size = b);
+        add(format!("batch={b}"), &|c| {
+            c.batch_size = b;
+            // [choice] Trained to the same convergence: at the cpu budget a larger batch gets
+            // as many SGD steps as the base (batch 2048: 8× the epochs), since a few epochs of
+            // 2,048-image steps (3 steps per epoch on 5,000 images) leave it far from a plateau.
+            if budget == Budget::Cpu && b > base.batch_size {
+                c.epochs = base.epochs * b / base.batch_size;
+            }
+        });
     }
     for wd in [1e-3, 1e-5] {
         add(format!("wd={wd}"), &|c| c.optim.weight_decay = wd);

@@ -46,6 +46,26 @@ pub(crate) struct Judgement {
     pub table: Table,
 }
 
+impl Judgement {
+    /// Several networks' judgements of one finding as one: it passes only where every part
+    /// passes; the detail and numbers are per network, and the table gains a first column
+    /// naming it.
+    pub(crate) fn across(parts: Vec<(&str, Judgement)>) -> Judgement {
+        let pass = parts.iter().all(|(_, j)| j.pass);
+        let detail = parts.iter().map(|(name, j)| format!("{name}: {}", j.detail)).collect::<Vec<_>>().join(" — ");
+        let numbers =
+            serde_json::Value::Object(parts.iter().map(|(name, j)| (name.to_string(), j.numbers.clone())).collect());
+        let mut table = Table { header: vec!["network".into()], rows: vec![] };
+        if let Some((_, j)) = parts.first() {
+            table.header.extend(j.table.header.iter().cloned());
+        }
+        for (name, j) in parts {
+            table.rows.extend(j.table.rows.into_iter().map(|r| std::iter::once(name.to_string()).chain(r).collect()));
+        }
+        Judgement { pass, detail, numbers, table }
+    }
+}
+
 impl Finding {
     /// The finding `name`, judged, with the figures its measurement drew, written into `dir`
     /// as `verdict.json` and `report.html`. Title and claim come from [`crate::claims::CLAIMS`].
@@ -152,5 +172,31 @@ pub fn fmt(x: f64) -> String {
         format!("{x:.3e}")
     } else {
         format!("{x:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(pass: bool, value: f64) -> Judgement {
+        Judgement {
+            pass,
+            detail: format!("index {value}"),
+            numbers: serde_json::json!({ "index": value }),
+            table: Table { header: vec!["index".into()], rows: vec![vec![value.to_string()]] },
+        }
+    }
+
+    #[test]
+    fn a_finding_across_networks_passes_only_where_every_network_passes() {
+        let both = Judgement::across(vec![("VGG-BN", judged(true, 0.3)), ("ResNet-20", judged(true, 0.2))]);
+        assert!(both.pass);
+        assert_eq!(both.table.header, ["network", "index"]);
+        assert_eq!(both.table.rows[1], ["ResNet-20", "0.2"]);
+        assert_eq!(both.numbers["ResNet-20"]["index"], 0.2);
+        assert!(both.detail.starts_with("VGG-BN: index 0.3") && both.detail.contains("ResNet-20: index 0.2"));
+        let one = Judgement::across(vec![("VGG-BN", judged(true, 0.3)), ("ResNet-20", judged(false, 0.01))]);
+        assert!(!one.pass, "{}", one.detail);
     }
 }
