@@ -192,8 +192,13 @@ impl BatchNorm2d {
 ///
 /// Without gradients no argmax indices are needed, and the maximum of the four strided
 /// quarter-grids gives the same values (max is exact) with vectorised element-wise kernels;
-/// ATen's NCHW pooling kernel is scalar and took a quarter of a CNN's evaluation. With
-/// gradients ATen's kernel runs, so backward passes are PyTorch's.
+/// ATen's NCHW pooling kernel is scalar and took a quarter of a CNN's evaluation.
+///
+/// With gradients (training), a contiguous float CPU input takes [`window_argmax`]'s indices
+/// and `y = gather(x.view(N, C, H·W), 2, idx)`: the same values, and the same gradient, since
+/// gather's backward adds each output gradient into a zeroed input at its index exactly as
+/// ATen's pooling backward does. ATen's forward kernel was a fifth of a narrow VGG's training
+/// step. Other inputs (CUDA, half precision, strided) take ATen's kernel.
 pub fn max_pool2(xs: &Tensor) -> Tensor {
     let size = xs.size();
     match size.as_slice() {
@@ -202,8 +207,62 @@ pub fn max_pool2(xs: &Tensor) -> Tensor {
             let quarter = |i: i64, j: i64| xs.slice(2, i, h, 2).slice(3, j, w, 2);
             quarter(0, 0).maximum(&quarter(0, 1)).maximum(&quarter(1, 0).maximum(&quarter(1, 1)))
         }
+        &[n, c, h, w]
+            if n * c > 0
+                && h >= 2
+                && w >= 2
+                && xs.device() == tch::Device::Cpu
+                && xs.kind() == Kind::Float
+                && xs.is_contiguous() =>
+        {
+            let idx = window_argmax(xs, n * c, h, w);
+            xs.view([n, c, h * w]).gather(2, &idx.view([n, c, -1]), false).view([n, c, h / 2, w / 2])
+        }
         _ => xs.max_pool2d_default(2),
     }
+}
+
+/// For a contiguous float CPU tensor holding `planes` maps of `h × w` (`h, w ≥ 2`), the index
+/// `i·w + j` within its map of the maximum of every 2×2 window (stride 2), as an int64
+/// `[planes, h/2, w/2]` tensor. ATen's rule, so gradients go where PyTorch's go: the window is
+/// scanned row by row, and an element replaces the running maximum (start −∞, index of the
+/// window's first element) when it is greater or NaN, so ties keep the first maximum.
+fn window_argmax(xs: &Tensor, planes: i64, h: i64, w: i64) -> Tensor {
+    let (oh, ow) = (h / 2, w / 2);
+    let idx = Tensor::empty([planes, oh, ow], (Kind::Int64, tch::Device::Cpu));
+    let (h, w, oh, ow) = (h as usize, w as usize, oh as usize, ow as usize);
+    let planes = planes as usize;
+    // SAFETY: the caller checked that `xs` is a contiguous float CPU tensor of
+    // planes·h·w elements; `idx` was just allocated contiguous with planes·oh·ow int64
+    // elements and nothing else refers to it yet. Both outlive the slices.
+    let (x, out) = unsafe {
+        (
+            std::slice::from_raw_parts(xs.data_ptr() as *const f32, planes * h * w),
+            std::slice::from_raw_parts_mut(idx.data_ptr() as *mut i64, planes * oh * ow),
+        )
+    };
+    for (plane, out) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (r, out) in out.chunks_exact_mut(ow).enumerate() {
+            let top = 2 * r * w;
+            let (row0, row1) = (&plane[top..top + w], &plane[top + w..top + 2 * w]);
+            for (q, slot) in out.iter_mut().enumerate() {
+                let j = 2 * q;
+                let mut best = (f32::NEG_INFINITY, top + j);
+                for (v, i) in [
+                    (row0[j], top + j),
+                    (row0[j + 1], top + j + 1),
+                    (row1[j], top + w + j),
+                    (row1[j + 1], top + w + j + 1),
+                ] {
+                    if v > best.0 || v.is_nan() {
+                        best = (v, i);
+                    }
+                }
+                *slot = best.1 as i64;
+            }
+        }
+    }
+    idx
 }
 
 #[cfg(test)]
@@ -222,6 +281,30 @@ mod tests {
         let x = Tensor::randn([2, 2, 4, 4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
         max_pool2(&x).sum(Kind::Float).backward();
         assert_eq!(x.grad().sum(Kind::Float).double_value(&[]), 2.0 * 2.0 * 4.0, "one unit of gradient per window");
+    }
+
+    #[test]
+    fn max_pool2_with_grad_gives_atens_values_and_gradients_with_ties_and_nan() {
+        tch::manual_seed(2);
+        let opts = (Kind::Float, tch::Device::Cpu);
+        for (h, w) in [(8, 8), (7, 5), (2, 3), (32, 32)] {
+            // ReLU zeros and small integers make ties common; then one NaN and one −∞ window.
+            let x = Tensor::randint(4, [3, 4, h, w], opts) - 1.0;
+            let _ = x.get(0).get(0).get(0).get(1).fill_(f64::NAN);
+            let _ = x.get(1).get(2).narrow(0, 0, 2).narrow(1, 0, 2).fill_(f64::NEG_INFINITY);
+            let ours = x.copy().set_requires_grad(true);
+            let aten = x.copy().set_requires_grad(true);
+            let (y_ours, y_aten) = (max_pool2(&ours), aten.max_pool2d_default(2));
+            assert_eq!(y_ours.size(), [3, 4, h / 2, w / 2]);
+            assert!(y_ours.isnan().equal(&y_aten.isnan()), "NaN windows differ at {h}x{w}");
+            assert!(y_ours.nan_to_num(0.0, None, None).equal(&y_aten.nan_to_num(0.0, None, None)), "{h}x{w}");
+            let g = Tensor::randn(y_aten.size(), opts);
+            // ∂(Σ y·g)/∂y = g exactly, so each backward receives the same output gradient.
+            (y_ours * &g).sum(Kind::Float).backward();
+            (y_aten * &g).sum(Kind::Float).backward();
+            assert!(ours.grad().equal(&aten.grad()), "gradients differ at {h}x{w}");
+            assert_eq!(ours.grad().ne(0.0).sum(Kind::Int64).int64_value(&[]), 3 * 4 * (h / 2) * (w / 2));
+        }
     }
 
     #[test]
