@@ -53,19 +53,18 @@ pub fn train_steps(
     for (x, y) in batches.take(max_steps) {
         let (logits, features) = model.forward_with_features(&x, Mode::Train);
         let ce = logits.cross_entropy_for_logits(&y);
-        let loss = match reg.as_deref_mut().and_then(|r| r.penalty(model, &x, &logits, &features)) {
-            Some(p) => &ce + p,
-            None => ce.shallow_clone(),
+        let (loss, penalised) = match reg.as_deref_mut().and_then(|r| r.penalty(model, &x, &logits, &features)) {
+            Some(p) => (&ce + p, true),
+            None => (ce.shallow_clone(), false),
         };
         let value = loss.double_value(&[]);
         if !value.is_finite() {
             return Err(Error::NonFinite { epoch, step: steps, loss: value, hint: String::new() });
         }
-        opt.zero_grad();
-        loss.backward();
-        opt.step(lr);
+        opt.backward_step(&loss, lr);
         let n = y.size()[0];
-        loss_sum += ce.double_value(&[]) * n as f64;
+        let ce_value = if penalised { ce.double_value(&[]) } else { value };
+        loss_sum += ce_value * n as f64;
         correct += tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]));
         seen += n;
         steps += 1;

@@ -82,13 +82,17 @@ pub struct Optimizer {
     params: Vec<Tensor>,
     state: Vec<Vec<Tensor>>,
     step: i64,
+    /// Which tensors have received a gradient in some step: [`Optimizer::backward_step`] then
+    /// treats a later missing gradient as zero, as `.grad` zeroed by `zero_grad` would be.
+    had_grad: Vec<bool>,
 }
 
 impl Optimizer {
     pub fn new(model: &Model, config: &OptimConfig) -> Result<Self> {
         config.validate()?;
         let params: Vec<Tensor> = model.parameters().map(|e| e.tensor.shallow_clone()).collect();
-        Ok(Self { config: config.clone(), params, state: Vec::new(), step: 0 })
+        let had_grad = vec![false; params.len()];
+        Ok(Self { config: config.clone(), params, state: Vec::new(), step: 0, had_grad })
     }
 
     pub fn zero_grad(&mut self) {
@@ -97,19 +101,40 @@ impl Optimizer {
         }
     }
 
-    /// One update with learning rate `lr`, PyTorch semantics:
+    /// One update with learning rate `lr` from the gradients in `.grad`, PyTorch semantics:
     /// SGD `g ← ∇ + wd·θ; b ← μ·b + g (b₁ = g); θ ← θ − lr·(g + μ·b if nesterov else b)`;
     /// AdamW `θ ← θ(1 − lr·wd)` then Adam with bias correction.
     pub fn step(&mut self, lr: f64) {
+        let grads: Vec<Tensor> = self.params.iter().map(Tensor::grad).collect();
+        self.apply(&grads, lr);
+    }
+
+    /// `∇ = ∂loss/∂θ` for every optimised tensor, then [`Optimizer::step`]'s update with it.
+    ///
+    /// The gradients come straight from the autograd engine and are never stored in `.grad`
+    /// (PyTorch's `zero_grad(set_to_none=True)`, its default): `zero_grad` + `backward` would
+    /// first zero every `.grad` and then add each new gradient into it, two passes over all
+    /// parameters per step that change no value (0 + g = g). Tensors outside the optimiser
+    /// that `loss` depends on get no gradient.
+    pub fn backward_step(&mut self, loss: &Tensor, lr: f64) {
+        let grads = Tensor::run_backward(&[loss], &self.params, false, false);
+        self.apply(&grads, lr);
+    }
+
+    fn apply(&mut self, grads: &[Tensor], lr: f64) {
         self.step += 1;
         let c = self.config.clone();
         tch::no_grad(|| {
             let first = self.state.is_empty();
-            for (i, p) in self.params.iter_mut().enumerate() {
-                let g = p.grad();
-                if !g.defined() {
+            for (i, (p, g)) in self.params.iter_mut().zip(grads).enumerate() {
+                let g = if g.defined() {
+                    self.had_grad[i] = true;
+                    g.shallow_clone()
+                } else if self.had_grad[i] {
+                    p.zeros_like()
+                } else {
                     continue;
-                }
+                };
                 match c.kind {
                     OptimizerKind::Sgd => sgd_update(p, &g, &mut self.state, i, first, &c, lr),
                     OptimizerKind::Adamw => adamw_update(p, &g, &mut self.state, i, first, &c, lr, self.step),
@@ -258,6 +283,37 @@ mod tests {
         assert_eq!("step:2:0.5".parse::<Schedule>().unwrap().lr(1.0, 5, 10), 0.25);
         assert!("step:0:0.5".parse::<Schedule>().is_err());
         assert!("warmup".parse::<Schedule>().is_err());
+    }
+
+    #[test]
+    fn backward_step_updates_exactly_as_zero_grad_backward_step() {
+        let cfg = crate::ModelConfig::new(crate::Arch::Mlp, 1, 4, 3);
+        // Copies, not two seeded builds: tests run in parallel and share the global generator.
+        let (a, b, start) = (
+            Model::new(&cfg, tch::Device::Cpu).unwrap(),
+            Model::new(&cfg, tch::Device::Cpu).unwrap(),
+            Model::new(&cfg, tch::Device::Cpu).unwrap(),
+        );
+        b.copy_from(&a).unwrap();
+        start.copy_from(&a).unwrap();
+        let x = Tensor::randn([5, 1, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
+        let loss = |m: &Model| m.forward(&x, crate::models::Mode::Train).square().mean(tch::Kind::Float);
+        for kind in [OptimizerKind::Sgd, OptimizerKind::Adamw] {
+            let oc = OptimConfig { kind, nesterov: kind == OptimizerKind::Sgd, ..Default::default() };
+            let (mut oa, mut ob) = (Optimizer::new(&a, &oc).unwrap(), Optimizer::new(&b, &oc).unwrap());
+            for _ in 0..3 {
+                oa.zero_grad();
+                loss(&a).backward();
+                oa.step(0.05);
+                ob.backward_step(&loss(&b), 0.05);
+            }
+        }
+        for (pa, pb) in a.parameters().zip(b.parameters()) {
+            assert!(pa.tensor.equal(&pb.tensor), "{} differs", pa.name);
+            assert!(!pb.tensor.grad().defined(), "{} got a .grad", pb.name);
+        }
+        let moved = a.parameters().zip(start.parameters()).any(|(p, q)| !p.tensor.equal(&q.tensor));
+        assert!(moved, "six updates left every parameter unchanged");
     }
 
     #[test]
