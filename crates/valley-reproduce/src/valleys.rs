@@ -229,13 +229,13 @@ pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("noise")?;
     let mut figures = Vec::new();
     for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(noise_on(env, net, &sub)?);
+        figures.extend(noise_on(env, net, &sub, &dir)?);
     }
     Finding::record(env, &dir, "noise", command, figures, judge_networks(&dir, judge_noise)?)
 }
 
 /// Finding 1's measurements on one base network, into `dir`.
-fn noise_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+fn noise_on(env: &mut Env, net: BaseNet, dir: &Path, first: &Path) -> Result<Vec<PathBuf>> {
     let (cfg, run) = trained_base(env, net, "noise")?;
     let scales = env.budget.pick(vec![1.0], vec![0.2, 1.0, 2.0], vec![0.2, 1.0, 2.0]);
     let sp = spec(
@@ -255,8 +255,32 @@ fn noise_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
         Norm::Ns { per_tensor: false },
         vec![Group::All],
     );
-    figures.extend(valleys_of(env, &run_nobn, &cfg_nobn, sp, &dir.join("without-bn"))?.1);
+    figures.extend(no_bn_arm(env, &run_nobn, &cfg_nobn, sp, first, &dir.join("without-bn"))?);
     Ok(figures)
+}
+
+/// The valleys of the network without BN into `dir`, measured once per finding: where the
+/// first base network's folder `first` already holds them, its saved tables are copied (the
+/// judge reads only those), so no model is evaluated twice at the same point.
+fn no_bn_arm(
+    env: &mut Env,
+    run: &Path,
+    cfg: &TrainConfig,
+    sp: LandscapeSpec,
+    first: &Path,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let measured = first.join("without-bn");
+    if measured.as_path() != dir && measured.join("curves.csv").exists() {
+        std::fs::create_dir_all(dir).map_err(|e| valley::Error::create_dir(dir, e))?;
+        for file in ["curves.csv", SWEEP_FILE] {
+            let (from, to) = (measured.join(file), dir.join(file));
+            let bytes = std::fs::read(&from).map_err(|e| valley::Error::read(&from, e))?;
+            valley_base::atomic_write(&to, &bytes)?;
+        }
+        return Ok(vec![]);
+    }
+    Ok(valleys_of(env, run, cfg, sp, dir)?.1)
 }
 
 /// Finding 1's verdict from `curves.csv` in `dir` (and `without-bn/` when measured).
@@ -455,22 +479,21 @@ pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("special")?;
     let mut figures = Vec::new();
     for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(special_on(env, net, &sub)?);
+        figures.extend(special_on(env, net, &sub, &dir)?);
     }
     Finding::record(env, &dir, "special", command, figures, judge_networks(&dir, judge_special)?)
 }
 
 /// Finding 3's measurements on one base network (in `dir/with-bn`) and the network without BN
 /// (in `dir/without-bn`).
-fn special_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+fn special_on(env: &mut Env, net: BaseNet, dir: &Path, first: &Path) -> Result<Vec<PathBuf>> {
     let sp = || {
         spec(&Noise::SPECIAL, vec![SignMode::AsSampled], vec![1.0], Norm::Ns { per_tensor: false }, vec![Group::All])
     };
     let (cfg, run) = trained_base(env, net, "special (BN)")?;
     let (_, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
     let (cfg_nobn, run_nobn) = trained_no_bn(env, "special (no BN)")?;
-    let (_, f2) = valleys_of(env, &run_nobn, &cfg_nobn, sp(), &dir.join("without-bn"))?;
-    figures.extend(f2);
+    figures.extend(no_bn_arm(env, &run_nobn, &cfg_nobn, sp(), first, &dir.join("without-bn"))?);
     // θ0 can only look like sign(θf) if training kept θ0's signs: SSR(θ0, θf) says how much.
     let ssr_of = |run: &Path| env.models.iter().find(|m| run.ends_with(&m.run)).map_or(f64::NAN, |m| m.ssr_init_final);
     let ssr =
@@ -968,6 +991,39 @@ mod tests {
         // CLF's index (0.23 − 0.2)/(0.43) ≈ 0.07 is below the margin: FAIL, as measured once.
         let (pass, detail) = groups_verdict(&groups(0.23));
         assert!(!pass && detail.contains("fails in CLF"), "{detail}");
+    }
+
+    #[test]
+    fn the_no_bn_arm_is_copied_not_reevaluated_for_a_second_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        let measured = tmp.path().join("without-bn");
+        std::fs::create_dir_all(&measured).unwrap();
+        std::fs::write(measured.join("curves.csv"), "measured curves").unwrap();
+        std::fs::write(measured.join(SWEEP_FILE), "{}").unwrap();
+        let mut log = |_: &str| {};
+        let mut env = Env {
+            out: tmp.path().into(),
+            cache: tmp.path().join("cache"),
+            budget: Budget::Smoke,
+            device: valley::Device::Cpu,
+            log: &mut log,
+            models: vec![],
+        };
+        let cfg = base_config(Budget::Smoke, BaseNet::NoBn);
+        let second = tmp.path().join(SECOND_NETWORK).join("without-bn");
+        // The run folder does not exist: evaluating would fail, so Ok means it copied.
+        let figures = no_bn_arm(
+            &mut env,
+            &tmp.path().join("no-such-run"),
+            &cfg,
+            simple_spec(&["gaussian"], vec![SignMode::AsSampled]),
+            tmp.path(),
+            &second,
+        )
+        .unwrap();
+        assert!(figures.is_empty());
+        assert_eq!(std::fs::read_to_string(second.join("curves.csv")).unwrap(), "measured curves");
+        assert_eq!(std::fs::read_to_string(second.join(SWEEP_FILE)).unwrap(), "{}");
     }
 
     #[test]
