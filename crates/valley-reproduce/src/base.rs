@@ -153,7 +153,7 @@ impl ModelRecord {
             self.epochs,
             100.0 * self.test_accuracy,
             self.final_train_loss,
-            self.last_epoch_loss_drop.map_or(String::new(), |d| format!(" (last epoch −{:.1} %)", 100.0 * d)),
+            self.last_epoch_loss_drop.map_or(String::new(), |d| format!(" (last epoch {:+.1} %)", -100.0 * d)),
             100.0 * self.bn_share,
             self.ssr_init_final
         )
