@@ -210,6 +210,23 @@ pub(crate) fn networks(budget: Budget, dir: &Path) -> Vec<(BaseNet, PathBuf)> {
     nets
 }
 
+/// Measures finding `name` on every base network with `measure` (given the network, its
+/// folder and the first network's folder) and judges it on each with `judge`.
+fn on_every_network(
+    env: &mut Env,
+    name: &str,
+    command: &str,
+    measure: fn(&mut Env, BaseNet, &Path, &Path) -> Result<Vec<PathBuf>>,
+    judge: fn(&Path) -> Result<Judgement>,
+) -> Result<Finding> {
+    let dir = env.dir(name)?;
+    let mut figures = Vec::new();
+    for (net, sub) in networks(env.budget, &dir) {
+        figures.extend(measure(env, net, &sub, &dir)?);
+    }
+    Finding::record(env, &dir, name, command, figures, judge_networks(&dir, judge)?)
+}
+
 /// The folder of the second base network's measurements inside a finding's folder.
 pub(crate) const SECOND_NETWORK: &str = "resnet20";
 
@@ -226,12 +243,7 @@ pub(crate) fn judge_networks(dir: &Path, judge: fn(&Path) -> Result<Judgement>) 
 
 /// Finding 1: seven noises, as sampled vs sign-consistent (Figure 3), on every base network.
 pub fn noise(env: &mut Env, command: &str) -> Result<Finding> {
-    let dir = env.dir("noise")?;
-    let mut figures = Vec::new();
-    for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(noise_on(env, net, &sub, &dir)?);
-    }
-    Finding::record(env, &dir, "noise", command, figures, judge_networks(&dir, judge_noise)?)
+    on_every_network(env, "noise", command, noise_on, judge_noise)
 }
 
 /// Finding 1's measurements on one base network, into `dir`.
@@ -376,16 +388,11 @@ fn describe_index(a: &Aggregate) -> String {
 
 /// Finding 2: the sign-change ratio r (Figure 4).
 pub fn flip(env: &mut Env, command: &str) -> Result<Finding> {
-    let dir = env.dir("flip")?;
-    let mut figures = Vec::new();
-    for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(flip_on(env, net, &sub)?);
-    }
-    Finding::record(env, &dir, "flip", command, figures, judge_networks(&dir, judge_flip)?)
+    on_every_network(env, "flip", command, flip_on, judge_flip)
 }
 
 /// Finding 2's measurements on one base network, into `dir`.
-fn flip_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+fn flip_on(env: &mut Env, net: BaseNet, dir: &Path, _first: &Path) -> Result<Vec<PathBuf>> {
     let (cfg, run) = trained_base(env, net, "flip")?;
     let mut sp = spec(
         &["gaussian"],
@@ -476,12 +483,7 @@ fn flip_verdict(series: &[FlipSeries], n: usize) -> (bool, String) {
 
 /// Finding 3: the six special directions, with and without BN (Figures 5, 17).
 pub fn special(env: &mut Env, command: &str) -> Result<Finding> {
-    let dir = env.dir("special")?;
-    let mut figures = Vec::new();
-    for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(special_on(env, net, &sub, &dir)?);
-    }
-    Finding::record(env, &dir, "special", command, figures, judge_networks(&dir, judge_special)?)
+    on_every_network(env, "special", command, special_on, judge_special)
 }
 
 /// Finding 3's measurements on one base network (in `dir/with-bn`) and the network without BN
@@ -581,16 +583,11 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(name: &str, dir: &Path, 
 
 /// Finding 4: parameter groups (Figure 6).
 pub fn groups(env: &mut Env, command: &str) -> Result<Finding> {
-    let dir = env.dir("groups")?;
-    let mut figures = Vec::new();
-    for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(groups_on(env, net, &sub)?);
-    }
-    Finding::record(env, &dir, "groups", command, figures, judge_networks(&dir, judge_groups)?)
+    on_every_network(env, "groups", command, groups_on, judge_groups)
 }
 
 /// Finding 4's measurements on one base network, into `dir`.
-fn groups_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+fn groups_on(env: &mut Env, net: BaseNet, dir: &Path, _first: &Path) -> Result<Vec<PathBuf>> {
     let (cfg, run) = trained_base(env, net, "groups")?;
     let gs: Vec<Group> =
         ["ALL", "CLF", "FEAT", "LAYER1", "CONV", "BN"].iter().map(|g| g.parse().expect("group")).collect();
@@ -659,16 +656,11 @@ fn bn_init_label(init: BnInit) -> String {
 
 /// Finding 5: BN weight initialisation (Figure 7).
 pub fn bn_init(env: &mut Env, command: &str) -> Result<Finding> {
-    let dir = env.dir("bn-init")?;
-    let mut figures = Vec::new();
-    for (net, sub) in networks(env.budget, &dir) {
-        figures.extend(bn_init_on(env, net, &sub)?);
-    }
-    Finding::record(env, &dir, "bn-init", command, figures, judge_networks(&dir, judge_bn_init)?)
+    on_every_network(env, "bn-init", command, bn_init_on, judge_bn_init)
 }
 
 /// Finding 5's measurements on one base network, into `dir`.
-fn bn_init_on(env: &mut Env, net: BaseNet, dir: &Path) -> Result<Vec<PathBuf>> {
+fn bn_init_on(env: &mut Env, net: BaseNet, dir: &Path, _first: &Path) -> Result<Vec<PathBuf>> {
     // [choice] Besides the paper's s = 1, two smaller scales: at s = 1 the {0,1} valleys of
     // small networks can saturate at chance error on both sides; the verdict needs every scale.
     let scales = env.budget.pick(vec![1.0], vec![0.2, 0.5, 1.0], vec![0.2, 0.5, 1.0]);
