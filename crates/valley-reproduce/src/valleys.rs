@@ -259,7 +259,7 @@ fn noise_on(env: &mut Env, net: BaseNet, dir: &Path, first: &Path) -> Result<Vec
     );
     let (_, mut figures) = valleys_of(env, &run, &cfg, sp, dir)?;
     // Fig. 13's arm: the same noises on a network without BN, at s = 1.
-    let (cfg_nobn, run_nobn) = trained_no_bn(env, "noise (no BN)")?;
+    let (cfg_nobn, run_nobn) = trained_base(env, BaseNet::NoBn, "noise (no BN)")?;
     let sp = spec(
         &Noise::ELEMENTWISE,
         vec![SignMode::AsSampled, SignMode::Consistent],
@@ -494,7 +494,7 @@ fn special_on(env: &mut Env, net: BaseNet, dir: &Path, first: &Path) -> Result<V
     };
     let (cfg, run) = trained_base(env, net, "special (BN)")?;
     let (_, mut figures) = valleys_of(env, &run, &cfg, sp(), &dir.join("with-bn"))?;
-    let (cfg_nobn, run_nobn) = trained_no_bn(env, "special (no BN)")?;
+    let (cfg_nobn, run_nobn) = trained_base(env, BaseNet::NoBn, "special (no BN)")?;
     figures.extend(no_bn_arm(env, &run_nobn, &cfg_nobn, sp(), first, &dir.join("without-bn"))?);
     // θ0 can only look like sign(θf) if training kept θ0's signs: SSR(θ0, θf) says how much.
     let ssr_of = |run: &Path| env.models.iter().find(|m| run.ends_with(&m.run)).map_or(f64::NAN, |m| m.ssr_init_final);
@@ -513,11 +513,6 @@ struct InitFinalSsr {
 }
 
 const SSR_FILE: &str = "ssr-init-final.json";
-
-/// The network without BN of findings 1 and 3, trained.
-fn trained_no_bn(env: &mut Env, what: &str) -> Result<(TrainConfig, PathBuf)> {
-    trained_base(env, BaseNet::NoBn, what)
-}
 
 /// Finding 3's verdict from `with-bn/`, `without-bn/` and the SSR file in `dir`.
 pub(crate) fn judge_special(dir: &Path) -> Result<Judgement> {
