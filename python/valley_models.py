@@ -74,6 +74,12 @@ class VGG(nn.Module):
             flat = h
         clf.append(nn.Linear(flat, classes))
         self.classifier = nn.Sequential(*clf)
+        if not bn:
+            # As valley: He's init, without which a plain 11-layer ReLU net stays at chance.
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))

@@ -131,6 +131,13 @@ mod tests {
             panic!("landscape parses");
         };
         let d = valley::eval::EvalConfig::default();
-        assert_eq!(a.eval.config(d.bn).unwrap(), d);
+        assert_eq!(a.eval.config(d.bn, None).unwrap(), d);
+        // --bn-augment as-trained follows the checkpoint's recorded training; yes/no override it.
+        let Ok(Cli { command: Command::Landscape(b) }) =
+            parse(&["landscape", "--checkpoint", "x.safetensors", "--bn-augment", "yes"])
+        else {
+            panic!("landscape parses");
+        };
+        assert!(b.eval.config(d.bn, None).unwrap().bn_augment);
     }
 }

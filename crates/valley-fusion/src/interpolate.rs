@@ -175,7 +175,7 @@ mod tests {
         recompute_bn(&a, &train, 32, 2);
         recompute_bn(&b, &toy_set(64, 9), 32, 2);
         for bn in [BnPolicy::Keep, BnPolicy::Recompute] {
-            let spec = EvalConfig { bn, bn_batch: 32, bn_batches: 3, eval_batch: 50, bn_seed: 0 };
+            let spec = EvalConfig { bn, bn_batch: 32, bn_batches: 3, eval_batch: 50, ..EvalConfig::default() };
             let splits = [(Split::Test, &test), (Split::Train, &train)];
             let data = CurveData { bn: &train, splits: &splits };
             let pts = curve((&a, &b, &work), &[0.0, 0.5, 1.0], &spec, &data, |_, _| {}).unwrap();

@@ -321,7 +321,9 @@ pub fn run_soups(
     }
 
     on_event(SoupsEvent::Phase("measuring interpolation curves and SSRs".into()));
-    let bn = cfg.eval.bn_sample_from(data.train, &[split.half_a.clone(), split.half_b.clone()].concat());
+    // BN statistics come from samples augmented as the halves were trained.
+    let bn_eval = valley::eval::EvalConfig { bn_augment: data.train_images.is_some(), ..cfg.eval };
+    let bn = bn_eval.bn_sample_from(data.train, &[split.half_a.clone(), split.half_b.clone()].concat());
     let test_only = [(Split::Test, data.test)];
     let curve_data = CurveData { bn: &bn.set, splits: &test_only };
     let lambdas = Lambdas::from_values(&cfg.lambdas)?.with_anchors();

@@ -65,6 +65,7 @@ pub fn write_summary(
             "batch": config.bn_batch,
             "batches": config.bn_batches,
             "seed": config.bn_seed,
+            "augment": config.bn_augment,
             "samples": data.bn_set.len(),
             "momentum": "cumulative average (PyTorch momentum=None) after reset",
             "indices_file": BN_INDICES_FILE,

@@ -259,8 +259,14 @@ mod tests {
         }
     }
 
-    const BN: EvalConfig =
-        EvalConfig { bn: BnPolicy::Recompute, bn_batch: 16, bn_batches: 4, eval_batch: 7, bn_seed: 0 };
+    const BN: EvalConfig = EvalConfig {
+        bn: BnPolicy::Recompute,
+        bn_batch: 16,
+        bn_batches: 4,
+        eval_batch: 7,
+        bn_seed: 0,
+        bn_augment: false,
+    };
 
     #[test]
     fn lambda_zero_equals_plain_evaluation_of_theta_f() {

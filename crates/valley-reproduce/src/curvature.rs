@@ -70,7 +70,7 @@ fn curve(env: &mut Env, net: BaseNet, what: &str) -> Result<(String, Vec<CurvePo
     let model = ck.to_model(None, env.device)?;
     let mut data_cfg = cfg.data.clone();
     data_cfg.test_limit = Some(env.budget.pick(100, 500, 2000));
-    let eval = EvalConfig::default();
+    let eval = EvalConfig::default().as_trained(&ck)?;
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &eval, env.device)?;
     let theta = Params::of(&model);
     let spec = DirectionSpec::consistent(Noise::Gaussian);
@@ -204,5 +204,36 @@ mod tests {
         assert!(lower_on_plus(&pts(|l| 10.0 + 5.0 * l, 0.1)).iter().all(|h| !h.1));
         // With tiny standard errors every size holds.
         assert!(lower_on_plus(&pts(|l| 10.0 - l, 1e-3)).iter().all(|h| h.1));
+    }
+
+    fn save(dir: &Path, curves: &[(&str, Vec<CurvePoint>)]) {
+        let rows: Vec<HessianRow> = curves
+            .iter()
+            .flat_map(|(n, pts)| {
+                pts.iter().map(|p| HessianRow {
+                    network: n.to_string(),
+                    lambda: p.lambda,
+                    trace: p.trace,
+                    trace_stderr: p.trace_stderr,
+                    top_eigenvalue: p.top_eigenvalue,
+                })
+            })
+            .collect();
+        valley_base::csv::write_records(&dir.join(CURVES_FILE), &rows).unwrap();
+    }
+
+    #[test]
+    fn judge_passes_only_when_every_network_holds_at_every_size() {
+        let tmp = tempfile::tempdir().unwrap();
+        let holds = || pts(|l| 10.0 - 5.0 * l, 0.1);
+        // The second network fails at a = 0.2 only (gap 2 < margin 2.83).
+        save(tmp.path(), &[("vgg11-bn", holds()), ("vgg11", pts(|l| 10.0 - 5.0 * l, 1.0))]);
+        let j = judge_hessian(tmp.path()).unwrap();
+        assert!(!j.pass, "{}", j.detail);
+        assert!(j.detail.contains("vgg11: holds at a ∈ {0.4, 0.6, 0.8, 1}"), "{}", j.detail);
+        save(tmp.path(), &[("vgg11-bn", holds()), ("vgg11", holds())]);
+        assert!(judge_hessian(tmp.path()).unwrap().pass);
+        std::fs::remove_file(tmp.path().join(CURVES_FILE)).unwrap();
+        assert!(judge_hessian(tmp.path()).is_err(), "no measurements, no verdict");
     }
 }

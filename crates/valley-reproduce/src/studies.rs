@@ -237,7 +237,7 @@ fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConf
     let prepared = train::prepare(&dc, ck_a.normalisation().as_ref(), env.device)?;
     let lambdas: Vec<f64> =
         (0..=env.budget.pick(6, 12, 30)).map(|i| -1.0 + 3.0 * i as f64 / env.budget.pick(6.0, 12.0, 30.0)).collect();
-    let spec = EvalConfig { bn_batches: env.budget.pick(2, 8, 20), ..EvalConfig::default() };
+    let spec = EvalConfig { bn_batches: env.budget.pick(2, 8, 20), ..EvalConfig::default() }.as_trained(&ck_a)?;
     let bn = spec.bn_sample(&prepared.train);
     let data = CurveData { bn: &bn.set, splits: &[(Split::Test, &prepared.test)] };
     let pts = interpolate::curve((&ma, &mb, &work), &lambdas, &spec, &data, |_, _| {})?;

@@ -51,8 +51,9 @@ pub(crate) fn valleys_of(
     let model = ck.to_model(None, env.device)?;
     let mut data_cfg = cfg.data.clone();
     data_cfg.test_limit = s.test_limit.or(cfg.data.test_limit);
-    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &s.eval, env.device)?;
-    let mut eval = Evaluator::new(&model, &data, s.eval);
+    let eval_cfg = s.eval.as_trained(&ck)?;
+    let data = EvalData::prepare(&ck, &model, &data_cfg, &[Split::Test], &eval_cfg, env.device)?;
+    let mut eval = Evaluator::new(&model, &data, eval_cfg);
     let ctx = Context { init: Some(run_dir.init()) };
     let total = spec.directions().len();
     let log = &mut env.log;
@@ -64,8 +65,13 @@ pub(crate) fn valleys_of(
     std::fs::create_dir_all(fig_dir).map_err(|e| valley::Error::create_dir(fig_dir, e))?;
     valley_landscape::run::write_curves_csv(&fig_dir.join("curves.csv"), &curves)?;
     let test_images = data.splits.iter().find(|(s, _)| *s == Split::Test).map_or(0, |(_, t)| t.len());
-    let record =
-        SweepRecord { test_images, error_delta: spec.error_delta, loss_ratio: spec.loss_ratio, spec: spec.record() };
+    let record = SweepRecord {
+        test_images,
+        error_delta: spec.error_delta,
+        loss_ratio: spec.loss_ratio,
+        spec: spec.record(),
+        eval: Some(eval_cfg),
+    };
     let json = serde_json::to_string_pretty(&record).unwrap_or_default();
     valley_base::atomic_write(&fig_dir.join(SWEEP_FILE), json.as_bytes())?;
     let aggs = aggregate(&curves);
@@ -83,6 +89,10 @@ pub(crate) struct SweepRecord {
     pub error_delta: f64,
     pub loss_ratio: f64,
     pub spec: serde_json::Value,
+    /// How each point was evaluated (BN samples and their augmentation); absent in sweeps
+    /// saved before it was recorded.
+    #[serde(default)]
+    pub eval: Option<EvalConfig>,
 }
 
 const SWEEP_FILE: &str = "sweep.json";
@@ -911,6 +921,16 @@ mod tests {
         assert!(!noise_verdict(&skewed, 2000, None).0);
         let flat_nobn = noise_curves(|c| *c = curve("gaussian", c.key.sign, c.key.scale, "ALL", 0, 0.2, 0.2));
         assert!(!noise_verdict(&good, 2000, Some((&flat_nobn, 2000))).0);
+        // Flat on + in error but with the loss lower on the − side: not flat on +.
+        let loss_reversed = noise_curves(|c| {
+            if c.key.sign == SignMode::Consistent && c.key.direction == Noise::Ones && c.key.scale == 1.0 {
+                let minus_loss = Curve { loss: vec![0.3, 0.3, 0.4, 0.4], ..c.clone() };
+                c.loss_metrics = CurveMetrics::compute(&c.lambdas, &minus_loss.loss, 0.3, Threshold::Relative(0.5));
+                c.loss = minus_loss.loss;
+            }
+        });
+        let (pass, detail) = noise_verdict(&loss_reversed, 2000, None);
+        assert!(!pass && detail.contains("ones s=1"), "{detail}");
     }
 
     fn series(seed: u64, plus: Vec<f64>, minus: Vec<f64>) -> FlipSeries {
@@ -978,6 +998,16 @@ mod tests {
         // CLF's index (0.23 − 0.2)/(0.43) ≈ 0.07 is below the margin: FAIL, as measured once.
         let (pass, detail) = groups_verdict(&groups(0.23));
         assert!(!pass && detail.contains("fails in CLF"), "{detail}");
+        // Asymmetric when made consistent (index 0.43) but hardly more than as sampled (0.39):
+        // FAIL on the margin over the as-sampled curve alone.
+        let mut skewed = groups(0.5);
+        for a in skewed.iter_mut().filter(|a| a.key.group.to_string() == "BN") {
+            if a.key.sign == SignMode::AsSampled {
+                *a = one(curve("gaussian", SignMode::AsSampled, 1.0, "BN", 0, 0.46, 0.2));
+            }
+        }
+        let (pass, detail) = groups_verdict(&skewed);
+        assert!(!pass && detail.contains("fails in BN"), "{detail}");
     }
 
     #[test]

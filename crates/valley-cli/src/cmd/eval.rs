@@ -36,7 +36,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model, &a.shape, device)?;
     let data = data_for(&a.data, a.seed, &ck, &model, device)?;
     // A checkpoint is evaluated as saved unless asked otherwise.
-    let cfg = a.eval.config(BnPolicy::Keep)?;
+    let cfg = a.eval.config(BnPolicy::Keep, Some(&ck))?;
     if cfg.bn == BnPolicy::Recompute {
         cfg.apply_bn(&model, &cfg.bn_sample(&data.train).set);
     }

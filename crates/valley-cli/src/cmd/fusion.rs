@@ -192,8 +192,8 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     if grid.len() != a.lambdas.len() {
         eprintln!("note: λ = 0, 0.5 and 1 added to the grid for the barrier and the gap");
     }
-    let spec = a.eval.config(BnPolicy::Recompute)?;
     let (ck_a, ma) = load_checkpoint(&a.a, a.model, &a.shape, device)?;
+    let spec = a.eval.config(BnPolicy::Recompute, Some(&ck_a))?;
     let (ck_b, mb) = load_checkpoint(&a.b, a.model, &a.shape, device)?;
     same_layout(&a.a, &ma, &a.b, &mb)?;
     warn_normalisation(&ck_a, &ck_b);
@@ -296,7 +296,8 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
         pretrain_classes,
         pretrain_epochs: a.pretrain_epochs,
         lambdas: a.lambdas.to_vec(),
-        eval: a.eval.config(BnPolicy::Recompute)?,
+        // The study trains its own models and augments BN samples as it trains them.
+        eval: a.eval.config(BnPolicy::Recompute, None)?,
         min_spearman: a.min_spearman,
         finetune_lr: a.finetune_lr,
         barrier_threshold: a.barrier_threshold,
@@ -383,7 +384,7 @@ pub fn merge(a: MergeArgs) -> Result<()> {
         weights: a.weights.clone(),
         lambda: a.lambda,
         keep: a.keep,
-        eval: a.eval.config(BnPolicy::Keep)?,
+        eval: a.eval.config(BnPolicy::Keep, inputs.checkpoints.first())?,
         seed: a.seed,
     };
     let data = if spec.needs_data() {

@@ -130,9 +130,9 @@ impl HessianArgs {
 pub fn run(a: HessianArgs) -> Result<()> {
     let cfg = a.config();
     let lambdas = a.lambdas.to_vec();
-    let bn = a.eval.config(BnPolicy::Keep)?;
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&a.checkpoint, a.model, &a.shape, device)?;
+    let bn = a.eval.config(BnPolicy::Keep, Some(&ck))?;
     let data_cfg = a.data.config(DatasetKind::FashionMnist, a.subset_seed)?;
     let data = EvalData::prepare(&ck, &model, &data_cfg, &[a.split], &bn, device)?;
     let set = &data.splits[0].1;

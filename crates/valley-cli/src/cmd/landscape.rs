@@ -164,9 +164,9 @@ pub fn run(a: LandscapeArgs) -> Result<()> {
         trajectory::snapshots(run)?;
     }
     let checkpoint = a.center()?;
-    let bn = a.eval.config(BnPolicy::Recompute)?;
     let device = a.device.resolve()?;
     let (ck, model) = load_checkpoint(&checkpoint, a.model, &a.shape, device)?;
+    let bn = a.eval.config(BnPolicy::Recompute, Some(&ck))?;
     let init = a.init.clone().or_else(|| {
         let p = valley::train::RunDir::new(checkpoint.parent().unwrap_or(Path::new("."))).init();
         p.exists().then_some(p)
@@ -346,7 +346,7 @@ fn run_plane(
         "norm": if pca { "none (unit principal directions)" } else { spec.norm.label() },
         "group": spec.groups[0].to_string(),
         "alphas": alphas, "betas": betas,
-        "bn": { "policy": eval.config.bn, "batch": eval.config.bn_batch, "batches": eval.config.bn_batches, "seed": eval.config.bn_seed },
+        "bn": { "policy": eval.config.bn, "batch": eval.config.bn_batch, "batches": eval.config.bn_batches, "seed": eval.config.bn_seed, "augment": eval.config.bn_augment },
         "splits": a.splits, "test_limit": a.data.test_limit, "train_limit": a.data.train_limit, "subset_seed": a.subset_seed,
     });
     if let Some(t) = &traj {

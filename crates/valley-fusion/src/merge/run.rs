@@ -315,7 +315,13 @@ mod tests {
             weights: None,
             lambda: 1.0,
             keep: 0.2,
-            eval: EvalConfig { bn: BnPolicy::Keep, bn_batch: 16, bn_batches: 2, eval_batch: 32, bn_seed: 0 },
+            eval: EvalConfig {
+                bn: BnPolicy::Keep,
+                bn_batch: 16,
+                bn_batches: 2,
+                eval_batch: 32,
+                ..EvalConfig::default()
+            },
             seed: 0,
         }
     }

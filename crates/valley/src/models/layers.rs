@@ -86,12 +86,28 @@ pub enum Mode {
     Recompute,
 }
 
+/// Weights N(0, 2/fan_in), with fan_in every dimension but the first; bias 0.
+fn init_he(weight: &Tensor, bias: Option<&Tensor>) {
+    let fan_in: i64 = weight.size()[1..].iter().product();
+    tch::no_grad(|| {
+        let _ = weight.shallow_clone().normal_(0.0, (2.0 / fan_in as f64).sqrt());
+        if let Some(b) = bias {
+            let _ = b.shallow_clone().zero_();
+        }
+    });
+}
+
 pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
 }
 
 impl Linear {
+    /// He initialisation, as [`Conv2d::init_he`].
+    pub fn init_he(&self) {
+        init_he(&self.weight, self.bias.as_ref());
+    }
+
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         xs.linear(&self.weight, self.bias.as_ref())
     }
@@ -102,6 +118,14 @@ pub struct Conv2d {
     bias: Option<Tensor>,
     stride: i64,
     padding: i64,
+}
+
+impl Conv2d {
+    /// He initialisation: weights N(0, 2/fan_in) (PyTorch's kaiming_normal, fan_in, ReLU),
+    /// bias 0.
+    pub fn init_he(&self) {
+        init_he(&self.weight, self.bias.as_ref());
+    }
 }
 
 impl Conv2d {

@@ -30,6 +30,12 @@ impl DataConfig {
     pub fn new(dataset: DatasetKind) -> Self {
         Self { dataset, data_dir: None, train_limit: None, test_limit: None, subset_seed: 0, augment: None }
     }
+
+    /// Whether training augments images of side `height` × `width`: `augment` when given,
+    /// else on for 32×32 data (CIFAR, SVHN) only.
+    pub fn augments(&self, height: usize, width: usize) -> bool {
+        self.augment.unwrap_or(height == 32 && width == 32)
+    }
 }
 
 /// A dataset ready for the engine.
@@ -72,7 +78,7 @@ pub fn prepare(cfg: &DataConfig, normalisation: Option<&Normalisation>, device: 
     let norm = normalisation.cloned().unwrap_or_else(|| Normalisation::compute(&train));
     norm.apply(&mut train)?;
     norm.apply(&mut test)?;
-    let augment = cfg.augment.unwrap_or(train.height == 32 && train.width == 32);
+    let augment = cfg.augments(train.height, train.width);
     Ok(Prepared {
         name: ds.name,
         train: TensorSet::from_images(&train, device),

@@ -312,9 +312,7 @@ pub fn run(
         checkpoint::remove_stale_temps(out)?;
         let ck = Checkpoint::read(&dir.checkpoint())?;
         // Checkpoints written before the config was recorded resume unchecked.
-        if let Some(json) = ck.metadata.get("train_config") {
-            let saved: TrainConfig = serde_json::from_str(json)
-                .map_err(|e| Error::checkpoint(&ck.path, format!("metadata `train_config` is not readable ({e})")))?;
+        if let Some(saved) = recorded_config(&ck)? {
             let changed = saved.changed_fields(cfg);
             if !changed.is_empty() {
                 return Err(Error::checkpoint(
@@ -485,6 +483,22 @@ fn write_run_json(
     Ok(valley_base::atomic_write(path, text.as_bytes())?)
 }
 
+/// The training configuration `train` recorded in a checkpoint's metadata; `None` for files
+/// written without one (PyTorch's, merges, checkpoints older than the record).
+pub fn recorded_config(ck: &Checkpoint) -> Result<Option<TrainConfig>> {
+    let Some(json) = ck.metadata.get("train_config") else { return Ok(None) };
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| Error::checkpoint(&ck.path, format!("metadata `train_config` is not readable ({e})")))
+}
+
+/// Whether the run that wrote `ck` trained on augmented images, so that BN statistics are
+/// re-estimated on augmented samples too ([`crate::eval::EvalConfig::bn_augment`]); false
+/// when the checkpoint records no training.
+pub fn trained_with_augmentation(ck: &Checkpoint) -> Result<bool> {
+    Ok(recorded_config(ck)?.is_some_and(|c| c.data.augments(c.model.image_size as usize, c.model.image_size as usize)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,5 +587,34 @@ mod tests {
             Err(Error::Config("stop".into()))
         });
         assert!(r.is_err() && calls == 1);
+    }
+
+    #[test]
+    fn augmentation_is_read_from_the_recorded_training() {
+        let cfg = |augment: Option<bool>, size: i64| TrainConfig {
+            data: DataConfig { augment, ..DataConfig::new(valley_data::DatasetKind::FashionMnist) },
+            model: ModelConfig::new(Arch::Cnn, 1, size, 10),
+            optim: OptimConfig::default(),
+            schedule: Schedule::Cosine,
+            epochs: 1,
+            batch_size: 8,
+            seed: 0,
+            save_epochs: vec![],
+            eval_batch: 8,
+        };
+        let ck = |meta: Option<String>| Checkpoint {
+            path: "c.safetensors".into(),
+            tensors: Default::default(),
+            names: vec![],
+            metadata: meta.map(|m| [("train_config".to_string(), m)].into()).unwrap_or_default(),
+        };
+        let with = |c: TrainConfig| ck(Some(serde_json::to_string(&c).unwrap()));
+        assert!(trained_with_augmentation(&with(cfg(Some(true), 28))).unwrap());
+        assert!(!trained_with_augmentation(&with(cfg(Some(false), 32))).unwrap());
+        assert!(trained_with_augmentation(&with(cfg(None, 32))).unwrap(), "32×32 data augments by default");
+        assert!(!trained_with_augmentation(&with(cfg(None, 28))).unwrap());
+        assert!(!trained_with_augmentation(&ck(None)).unwrap(), "no recorded training, no augmentation");
+        let err = trained_with_augmentation(&ck(Some("{".into()))).unwrap_err().to_string();
+        assert!(err.contains("c.safetensors") && err.contains("train_config"), "{err}");
     }
 }
