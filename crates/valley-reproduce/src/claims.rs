@@ -106,7 +106,7 @@ pub const CLAIMS: [Claim; 11] = [
         title: "Curvature along sign-consistent directions",
         paper: "§3 finding 7 (the explanation), on the base networks",
         claim: "Along a sign-consistent direction d (G(0,1), NS, s = 1), the Hessian trace of the test loss is lower at θf + a·d than at θf − a·d, for every a ∈ {0.2, 0.4, 0.6, 0.8, 1}, on the network with BN and on the one without, as the linear model predicts.",
-        statistic: "Hutchinson tr(H) with its standard error and the top eigenvalue at θf ± a·d, a ∈ {0.2, …, 1}, with and without BN.",
+        statistic: "Hutchinson tr(H) with its standard error and the top eigenvalue at θf ± a·d, a ∈ {0.2, …, 1}, with and without BN; on the BN network also of the Hessian block of each group (CLF, FEAT, LAYER1, CONV, BN), reported with the a where the inequality holds, not judged.",
         threshold: "PASS iff for every network and every a, tr(H) at +a is below tr(H) at −a by more than 2 combined standard errors.",
     },
     Claim {

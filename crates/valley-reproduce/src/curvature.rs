@@ -62,9 +62,20 @@ fn hessian_config(env: &Env) -> HessianConfig {
     }
 }
 
+/// The parameter groups whose Hessian blocks are measured along the BN network's valley, beside
+/// the whole Hessian (the groups of finding 4; one direction d over all parameters).
+const GROUPS: [Group; 5] = [Group::Clf, Group::Feat, Group::Layer1, Group::Conv, Group::Bn];
+
+/// One measured curve: the network, the parameter group whose Hessian block it is, the points.
+struct Measured {
+    network: String,
+    group: String,
+    points: Vec<CurvePoint>,
+}
+
 /// tr(H) and λmax along θf + λ·d for the base network `net`, BN re-estimated at every point
-/// as in the valleys of findings 1–4.
-fn curve(env: &mut Env, net: BaseNet, what: &str) -> Result<(String, Vec<CurvePoint>)> {
+/// as in the valleys of findings 1–4: of all parameters, then of each of `groups`.
+fn measure(env: &mut Env, net: BaseNet, what: &str, groups: &[Group]) -> Result<Vec<Measured>> {
     let (cfg, run) = trained_base(env, net, what)?;
     let ck = Checkpoint::read(&valley::train::RunDir::new(&run).final_())?;
     let model = ck.to_model(None, env.device)?;
@@ -75,39 +86,62 @@ fn curve(env: &mut Env, net: BaseNet, what: &str) -> Result<(String, Vec<CurvePo
     let theta = Params::of(&model);
     let spec = DirectionSpec::consistent(Noise::Gaussian);
     let d = direction(&spec, &theta, &model, &Context::default())?;
-    (env.log)(&format!("{what}: Hessian along {} at {} points", spec.label(), lambdas().len()));
     let set = &data.splits[0].1;
-    let points =
-        along_valley(&model, &theta, &d, &lambdas(), set, &Group::All, (&eval, &data.bn_set), &hessian_config(env))?;
-    Ok((cfg.model.arch.name(), points))
+    let mut out = Vec::new();
+    for group in std::iter::once(&Group::All).chain(groups) {
+        (env.log)(&format!("{what}: Hessian of {group} along {} at {} points", spec.label(), lambdas().len()));
+        let points =
+            along_valley(&model, &theta, &d, &lambdas(), set, group, (&eval, &data.bn_set), &hessian_config(env))?;
+        out.push(Measured { network: cfg.model.arch.name(), group: group.to_string(), points });
+    }
+    Ok(out)
 }
 
-fn figure(dir: &Path, curves: &[(String, Vec<CurvePoint>)]) -> Result<Vec<PathBuf>> {
-    let panel = |(name, pts): &(String, Vec<CurvePoint>), top: bool| {
+fn figure(dir: &Path, curves: &[Measured]) -> Result<Vec<PathBuf>> {
+    let series = |label: String, pts: &[CurvePoint], top: bool| {
         let xs: Vec<f64> = pts.iter().map(|p| p.lambda).collect();
         let ys: Vec<f64> = pts.iter().map(|p| if top { p.top_eigenvalue } else { p.trace }).collect();
-        let mut s = Series::new(name.clone(), xs, ys);
-        if !top {
-            let lo: Vec<f64> = pts.iter().map(|p| p.trace - p.trace_stderr).collect();
-            let hi: Vec<f64> = pts.iter().map(|p| p.trace + p.trace_stderr).collect();
-            s = s.with_band(lo, hi);
+        let s = Series::new(label, xs, ys);
+        if top {
+            return s;
         }
-        let title = format!("{name}: {}", if top { "top eigenvalue" } else { "tr(H) ± s.e." });
-        Panel::new(title, "λ", if top { "λmax" } else { "trace" }).with_series(s)
+        let lo: Vec<f64> = pts.iter().map(|p| p.trace - p.trace_stderr).collect();
+        let hi: Vec<f64> = pts.iter().map(|p| p.trace + p.trace_stderr).collect();
+        s.with_band(lo, hi)
     };
-    let panels: Vec<Panel> = curves.iter().flat_map(|c| [panel(c, false), panel(c, true)]).collect();
+    let mut panels = Vec::new();
+    for c in curves.iter().filter(|c| c.group == ALL) {
+        for top in [false, true] {
+            let title = format!("{}: {}", c.network, if top { "top eigenvalue" } else { "tr(H) ± s.e." });
+            let y = if top { "λmax" } else { "trace" };
+            panels.push(Panel::new(title, "λ", y).with_series(series(c.network.clone(), &c.points, top)));
+        }
+    }
+    let blocks: Vec<&Measured> = curves.iter().filter(|c| c.group != ALL).collect();
+    if let Some(first) = blocks.first() {
+        for top in [false, true] {
+            let what = if top { "top eigenvalue" } else { "tr(H) ± s.e." };
+            let mut panel = Panel::new(format!("{}: {what} per group block", first.network), "λ", "");
+            for c in &blocks {
+                panel = panel.with_series(series(c.group.clone(), &c.points, top));
+            }
+            panels.push(panel);
+        }
+    }
     Ok(line_figure(&dir.join("hessian-curve"), "Curvature along θf + λ·d (sign-consistent G(0,1))", &panels, 2)?)
 }
 
 /// Curvature finding: tr(H) lower on the flat (+) side of a sign-consistent valley.
 pub fn hessian(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("hessian")?;
-    let curves = vec![curve(env, BaseNet::VggBn, "hessian (BN)")?, curve(env, BaseNet::NoBn, "hessian (no BN)")?];
+    let mut curves = measure(env, BaseNet::VggBn, "hessian (BN)", &GROUPS)?;
+    curves.extend(measure(env, BaseNet::NoBn, "hessian (no BN)", &[])?);
     let rows: Vec<HessianRow> = curves
         .iter()
-        .flat_map(|(network, pts)| {
-            pts.iter().map(|p| HessianRow {
-                network: network.clone(),
+        .flat_map(|c| {
+            c.points.iter().map(|p| HessianRow {
+                network: c.network.clone(),
+                group: c.group.clone(),
                 lambda: p.lambda,
                 trace: p.trace,
                 trace_stderr: p.trace_stderr,
@@ -122,10 +156,21 @@ pub fn hessian(env: &mut Env, command: &str) -> Result<Finding> {
 
 const CURVES_FILE: &str = "hessian-curves.csv";
 
+/// The group name of the whole Hessian in the saved table.
+const ALL: &str = "ALL";
+
+fn all_group() -> String {
+    ALL.into()
+}
+
 /// One point of a network's curvature curve, as saved.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct HessianRow {
     network: String,
+    /// The parameter group of the Hessian block; tables saved before groups were measured
+    /// have only the whole Hessian.
+    #[serde(default = "all_group")]
+    group: String,
     lambda: f64,
     trace: f64,
     trace_stderr: f64,
@@ -141,7 +186,7 @@ pub(crate) fn judge_hessian(dir: &Path) -> Result<Judgement> {
     }
     let rows: Vec<HessianRow> =
         valley_base::csv::read_records(&path).map_err(|e| missing(format!("{CURVES_FILE} unreadable: {e}")))?;
-    let mut curves: Vec<(String, Vec<CurvePoint>)> = Vec::new();
+    let mut curves: Vec<Measured> = Vec::new();
     for r in rows {
         let p = CurvePoint {
             lambda: r.lambda,
@@ -149,35 +194,51 @@ pub(crate) fn judge_hessian(dir: &Path) -> Result<Judgement> {
             trace_stderr: r.trace_stderr,
             top_eigenvalue: r.top_eigenvalue,
         };
-        match curves.iter_mut().find(|(n, _)| *n == r.network) {
-            Some((_, pts)) => pts.push(p),
-            None => curves.push((r.network, vec![p])),
+        match curves.iter_mut().find(|c| c.network == r.network && c.group == r.group) {
+            Some(c) => c.points.push(p),
+            None => curves.push(Measured { network: r.network, group: r.group, points: vec![p] }),
         }
     }
-    let mut table = Table {
-        header: vec!["network".into(), "λ".into(), "tr(H)".into(), "s.e.".into(), "λmax".into()],
-        rows: vec![],
+    let mut table =
+        Table { header: ["network", "group", "λ", "tr(H)", "s.e.", "λmax"].map(String::from).to_vec(), rows: vec![] };
+    let holds_at = |c: &Measured| -> String {
+        let at: Vec<String> = lower_on_plus(&c.points).iter().filter(|h| h.1).map(|h| format!("{}", h.0)).collect();
+        format!("{{{}}}", at.join(", "))
     };
+    let whole: Vec<&Measured> = curves.iter().filter(|c| c.group == ALL).collect();
+    let mut pass = !whole.is_empty();
     let mut detail = Vec::new();
-    let mut pass = !curves.is_empty();
-    for (name, pts) in &curves {
-        let holds = lower_on_plus(pts);
+    for c in &whole {
+        let holds = lower_on_plus(&c.points);
         pass &= holds.len() == SIZES.len() && holds.iter().all(|h| h.1);
-        let at: Vec<String> = holds.iter().filter(|h| h.1).map(|h| format!("{}", h.0)).collect();
-        detail.push(format!("{name}: holds at a ∈ {{{}}} of {{0.2,…,1}}", at.join(", ")));
-        for p in pts {
+        detail.push(format!("{}: holds at a ∈ {} of {{0.2,…,1}}", c.network, holds_at(c)));
+    }
+    let blocks: Vec<String> = curves
+        .iter()
+        .filter(|c| c.group != ALL)
+        .map(|c| format!("{} {} {}", c.network, c.group, holds_at(c)))
+        .collect();
+    if !blocks.is_empty() {
+        detail.push(format!("group blocks (reported, not judged), a where it holds: {}", blocks.join(", ")));
+    }
+    for c in &curves {
+        for p in &c.points {
             let row = [
+                c.network.clone(),
+                c.group.clone(),
                 format!("{:+.1}", p.lambda),
                 format!("{:.3}", p.trace),
                 format!("{:.3}", p.trace_stderr),
                 format!("{:.3}", p.top_eigenvalue),
             ];
-            table.rows.push(std::iter::once(name.clone()).chain(row).collect());
+            table.rows.push(row.to_vec());
         }
     }
     let numbers = json!({
         "margin_standard_errors": MARGIN_SE,
-        "curves": curves.iter().map(|(n, p)| json!({ "network": n, "points": p, "lower_on_plus": lower_on_plus(p) })).collect::<Vec<_>>(),
+        "curves": curves.iter().map(|c| json!({
+            "network": c.network, "group": c.group, "points": c.points, "lower_on_plus": lower_on_plus(&c.points),
+        })).collect::<Vec<_>>(),
     });
     Ok(Judgement { pass, detail: detail.join("; "), numbers, table })
 }
@@ -210,8 +271,10 @@ mod tests {
         let rows: Vec<HessianRow> = curves
             .iter()
             .flat_map(|(n, pts)| {
-                pts.iter().map(|p| HessianRow {
-                    network: n.to_string(),
+                let (network, group) = n.split_once('/').unwrap_or((n, ALL));
+                pts.iter().map(move |p| HessianRow {
+                    network: network.to_string(),
+                    group: group.to_string(),
                     lambda: p.lambda,
                     trace: p.trace,
                     trace_stderr: p.trace_stderr,
@@ -232,6 +295,18 @@ mod tests {
         assert!(!j.pass, "{}", j.detail);
         assert!(j.detail.contains("vgg11: holds at a ∈ {0.4, 0.6, 0.8, 1}"), "{}", j.detail);
         save(tmp.path(), &[("vgg11-bn", holds()), ("vgg11", holds())]);
+        assert!(judge_hessian(tmp.path()).unwrap().pass);
+        // A group block is reported with its range but does not decide the verdict.
+        save(tmp.path(), &[("vgg11-bn", holds()), ("vgg11", holds()), ("vgg11-bn/CLF", pts(|l| 10.0 + l, 0.1))]);
+        let j = judge_hessian(tmp.path()).unwrap();
+        assert!(j.pass && j.detail.contains("vgg11-bn CLF {}"), "{}", j.detail);
+        // A table saved before groups were measured has no group column: all of it is the whole Hessian.
+        let old = "network,lambda,trace,trace_stderr,top_eigenvalue\n";
+        let body: String = pts(|l| 10.0 - 5.0 * l, 0.1)
+            .iter()
+            .map(|p| format!("vgg11-bn,{},{},{},{}\n", p.lambda, p.trace, p.trace_stderr, p.top_eigenvalue))
+            .collect();
+        std::fs::write(tmp.path().join(CURVES_FILE), format!("{old}{body}")).unwrap();
         assert!(judge_hessian(tmp.path()).unwrap().pass);
         std::fs::remove_file(tmp.path().join(CURVES_FILE)).unwrap();
         assert!(judge_hessian(tmp.path()).is_err(), "no measurements, no verdict");
