@@ -235,11 +235,9 @@ impl EvalConfig {
 
 /// `set` with every image cropped and flipped as in training ([`valley_data::augment_crop_flip`]).
 fn augmented(set: &TensorSet, rng: &mut impl rand::Rng) -> TensorSet {
-    let shape = set.x.size();
-    let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]].map(|d| d as usize);
-    let mut pixels = crate::tensors::to_vec_f32(&set.x);
-    valley_data::augment_crop_flip(&mut pixels, n, c, h, w, rng);
-    let x = Tensor::from_slice(&pixels).reshape(shape).to_device(set.x.device());
+    let s = set.x.size();
+    let shape = [s[0], s[1], s[2], s[3]].map(|d| d as usize);
+    let x = crate::tensors::crop_flip(crate::tensors::to_vec_f32(&set.x), shape, set.x.device(), rng);
     TensorSet { x, y: set.y.shallow_clone(), num_classes: set.num_classes }
 }
 

@@ -47,6 +47,14 @@ impl TensorSet {
     }
 }
 
+/// `n` images `c×h×w` (host pixels, row-major) cropped and flipped by `rng` as in training
+/// ([`valley_data::augment_crop_flip`]), as a tensor `[n, c, h, w]` on `device`.
+pub fn crop_flip(mut pixels: Vec<f32>, shape: [usize; 4], device: Device, rng: &mut impl rand::Rng) -> Tensor {
+    let [n, c, h, w] = shape;
+    valley_data::augment_crop_flip(&mut pixels, n, c, h, w, rng);
+    Tensor::from_slice(&pixels).reshape(shape.map(|d| d as i64)).to_device(device)
+}
+
 /// A tensor's contents as f32 values on the CPU (any float kind is converted).
 pub fn to_vec_f32(t: &Tensor) -> Vec<f32> {
     let flat = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);

@@ -126,9 +126,7 @@ impl Conv2d {
     pub fn init_he(&self) {
         init_he(&self.weight, self.bias.as_ref());
     }
-}
 
-impl Conv2d {
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         xs.conv2d(&self.weight, self.bias.as_ref(), [self.stride; 2], [self.padding; 2], [1, 1], 1)
     }

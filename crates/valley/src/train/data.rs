@@ -159,17 +159,17 @@ impl Iterator for Batches<'_> {
         let end = (self.pos + self.batch).min(self.order.len());
         let ix = &self.order[self.pos..end];
         self.pos = end;
-        let (x, y) = self.set.gather(ix);
-        let Some(images) = self.images else { return Some((x, y)) };
-        // Augmentation runs on the host copy so it draws from the same seeded stream.
+        let Some(images) = self.images else { return Some(self.set.gather(ix)) };
+        // Augmentation runs on the host copy so it draws from the same seeded stream; only the
+        // labels are gathered on the device.
+        let y = self.set.y.index_select(0, &Tensor::from_slice(ix).to_device(self.set.y.device()));
         let (c, h, w) = (images.channels, images.height, images.width);
         let len = c * h * w;
         let mut buf = Vec::with_capacity(ix.len() * len);
         for &i in ix {
             buf.extend_from_slice(&images.pixels[i as usize * len..(i as usize + 1) * len]);
         }
-        valley_data::augment_crop_flip(&mut buf, ix.len(), c, h, w, &mut self.rng);
-        let x = Tensor::from_slice(&buf).reshape([ix.len() as i64, c as i64, h as i64, w as i64]).to_device(x.device());
+        let x = crate::tensors::crop_flip(buf, [ix.len(), c, h, w], self.set.x.device(), &mut self.rng);
         Some((x, y))
     }
 }
