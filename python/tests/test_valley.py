@@ -159,6 +159,21 @@ def test_ssr_and_curve(tmp_path, digits):
     assert c["test_loss"][0] > c["test_loss"][1] and c["test_loss"][2] > c["test_loss"][1]
 
 
+def test_curve_bn_samples_are_augmented_as_asked(tmp_path, digits):
+    model = digits.model_config("cnn")
+    trained, _, _ = valley.Client(digits, model).fit(
+        valley.init_weights(model, 1), np.arange(digits.train_size), client=0, round=1, seed=1, epochs=2)
+    path = tmp_path / "cnn.safetensors"
+    valley.save_model(path, trained, model, normalisation=digits.normalisation_json())
+    at = lambda augment: valley.curve(path, [-0.5, 0.0, 0.5], dataset="digits", bn_augment=augment)["test_loss"]
+    plain, cropped = at("no"), at("yes")
+    assert not np.allclose(plain, cropped), "statistics from cropped, flipped samples differ"
+    # A checkpoint saved without a recorded training: as-trained means not augmented.
+    assert np.array_equal(at("as-trained"), plain)
+    with pytest.raises(valley.ValleyError, match="unknown BN augmentation `maybe`"):
+        at("maybe")
+
+
 def test_bad_input_raises_valley_errors(tmp_path, digits):
     model = digits.model_config("mlp", hidden=[16])
     theta = valley.init_weights(model, 1)

@@ -7,7 +7,7 @@ use clap::Args;
 use serde::{Deserialize, Deserializer};
 use valley::checkpoint::Checkpoint;
 use valley::device::{self, DeviceChoice};
-use valley::eval::{BnPolicy, EvalConfig};
+use valley::eval::{BnAugment, BnPolicy, EvalConfig};
 use valley::train::DataConfig;
 use valley::{Arch, Device, Model};
 use valley_data::DatasetKind;
@@ -169,29 +169,15 @@ pub struct EvalOptions {
     pub eval_batch: usize,
     /// Crop and flip the BN re-estimation samples: as-trained (when the checkpoint records a
     /// training with augmentation), yes or no.
-    #[arg(long, value_enum, default_value_t = BnAugment::AsTrained)]
+    #[arg(long, default_value = "as-trained")]
     pub bn_augment: BnAugment,
-}
-
-/// Whether BN re-estimation samples are augmented ([`EvalConfig::bn_augment`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BnAugment {
-    /// As the checkpoint's recorded training did (no when it records none).
-    AsTrained,
-    Yes,
-    No,
 }
 
 impl EvalOptions {
     /// The configuration, with `default_bn` when `--bn` is not given; `ck` is the checkpoint
     /// whose recorded training decides `--bn-augment as-trained` (none: not augmented).
     pub fn config(&self, default_bn: BnPolicy, ck: Option<&Checkpoint>) -> Result<EvalConfig> {
-        let bn_augment = match (self.bn_augment, ck) {
-            (BnAugment::AsTrained, Some(ck)) => valley::train::trained_with_augmentation(ck)?,
-            (BnAugment::AsTrained, None) => false,
-            (BnAugment::Yes, _) => true,
-            (BnAugment::No, _) => false,
-        };
+        let bn_augment = self.bn_augment.resolve(ck)?;
         let cfg = EvalConfig {
             bn: self.bn.unwrap_or(default_bn),
             bn_batch: self.bn_batch,

@@ -17,7 +17,7 @@ use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use valley::checkpoint::{self, Checkpoint};
-use valley::eval::{EvalConfig, Split};
+use valley::eval::{BnAugment, EvalConfig, Split};
 use valley::noise::{direction as build_direction, Context, DirectionSpec, Noise, Norm};
 use valley::params::{ssr as sign_same_ratio, Group, Params};
 use valley::train::{prepare, DataConfig, OptimConfig, Prepared};
@@ -545,12 +545,13 @@ impl Server {
 /// A 1D valley `L(θf + λ·d)` of a checkpoint, as `valley landscape` evaluates it: the
 /// direction d built from noise `direction` with `sign` (as-sampled or consistent), the
 /// normalisation `norm` (raw, ns, ns-tensor, filter, ...) at scale `scale` and `seed`, over
-/// all parameters; BN statistics re-estimated at every point (`bn="recompute"`) or kept.
-/// Returns the JSON of `{"lambdas": [...], "<split>_loss": [...], "<split>_error": [...]}`.
+/// all parameters; BN statistics re-estimated at every point (`bn="recompute"`) or kept, from
+/// samples cropped and flipped as the checkpoint's training did (`bn_augment="as-trained"`;
+/// or `"yes"`, `"no"`). Returns the JSON of `{"lambdas": [...], "<split>_loss": [...], "<split>_error": [...]}`.
 #[pyfunction]
 #[pyo3(signature = (checkpoint, lambdas, dataset, direction="gaussian", sign="as-sampled", norm="filter",
                     scale=1.0, seed=0, data_dir=None, train_limit=None, test_limit=None, subset_seed=0,
-                    splits=vec!["test".to_string()], bn="recompute"))]
+                    splits=vec!["test".to_string()], bn="recompute", bn_augment="as-trained"))]
 #[allow(clippy::too_many_arguments)]
 fn curve(
     checkpoint: PathBuf,
@@ -567,6 +568,7 @@ fn curve(
     subset_seed: u64,
     splits: Vec<String>,
     bn: &str,
+    bn_augment: &str,
 ) -> PyResult<String> {
     if lambdas.is_empty() || lambdas.iter().any(|l| !l.is_finite()) {
         return Err(fail("lambdas must be a non-empty list of finite numbers"));
@@ -586,8 +588,9 @@ fn curve(
         seed,
     };
     let splits: Vec<Split> = splits.iter().map(|s| parse::<Split>(s)).collect::<PyResult<_>>()?;
-    let eval = EvalConfig { bn: parse(bn)?, ..EvalConfig::default() };
     let ck = Checkpoint::read(&checkpoint).map_err(valley_err)?;
+    let bn_augment = parse::<BnAugment>(bn_augment)?.resolve(Some(&ck)).map_err(valley_err)?;
+    let eval = EvalConfig { bn: parse(bn)?, bn_augment, ..EvalConfig::default() };
     let model = ck.to_model(None, Device::Cpu).map_err(valley_err)?;
     let cfg = DataConfig {
         dataset: parse::<DatasetKind>(dataset)?,

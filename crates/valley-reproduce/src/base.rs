@@ -86,6 +86,9 @@ pub struct ModelRecord {
     pub run: String,
     pub arch: String,
     pub width: f64,
+    /// BN weight initialisation (none without BN; not recorded before 2026-12-02's second run).
+    #[serde(default)]
+    pub bn_init: Option<valley::BnInit>,
     pub dataset: String,
     /// Training images used (all of the split when the config sets no limit).
     pub train_images: Option<usize>,
@@ -132,6 +135,7 @@ impl ModelRecord {
             run: run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             arch: cfg.model.arch.name(),
             width: cfg.model.width,
+            bn_init: cfg.model.arch.has_bn().then_some(cfg.model.bn_init),
             dataset: cfg.data.dataset.name().to_string(),
             train_images: cfg.data.train_limit,
             epochs: cfg.epochs,

@@ -19,7 +19,7 @@ use valley_fusion::soups::{self, SoupsConfig, SoupsData};
 use valley_landscape::metrics::Metric;
 use valley_report::{line_figure, Panel, Series, Table};
 
-use crate::claims::ASYMMETRIC_INDEX;
+use crate::claims::{ASYMMETRIC_INDEX, SAME_CONVERGENCE};
 use crate::valleys::{self, hparam_configs};
 use crate::verdict::{fmt, Finding, Judgement};
 use crate::{Budget, Env, Error, Result};
@@ -64,9 +64,14 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     let mut figures = Vec::new();
     let mut runs = Vec::new();
     let mut trainings = Vec::new();
+    let mut base_loss = None;
     for (name, cfg) in hparam_configs(env.budget) {
-        let run = crate::trained(env, &cfg, &format!("hparams {name}"))?;
-        let record = crate::base::ModelRecord::of(&cfg, &run, env.device)?;
+        let what = format!("hparams {name}");
+        let (cfg, run, record) = match base_loss {
+            None => trained_recorded(env, cfg, &what)?,
+            Some(target) => trained_to_convergence(env, cfg, target, &what)?,
+        };
+        base_loss.get_or_insert(record.final_train_loss);
         trainings.push(HparamTraining { setting: name.clone(), batch: cfg.batch_size, record });
         let sp = valleys::simple_spec(&["gaussian"], vec![SignMode::AsSampled, SignMode::Consistent]);
         figures.extend(valleys::valleys_of(env, &run, &cfg, sp, &dir.join(setting_dir(&name)))?.1);
@@ -83,6 +88,34 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     figures.extend(f);
     valleys::save_json(&dir.join(INTERPOLATION_FILE), &json!({ "curve": interp, "groups": ssr_groups }))?;
     Finding::record(env, &dir, "hparams", command, figures, judge_hparams(&dir)?)
+}
+
+type Trained = (train::TrainConfig, std::path::PathBuf, crate::base::ModelRecord);
+
+/// Trains `cfg` (or reuses the cached run) and records how far it went.
+fn trained_recorded(env: &mut Env, cfg: train::TrainConfig, what: &str) -> Result<Trained> {
+    let run = crate::trained(env, &cfg, what)?;
+    let record = crate::base::ModelRecord::of(&cfg, &run, env.device)?;
+    Ok((cfg, run, record))
+}
+
+/// Finding 6's same convergence, searched before measuring: trains `cfg` with its epochs, then
+/// 2×, 4×, … (the cosine schedule stretched over them, each run cached) until its final
+/// training loss is at most [`SAME_CONVERGENCE`]× `base_loss`, and returns the first run that
+/// gets there, else the longest ([`valleys::hparam_max_epoch_factor`]); the verdict checks it.
+fn trained_to_convergence(env: &mut Env, cfg: train::TrainConfig, base_loss: f64, what: &str) -> Result<Trained> {
+    let most = cfg.epochs * valleys::hparam_max_epoch_factor(env.budget);
+    let mut trained = trained_recorded(env, cfg, what)?;
+    while !(trained.2.final_train_loss <= SAME_CONVERGENCE * base_loss) && trained.0.epochs * 2 <= most {
+        let mut longer = trained.0.clone();
+        longer.epochs *= 2;
+        (env.log)(&format!(
+            "{what}: final training loss {:.4} is above {SAME_CONVERGENCE}× the base's {base_loss:.4}: training {} epochs",
+            trained.2.final_train_loss, longer.epochs
+        ));
+        trained = trained_recorded(env, longer, what)?;
+    }
+    Ok(trained)
 }
 
 const INTERPOLATION_FILE: &str = "batch-interpolation.json";
@@ -121,25 +154,37 @@ impl HparamTraining {
     }
 }
 
-/// The settings not trained to a plateau: no second epoch to compare, or a last epoch that
-/// still lowered the training loss by [`crate::base::PLATEAU_DROP`] or more.
+/// The settings not trained to the base's convergence: no second epoch to compare, a last
+/// epoch that still lowered the training loss by [`crate::base::PLATEAU_DROP`] or more, or a
+/// final training loss above [`SAME_CONVERGENCE`]× the base's (every setting, with no base row).
 fn not_converged(rows: &[TrainingRow]) -> Vec<String> {
+    let base = rows.iter().find(|r| r.setting == "base").map(|r| r.final_train_loss);
     rows.iter()
-        .filter(|r| r.last_epoch_loss_drop.is_none_or(|d| d.is_nan() || d >= crate::base::PLATEAU_DROP))
-        .map(|r| r.setting.clone())
+        .filter(|r| {
+            let plateau = r.last_epoch_loss_drop.is_some_and(|d| d < crate::base::PLATEAU_DROP);
+            let as_far = base.is_some_and(|b| r.final_train_loss <= SAME_CONVERGENCE * b);
+            !(plateau && as_far)
+        })
+        .map(|r| format!("{} ({} epochs, loss {:.3})", r.setting, r.epochs, r.final_train_loss))
         .collect()
 }
 
-/// The folder of a setting's valleys (`lr=0.1` → `lr-0.1`).
+/// The folder of a setting's valleys (`lr=0.1` → `lr-0.1`, `lr=0.1,wd=0.001` → `lr-0.1_wd-0.001`).
 fn setting_dir(name: &str) -> String {
-    name.replace('=', "-")
+    name.replace('=', "-").replace(valleys::PAIR, "_")
 }
 
-/// Finding 6's verdict from the settings' folders and the interpolation file in `dir`.
+/// Finding 6's verdict from the settings' folders and the interpolation file in `dir`; a
+/// setting without a folder (measured before the pairs existed) counts against it.
 pub(crate) fn judge_hparams(dir: &Path) -> Result<Judgement> {
-    let mut rows = Vec::new();
+    let (mut rows, mut missing) = (Vec::new(), Vec::new());
     for (name, _) in hparam_configs(Budget::Smoke) {
-        let (aggs, _) = valleys::saved_valleys("hparams", &dir.join(setting_dir(&name)))?;
+        let sub = dir.join(setting_dir(&name));
+        if !sub.exists() {
+            missing.push(name);
+            continue;
+        }
+        let (aggs, _) = valleys::saved_valleys("hparams", &sub)?;
         rows.extend(aggs.iter().map(|a| HparamRow::of(&name, a)));
     }
     let interpolation: serde_json::Value = valleys::read_json("hparams", dir, INTERPOLATION_FILE)?;
@@ -149,7 +194,7 @@ pub(crate) fn judge_hparams(dir: &Path) -> Result<Judgement> {
     } else {
         vec![] // measured before convergence was recorded: nothing shows it
     };
-    let (pass, detail) = hparams_verdict(&rows, &training);
+    let (pass, detail) = hparams_verdict(&rows, &training, &missing);
     let mut table = Table {
         header: ["setting", "sign", "asym (err)", "asym (loss)", "loss width +", "loss width −"]
             .map(String::from)
@@ -170,14 +215,15 @@ pub(crate) fn judge_hparams(dir: &Path) -> Result<Judgement> {
             ]
         })
         .collect();
-    let numbers = json!({ "valleys": rows, "batch32_vs_batch2048": interpolation, "training": training });
+    let numbers = json!({ "valleys": rows, "batch32_vs_batch2048": interpolation, "training": training, "not_measured": missing });
     Ok(Judgement { pass, detail, numbers, table })
 }
 
 /// Finding 6's rule (see `claims.rs`): every setting nearly symmetric as sampled and flat on +
-/// when sign-consistent, each hyperparameter's settings not all of one as-sampled width, and
-/// every setting trained to a plateau (`training` empty: convergence not recorded, a FAIL).
-fn hparams_verdict(rows: &[HparamRow], training: &[TrainingRow]) -> (bool, String) {
+/// when sign-consistent, each hyperparameter's one-at-a-time settings not all of one as-sampled
+/// width, every setting trained to the base's convergence (`training` empty: convergence not
+/// recorded, a FAIL) and none `missing`.
+fn hparams_verdict(rows: &[HparamRow], training: &[TrainingRow], missing: &[String]) -> (bool, String) {
     let of = |sign: SignMode| rows.iter().filter(move |r| r.sign == sign);
     let asymmetric: Vec<&str> = of(SignMode::AsSampled)
         .filter(|r| r.error_asymmetry.abs() >= ASYMMETRIC_INDEX || r.loss_asymmetry.abs() >= ASYMMETRIC_INDEX)
@@ -187,12 +233,15 @@ fn hparams_verdict(rows: &[HparamRow], training: &[TrainingRow]) -> (bool, Strin
         .filter(|r| r.error_asymmetry <= ASYMMETRIC_INDEX || r.loss_asymmetry <= ASYMMETRIC_INDEX)
         .map(|r| r.setting.as_str())
         .collect();
-    // Each hyperparameter's settings: the base and the two that vary it.
+    // Each hyperparameter's settings: the base and the two that vary it alone (not the pairs).
     let same_width: Vec<&str> = ["lr", "batch", "wd"]
         .into_iter()
         .filter(|h| {
             let widths: Vec<(Option<f64>, Option<f64>)> = of(SignMode::AsSampled)
-                .filter(|r| r.setting == "base" || r.setting.starts_with(&format!("{h}=")))
+                .filter(|r| {
+                    r.setting == "base"
+                        || (r.setting.starts_with(&format!("{h}=")) && !r.setting.contains(valleys::PAIR))
+                })
                 .map(|r| (r.loss_width_plus, r.loss_width_minus))
                 .collect();
             widths.len() < 2 || widths.windows(2).all(|w| w[0] == w[1])
@@ -201,6 +250,7 @@ fn hparams_verdict(rows: &[HparamRow], training: &[TrainingRow]) -> (bool, Strin
     let unconverged = not_converged(training);
     let settings = of(SignMode::AsSampled).count();
     let pass = settings > 0
+        && missing.is_empty()
         && asymmetric.is_empty()
         && not_flat.is_empty()
         && same_width.is_empty()
@@ -211,13 +261,14 @@ fn hparams_verdict(rows: &[HparamRow], training: &[TrainingRow]) -> (bool, Strin
         format!("convergence not recorded ({TRAINING_FILE} missing)")
     } else {
         format!(
-            "not trained to a plateau (last epoch −{:.0} % or more): {}",
+            "not trained to the base's convergence (a plateau, last epoch −{:.0} % or less, and a final training loss at most {SAME_CONVERGENCE}× the base's): {}",
             100.0 * crate::base::PLATEAU_DROP,
             list(&unconverged.iter().map(String::as_str).collect::<Vec<_>>())
         )
     };
+    let missing = if missing.is_empty() { String::new() } else { format!("; not measured: {}", missing.join(", ")) };
     let detail = format!(
-        "{settings} settings; as sampled with |index| ≥ {ASYMMETRIC_INDEX} (error or loss): {}; sign-consistent not flat on + (index ≤ {ASYMMETRIC_INDEX} in error or loss): {}; hyperparameters whose settings share one as-sampled loss width: {}; {convergence}",
+        "{settings} settings; as sampled with |index| ≥ {ASYMMETRIC_INDEX} (error or loss): {}; sign-consistent not flat on + (index ≤ {ASYMMETRIC_INDEX} in error or loss): {}; hyperparameters whose settings share one as-sampled loss width: {}; {convergence}{missing}",
         list(&asymmetric),
         list(&not_flat),
         list(&same_width)
@@ -709,7 +760,7 @@ mod hparams_tests {
     }
 
     fn rows(edit: impl Fn(&mut HparamRow)) -> Vec<HparamRow> {
-        let settings = ["base", "lr=0.1", "lr=0.003", "batch=32", "batch=2048", "wd=0.001", "wd=0.00001"];
+        let settings: Vec<String> = hparam_configs(Budget::Smoke).into_iter().map(|(n, _)| n).collect();
         let mut v = Vec::new();
         for (i, s) in settings.iter().enumerate() {
             v.push(row(s, SignMode::AsSampled, 0.02, Some(0.2 + 0.1 * i as f64)));
@@ -720,6 +771,10 @@ mod hparams_tests {
     }
 
     fn training(drop: impl Fn(&str) -> Option<f64>) -> Vec<TrainingRow> {
+        trained(drop, |_| 0.2)
+    }
+
+    fn trained(drop: impl Fn(&str) -> Option<f64>, loss: impl Fn(&str) -> f64) -> Vec<TrainingRow> {
         rows(|_| {})
             .iter()
             .filter(|r| r.sign == SignMode::AsSampled)
@@ -728,7 +783,7 @@ mod hparams_tests {
                 batch: 256,
                 epochs: 15,
                 test_accuracy: 0.9,
-                final_train_loss: 0.2,
+                final_train_loss: loss(&r.setting),
                 last_epoch_loss_drop: drop(&r.setting),
             })
             .collect()
@@ -737,20 +792,61 @@ mod hparams_tests {
     #[test]
     fn hparams_needs_every_setting_on_a_plateau() {
         let ok = training(|_| Some(0.01));
-        assert!(hparams_verdict(&rows(|_| {}), &ok).0);
-        let (pass, detail) = hparams_verdict(&rows(|_| {}), &[]);
+        assert!(hparams_verdict(&rows(|_| {}), &ok, &[]).0);
+        let (pass, detail) = hparams_verdict(&rows(|_| {}), &[], &[]);
         assert!(!pass && detail.contains("not recorded"), "{detail}");
         let steep = training(|s| if s == "batch=2048" { Some(0.2) } else { Some(0.01) });
-        let (pass, detail) = hparams_verdict(&rows(|_| {}), &steep);
-        assert!(!pass && detail.ends_with("batch=2048"), "{detail}");
+        let (pass, detail) = hparams_verdict(&rows(|_| {}), &steep, &[]);
+        assert!(!pass && detail.ends_with("batch=2048 (15 epochs, loss 0.200)"), "{detail}");
         let one_epoch = training(|s| if s == "lr=0.003" { None } else { Some(-0.001) });
-        assert!(!hparams_verdict(&rows(|_| {}), &one_epoch).0);
+        assert!(!hparams_verdict(&rows(|_| {}), &one_epoch, &[]).0);
+    }
+
+    #[test]
+    fn hparams_needs_every_setting_as_far_as_the_base() {
+        let plateau = |_: &str| Some(0.01);
+        // Base at 0.2: 1.4× (0.28) is the same convergence, 2× (0.4) stopped short.
+        let near = trained(plateau, |s| if s == "lr=0.003" { 0.28 } else { 0.2 });
+        assert!(hparams_verdict(&rows(|_| {}), &near, &[]).0);
+        let short = trained(plateau, |s| if s == "lr=0.003,wd=0.001" { 0.4 } else { 0.2 });
+        let (pass, detail) = hparams_verdict(&rows(|_| {}), &short, &[]);
+        assert!(!pass && detail.ends_with("lr=0.003,wd=0.001 (15 epochs, loss 0.400)"), "{detail}");
+        // Further than the base is still at least as far.
+        let lower = trained(plateau, |s| if s == "batch=2048" { 0.05 } else { 0.2 });
+        assert!(hparams_verdict(&rows(|_| {}), &lower, &[]).0);
+        // No base row: nothing to compare with.
+        let no_base: Vec<TrainingRow> = training(plateau).into_iter().filter(|r| r.setting != "base").collect();
+        assert!(!hparams_verdict(&rows(|_| {}), &no_base, &[]).0);
+    }
+
+    #[test]
+    fn hparams_needs_every_setting_measured() {
+        let ok = training(|_| Some(0.01));
+        let measured: Vec<HparamRow> =
+            rows(|_| {}).into_iter().filter(|r| !r.setting.contains(valleys::PAIR)).collect();
+        let missing = vec!["lr=0.1,wd=0.001".to_string()];
+        let (pass, detail) = hparams_verdict(&measured, &ok, &missing);
+        assert!(!pass && detail.ends_with("not measured: lr=0.1,wd=0.001"), "{detail}");
+    }
+
+    #[test]
+    fn hparams_pairs_are_the_corners_of_the_lr_wd_grid() {
+        let configs = hparam_configs(Budget::Cpu);
+        let base = &configs[0].1;
+        let pairs: Vec<_> = configs.iter().filter(|(n, _)| n.contains(valleys::PAIR)).collect();
+        assert_eq!(pairs.len(), 4);
+        for (name, c) in pairs {
+            assert!(c.optim.lr != base.optim.lr && c.optim.weight_decay != base.optim.weight_decay, "{name}");
+            assert_eq!((c.batch_size, c.epochs), (base.batch_size, base.epochs), "{name}");
+            assert_eq!(setting_dir(name).matches('_').count(), 1, "{name}");
+        }
+        assert_eq!(configs.len(), 11);
     }
 
     #[test]
     fn hparams_needs_symmetry_as_sampled_asymmetry_when_consistent_and_a_width_change() {
         let ok = training(|_| Some(0.01));
-        let hparams_verdict = |r: &[HparamRow]| hparams_verdict(r, &ok);
+        let hparams_verdict = |r: &[HparamRow]| hparams_verdict(r, &ok, &[]);
         assert!(hparams_verdict(&rows(|_| {})).0);
         let skewed = rows(|r| {
             if r.setting == "batch=2048" && r.sign == SignMode::AsSampled {
@@ -766,7 +862,7 @@ mod hparams_tests {
         });
         assert!(!hparams_verdict(&weak).0);
         let same_width = rows(|r| {
-            if r.setting == "base" || r.setting.starts_with("wd=") {
+            if r.setting == "base" || r.setting.starts_with("wd=") || r.setting.contains(valleys::PAIR) {
                 r.loss_width_plus = Some(0.5);
                 r.loss_width_minus = Some(0.5);
             }

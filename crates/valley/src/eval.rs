@@ -135,6 +135,39 @@ impl std::str::FromStr for BnPolicy {
     }
 }
 
+/// Whether BN re-estimation samples are augmented, as asked on the command line or in Python;
+/// [`BnAugment::resolve`] turns it into [`EvalConfig::bn_augment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnAugment {
+    /// As the checkpoint's recorded training did (no when it records none).
+    AsTrained,
+    Yes,
+    No,
+}
+
+impl BnAugment {
+    /// Augmented or not, for checkpoint `ck` (`None`: no checkpoint records a training).
+    pub fn resolve(self, ck: Option<&crate::checkpoint::Checkpoint>) -> Result<bool> {
+        match (self, ck) {
+            (Self::AsTrained, Some(ck)) => crate::train::trained_with_augmentation(ck),
+            (Self::AsTrained, None) | (Self::No, _) => Ok(false),
+            (Self::Yes, _) => Ok(true),
+        }
+    }
+}
+
+impl std::str::FromStr for BnAugment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "as-trained" => Ok(Self::AsTrained),
+            "yes" => Ok(Self::Yes),
+            "no" => Ok(Self::No),
+            _ => Err(Error::Config(format!("unknown BN augmentation `{s}` (expected as-trained, yes or no)"))),
+        }
+    }
+}
+
 /// How changed weights are evaluated; recorded beside every result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvalConfig {
@@ -273,6 +306,17 @@ mod tests {
         assert_eq!((c.bn, c.bn_batch, c.bn_batches, c.eval_batch, c.bn_seed), (BnPolicy::Recompute, 256, 20, 1000, 0));
         assert!(c.validate().is_ok());
         assert!(EvalConfig { bn_batches: 0, ..c }.validate().is_err());
+    }
+
+    #[test]
+    fn bn_augment_parses_and_resolves_without_a_checkpoint() {
+        let parse = |s: &str| s.parse::<BnAugment>();
+        assert_eq!(parse("as-trained").unwrap(), BnAugment::AsTrained);
+        assert!(parse("yes").unwrap().resolve(None).unwrap());
+        assert!(!parse("no").unwrap().resolve(None).unwrap());
+        assert!(!BnAugment::AsTrained.resolve(None).unwrap(), "no recorded training: not augmented");
+        let e = parse("maybe").unwrap_err().to_string();
+        assert!(e.contains("`maybe`") && e.contains("as-trained, yes or no"), "{e}");
     }
 
     #[test]

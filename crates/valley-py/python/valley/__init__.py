@@ -67,7 +67,8 @@ def _array(name, value):
     a = _np.asarray(value)
     if a.dtype not in (_np.float32, _np.float64, _np.int64):
         raise ValleyError(f"tensor `{name}` has dtype {a.dtype}; valley stores float32, float64 and int64")
-    return _np.ascontiguousarray(a)
+    # Not np.ascontiguousarray: it turns a 0-d array (BN's num_batches_tracked) into shape (1,).
+    return a if a.flags["C_CONTIGUOUS"] else a.copy(order="C")
 
 
 def _arrays(tensors):
@@ -222,13 +223,15 @@ def average(models, model, weights=None):
 
 def curve(checkpoint, lambdas, dataset="fashion-mnist", direction="gaussian", sign="as-sampled",
           norm="filter", scale=1.0, seed=0, data_dir=None, train_limit=None, test_limit=None,
-          subset_seed=0, splits=("test",), bn="recompute"):
+          subset_seed=0, splits=("test",), bn="recompute", bn_augment="as-trained"):
     """A 1D valley L(θf + λ·d) of a checkpoint as `valley landscape` computes it: d from noise
     `direction` (gaussian, uniform, ..., sign, sgp, ...), `sign` as-sampled or consistent,
     normalised by `norm` (raw, ns, ns-tensor, filter, ...) at `scale`; BN statistics recomputed
-    at every point (`bn="recompute"`, the paper) or kept. Returns `{"lambdas", "<split>_loss",
+    at every point (`bn="recompute"`, the paper) or kept, from training samples cropped and
+    flipped as the checkpoint's training did (`bn_augment="as-trained"`; or "yes", "no"). Returns `{"lambdas", "<split>_loss",
     "<split>_error"}` as NumPy arrays."""
     out = _json.loads(_valley.curve(
         str(checkpoint), [float(x) for x in lambdas], dataset, direction, sign, norm, float(scale), int(seed),
-        None if data_dir is None else str(data_dir), train_limit, test_limit, int(subset_seed), list(splits), bn))
+        None if data_dir is None else str(data_dir), train_limit, test_limit, int(subset_seed), list(splits), bn,
+        bn_augment))
     return {k: _np.asarray(v) for k, v in out.items()}
