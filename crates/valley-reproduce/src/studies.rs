@@ -105,8 +105,10 @@ fn trained_recorded(env: &mut Env, cfg: train::TrainConfig, what: &str) -> Resul
 /// gets there, else the longest ([`valleys::hparam_max_epoch_factor`]); the verdict checks it.
 fn trained_to_convergence(env: &mut Env, cfg: train::TrainConfig, base_loss: f64, what: &str) -> Result<Trained> {
     let most = cfg.epochs * valleys::hparam_max_epoch_factor(env.budget);
+    // A NaN loss is not there either.
+    let there = |loss: f64| loss <= SAME_CONVERGENCE * base_loss;
     let mut trained = trained_recorded(env, cfg, what)?;
-    while !(trained.2.final_train_loss <= SAME_CONVERGENCE * base_loss) && trained.0.epochs * 2 <= most {
+    while !there(trained.2.final_train_loss) && trained.0.epochs * 2 <= most {
         let mut longer = trained.0.clone();
         longer.epochs *= 2;
         (env.log)(&format!(
