@@ -67,7 +67,7 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     let mut base_loss = None;
     for (name, cfg) in hparam_configs(env.budget) {
         let what = format!("hparams {name}");
-        let (cfg, run, record) = match base_loss {
+        let Trained { cfg, run, record } = match base_loss {
             None => trained_recorded(env, cfg, &what)?,
             Some(target) => trained_to_convergence(env, cfg, target, &what)?,
         };
@@ -90,13 +90,17 @@ pub fn hparams(env: &mut Env, command: &str) -> Result<Finding> {
     Finding::record(env, &dir, "hparams", command, figures, judge_hparams(&dir)?)
 }
 
-type Trained = (train::TrainConfig, std::path::PathBuf, crate::base::ModelRecord);
+/// A setting's training: its final config (epochs as searched), run folder and record.
+struct Trained {
+    cfg: train::TrainConfig,
+    run: std::path::PathBuf,
+    record: crate::base::ModelRecord,
+}
 
 /// Trains `cfg` (or reuses the cached run) and records how far it went.
 fn trained_recorded(env: &mut Env, cfg: train::TrainConfig, what: &str) -> Result<Trained> {
-    let run = crate::trained(env, &cfg, what)?;
-    let record = crate::base::ModelRecord::of(&cfg, &run, env.device)?;
-    Ok((cfg, run, record))
+    let (run, record) = crate::cache::trained_with_record(env, &cfg, what)?;
+    Ok(Trained { cfg, run, record })
 }
 
 /// Finding 6's same convergence, searched before measuring: trains `cfg` with its epochs, then
@@ -108,12 +112,12 @@ fn trained_to_convergence(env: &mut Env, cfg: train::TrainConfig, base_loss: f64
     // A NaN loss is not there either.
     let there = |loss: f64| loss <= SAME_CONVERGENCE * base_loss;
     let mut trained = trained_recorded(env, cfg, what)?;
-    while !there(trained.2.final_train_loss) && trained.0.epochs * 2 <= most {
-        let mut longer = trained.0.clone();
+    while !there(trained.record.final_train_loss) && trained.cfg.epochs * 2 <= most {
+        let mut longer = trained.cfg.clone();
         longer.epochs *= 2;
         (env.log)(&format!(
             "{what}: final training loss {:.4} is above {SAME_CONVERGENCE}× the base's {base_loss:.4}: training {} epochs",
-            trained.2.final_train_loss, longer.epochs
+            trained.record.final_train_loss, longer.epochs
         ));
         trained = trained_recorded(env, longer, what)?;
     }
