@@ -248,8 +248,7 @@ mod tests {
 
     #[test]
     fn proximal_and_dynamic_terms_at_the_anchor() {
-        tch::manual_seed(0);
-        let model = Model::new(&ModelConfig::new(Arch::Mlp, 1, 4, 3), tch::Device::Cpu).unwrap();
+        let model = Model::seeded(&ModelConfig::new(Arch::Mlp, 1, 4, 3), 0, tch::Device::Cpu).unwrap();
         let anchor: Vec<Tensor> = model.parameters().map(|e| e.tensor.detach().copy()).collect();
         let x = Tensor::zeros([1, 1, 4, 4], (Kind::Float, tch::Device::Cpu));
         let mut prox = Proximal { mu: 0.5, anchor: anchor.iter().map(|a| a.shallow_clone()).collect() };

@@ -225,8 +225,7 @@ pub fn prepare_clients(cfg: &FedConfig, device: Device) -> Result<ClientData> {
 /// The global model θ0 of a run with `seed`: drawn with the engine seeded from the stream
 /// (seed, INIT), so a Flower server or a notebook starts where `valley fed` starts.
 pub fn initial_global(model: &valley::ModelConfig, seed: u64, device: Device) -> Result<Model> {
-    tch::manual_seed(rng::derive_seed(seed, &[tag::INIT]) as i64);
-    Ok(Model::new(model, device)?)
+    Ok(Model::seeded(model, rng::derive_seed(seed, &[tag::INIT]), device)?)
 }
 
 /// Runs (or with `resume`, continues) the federated training `cfg` into `out` with
@@ -580,8 +579,7 @@ mod tests {
         let saved = Checkpoint::read(&tmp.path().join("global.safetensors")).unwrap();
         let mut model_cfg = cfg.model.clone();
         model_cfg.in_channels = 1;
-        tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
-        let init = Model::new(&model_cfg, Device::Cpu).unwrap();
+        let init = Model::seeded(&model_cfg, rng::derive_seed(cfg.seed, &[tag::INIT]), Device::Cpu).unwrap();
         for e in init.entries() {
             assert!(saved.tensors[&e.name].equal(&e.tensor), "{} changed without any client", e.name);
         }

@@ -154,17 +154,17 @@ mod tests {
     }
 
     fn toy_set(n: i64, seed: i64) -> TensorSet {
-        tch::manual_seed(seed);
-        let y = Tensor::randint(3, [n], (Kind::Int64, Device::Cpu));
-        let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) + y.to_kind(Kind::Float).view([n, 1, 1, 1]);
-        TensorSet { x, y, num_classes: 3 }
+        valley::device::with_seed(seed as u64, || {
+            let y = Tensor::randint(3, [n], (Kind::Int64, Device::Cpu));
+            let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) + y.to_kind(Kind::Float).view([n, 1, 1, 1]);
+            TensorSet { x, y, num_classes: 3 }
+        })
     }
 
     fn cnn(seed: i64) -> Model {
-        tch::manual_seed(seed);
         let mut cfg = ModelConfig::new(Arch::Cnn, 1, 8, 3);
         cfg.width = 0.25;
-        Model::new(&cfg, Device::Cpu).unwrap()
+        Model::seeded(&cfg, seed as u64, Device::Cpu).unwrap()
     }
 
     #[test]

@@ -272,8 +272,7 @@ pub fn run_soups(
         ]
     };
 
-    tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
-    let theta0 = Model::new(&cfg.model, device)?;
+    let theta0 = Model::seeded(&cfg.model, rng::derive_seed(cfg.seed, &[tag::INIT]), device)?;
     checkpoint::save_model(&theta0, &out.join("init-random.safetensors"), &meta("random init", 0))?;
 
     on_event(SoupsEvent::Phase(format!(

@@ -70,10 +70,9 @@ mod tests {
     use valley::{Arch, Device, ModelConfig};
 
     fn mlp(seed: i64) -> Model {
-        tch::manual_seed(seed);
         let mut cfg = ModelConfig::new(Arch::Mlp, 1, 4, 3);
         cfg.hidden = vec![5];
-        Model::new(&cfg, Device::Cpu).unwrap()
+        Model::seeded(&cfg, seed as u64, Device::Cpu).unwrap()
     }
 
     #[test]

@@ -223,22 +223,22 @@ mod tests {
 
     /// A small BN network and random data, so no dataset files are needed.
     fn setup() -> (Model, EvalData) {
-        tch::manual_seed(7);
         let mut cfg = ModelConfig::new("cnn".parse().unwrap(), 1, 8, 3);
         cfg.width = 0.25;
-        let model = Model::new(&cfg, Device::Cpu).unwrap();
         let set = |n: i64| TensorSet {
             x: Tensor::randn([n, 1, 8, 8], (tch::Kind::Float, Device::Cpu)),
             y: Tensor::randint(3, [n], (tch::Kind::Int64, Device::Cpu)),
             num_classes: 3,
         };
+        let (model, test, bn_set) =
+            valley::device::with_seed(7, || (Model::new(&cfg, Device::Cpu).unwrap(), set(50), set(64)));
         let data = EvalData {
             dataset: "synthetic".into(),
             files: vec![],
             normalisation: Normalisation::identity(1),
             normalisation_from_checkpoint: false,
-            splits: vec![(Split::Test, set(50))],
-            bn_set: set(64),
+            splits: vec![(Split::Test, test)],
+            bn_set,
             bn_indices: (0..64).collect(),
             train_size: 64,
         };

@@ -402,8 +402,7 @@ mod tests {
     use super::*;
 
     fn randn(n: i64, seed: i64) -> Tensor {
-        tch::manual_seed(seed);
-        Tensor::randn([n], (Kind::Float, Device::Cpu))
+        valley::device::with_seed(seed as u64, || Tensor::randn([n], (Kind::Float, Device::Cpu)))
     }
 
     #[test]

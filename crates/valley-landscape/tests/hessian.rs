@@ -17,15 +17,16 @@ const N: i64 = 40;
 
 /// A linear model on 1×2×2 inputs (D = 4, 12 parameters), random weights and data.
 fn setup() -> (Model, TensorSet) {
-    valley::device::manual_seed(3);
-    let model = Model::new(&ModelConfig::new(Arch::Linear, 1, 2, K), Device::Cpu).unwrap();
-    tch::no_grad(|| {
-        let w = model.parameters().next().unwrap().tensor.shallow_clone();
-        w.shallow_clone().copy_(&(Tensor::randn(w.size(), (Kind::Float, Device::Cpu)) * 0.8));
-    });
-    let x = Tensor::randn([N, 1, 2, 2], (Kind::Float, Device::Cpu)) * 1.5;
-    let y = Tensor::randint(K, [N], (Kind::Int64, Device::Cpu));
-    (model, TensorSet { x, y, num_classes: K })
+    valley::device::with_seed(3, || {
+        let model = Model::new(&ModelConfig::new(Arch::Linear, 1, 2, K), Device::Cpu).unwrap();
+        tch::no_grad(|| {
+            let w = model.parameters().next().unwrap().tensor.shallow_clone();
+            w.shallow_clone().copy_(&(Tensor::randn(w.size(), (Kind::Float, Device::Cpu)) * 0.8));
+        });
+        let x = Tensor::randn([N, 1, 2, 2], (Kind::Float, Device::Cpu)) * 1.5;
+        let y = Tensor::randint(K, [N], (Kind::Int64, Device::Cpu));
+        (model, TensorSet { x, y, num_classes: K })
+    })
 }
 
 fn closed_form(model: &Model, set: &TensorSet) -> Tensor {

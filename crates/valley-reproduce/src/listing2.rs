@@ -376,16 +376,17 @@ mod tests {
     use super::*;
 
     fn toy() -> (Tensor, Tensor) {
-        valley::device::manual_seed(3);
-        let x = Tensor::randn([40, 5], (Kind::Double, Device::Cpu)) * 2.0;
-        let y = Tensor::randint(3, [40], (Kind::Int64, Device::Cpu));
-        (x, y)
+        valley::device::with_seed(3, || {
+            let x = Tensor::randn([40, 5], (Kind::Double, Device::Cpu)) * 2.0;
+            (x, Tensor::randint(3, [40], (Kind::Int64, Device::Cpu)))
+        })
     }
 
     #[test]
     fn gradient_and_hessian_match_autograd() {
         let (x, y) = toy();
-        let w = Tensor::randn([3, 5], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+        let w =
+            valley::device::with_seed(4, || Tensor::randn([3, 5], (Kind::Double, Device::Cpu))).set_requires_grad(true);
         let z = x.mm(&w.tr());
         let f = w.square().sum(Kind::Double) * 0.5 + ce_sum(&z, &y) * 2.0;
         let g = Tensor::run_backward(&[&f], &[&w], true, true).remove(0);
@@ -409,8 +410,7 @@ mod tests {
         assert!(fit.iterations < 30, "Newton needs few steps: {fit:?}");
         // Strict convexity: any move away from W* raises f.
         for seed in 0..5 {
-            valley::device::manual_seed(seed);
-            let d = Tensor::randn([3, 5], (Kind::Double, Device::Cpu)) * 1e-3;
+            let d = valley::device::with_seed(seed, || Tensor::randn([3, 5], (Kind::Double, Device::Cpu))) * 1e-3;
             assert!(objective(&(&w + d), &x, &y, 1.0) > fit.objective);
         }
     }

@@ -97,8 +97,7 @@ pub fn softmax(env: &mut Env, command: &str) -> Result<Finding> {
     class_zero_images(&dir, &w.get(0))?;
 
     let (train_set, _test_set) = raw_digits(env.device)?;
-    valley::device::manual_seed(0);
-    let model = Model::new(&ModelConfig::new(valley::Arch::Linear, 1, 8, 10), env.device)?;
+    let model = Model::seeded(&ModelConfig::new(valley::Arch::Linear, 1, 8, 10), 0, env.device)?;
     // Raw pixels (‖x‖² ≈ 3000) need a small step; full passes over 1438 images are cheap.
     let oc = OptimConfig { lr: 1e-4, momentum: 0.9, weight_decay: 0.0, ..Default::default() };
     let mut opt = Optimizer::new(&model, &oc)?;

@@ -70,12 +70,13 @@ impl BenchCase {
         if batch < 1 || steps < 1 {
             return Err(Error::Config(format!("bench needs batch ≥ 1 and steps ≥ 1 (got {batch} and {steps})")));
         }
-        crate::device::manual_seed(0);
-        let model = Model::new(&self.config(), device)?;
-        let mut opt = Optimizer::new(&model, &OptimConfig::default())?;
         let shape = [batch, self.in_channels, self.image_size, self.image_size];
-        let x = Tensor::randn(shape, (Kind::Float, device));
-        let y = Tensor::randint(10, [batch], (Kind::Int64, device));
+        let (model, x, y) = crate::device::with_seed(0, || {
+            let model = Model::new(&self.config(), device);
+            (model, Tensor::randn(shape, (Kind::Float, device)), Tensor::randint(10, [batch], (Kind::Int64, device)))
+        });
+        let model = model?;
+        let mut opt = Optimizer::new(&model, &OptimConfig::default())?;
         let batches = || std::iter::repeat_with(|| (x.shallow_clone(), y.shallow_clone()));
         train::train_steps(&model, &mut opt, batches(), 0.01, WARMUP_STEPS, None, 0, |_, _| {})?;
         let (t0, c0) = (Instant::now(), crate::device::process_cpu_time());

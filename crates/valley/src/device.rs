@@ -101,9 +101,26 @@ pub fn process_cpu_time() -> std::time::Duration {
     }
 }
 
-/// Seeds the engine's global generator (model initialisation draws from it).
-pub fn manual_seed(seed: u64) {
+/// libtorch has one global generator per process, and tch exposes no other. A draw on another
+/// thread between a seed and the draws it should fix changes them (two test threads did), so
+/// every draw valley makes from it holds this lock; it is reentrant so a seeded section may
+/// build models.
+static ENGINE_RNG: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
+
+/// Seeds the engine's global generator and runs `draw` with no other thread drawing from it
+/// until it returns: the same seed gives the same draws whatever runs beside it.
+pub fn with_seed<T>(seed: u64, draw: impl FnOnce() -> T) -> T {
+    let _only_drawer = ENGINE_RNG.lock();
+    #[allow(clippy::disallowed_methods)] // the one place that may seed
     tch::manual_seed(seed as i64);
+    draw()
+}
+
+/// Runs `draw` (which draws from the global generator without seeding it) while no seeded
+/// section runs on another thread, so it cannot change that section's draws.
+pub fn unseeded<T>(draw: impl FnOnce() -> T) -> T {
+    let _only_drawer = ENGINE_RNG.lock();
+    draw()
 }
 
 #[cfg(test)]
@@ -114,6 +131,27 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn glibc_accepts_the_allocator_settings() {
         assert!(keep_freed_memory(), "mallopt refused M_MMAP_MAX 0 or M_TRIM_THRESHOLD {TRIM_THRESHOLD}");
+    }
+
+    #[test]
+    fn a_seed_fixes_its_draws_while_another_thread_draws() {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let randn = || tch::Tensor::randn([4], (tch::Kind::Float, Device::Cpu));
+        // Many small draws per section leave the other thread room to cut in, were it allowed.
+        let draw = || with_seed(9, || (0..200).map(|_| randn()).collect::<Vec<_>>());
+        let sections = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = unseeded(randn);
+                }
+            });
+            let sections: Vec<_> = (0..20).map(|_| draw()).collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            sections
+        });
+        for section in &sections[1..] {
+            assert!(section.iter().zip(&sections[0]).all(|(a, b)| a.equal(b)), "a draw changed under the same seed");
+        }
     }
 }
 

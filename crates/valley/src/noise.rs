@@ -416,8 +416,7 @@ mod tests {
     use crate::ModelConfig;
 
     fn setup() -> (Model, Params) {
-        tch::manual_seed(1);
-        let m = Model::new(&ModelConfig::new("cnn".parse().unwrap(), 1, 8, 3), tch::Device::Cpu).unwrap();
+        let m = Model::seeded(&ModelConfig::new("cnn".parse().unwrap(), 1, 8, 3), 1, tch::Device::Cpu).unwrap();
         let p = Params::of(&m);
         (m, p)
     }

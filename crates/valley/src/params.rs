@@ -455,9 +455,7 @@ mod tests {
     use crate::{Arch, ModelConfig};
 
     fn model(arch: &str) -> Model {
-        tch::manual_seed(0);
-        let cfg = ModelConfig::new(arch.parse().unwrap(), 1, 28, 10);
-        Model::new(&cfg, tch::Device::Cpu).unwrap()
+        Model::seeded(&ModelConfig::new(arch.parse().unwrap(), 1, 28, 10), 0, tch::Device::Cpu).unwrap()
     }
 
     fn two(vals: &[f32], count: i64) -> Params {

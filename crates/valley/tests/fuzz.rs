@@ -87,10 +87,9 @@ proptest! {
 
 /// A small valley checkpoint and the model it holds.
 fn valid_checkpoint(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
-    valley::device::manual_seed(1);
     let mut cfg = ModelConfig::new(Arch::Mlp, 1, 4, 3);
     cfg.hidden = vec![5];
-    let model = Model::new(&cfg, Device::Cpu).unwrap();
+    let model = Model::seeded(&cfg, 1, Device::Cpu).unwrap();
     let path = dir.join("ok.safetensors");
     let norm = serde_json::json!({ "mean": [0.1], "std": [0.3] }).to_string();
     save_model(&model, &path, &[("normalisation", norm)]).unwrap();

@@ -15,14 +15,15 @@ fn root() -> PathBuf {
 
 /// Saves a briefly trained model, an input batch and its logits; returns the three paths.
 fn prepare(dir: &Path, arch: &str, channels: i64, size: i64, width: f64) -> [PathBuf; 3] {
-    valley::device::manual_seed(5);
     let mut cfg = ModelConfig::new(arch.parse().unwrap(), channels, size, 10);
     cfg.width = width;
     cfg.bn_init = valley::BnInit::Uniform;
-    let model = Model::new(&cfg, Device::Cpu).unwrap();
+    let (model, x, y) = valley::device::with_seed(5, || {
+        let model = Model::new(&cfg, Device::Cpu).unwrap();
+        let x = Tensor::randn([16, channels, size, size], (Kind::Float, Device::Cpu));
+        (model, x, Tensor::randint(10, [16], (Kind::Int64, Device::Cpu)))
+    });
     // A few steps so weights and BN running statistics differ from their initial values.
-    let x = Tensor::randn([16, channels, size, size], (Kind::Float, Device::Cpu));
-    let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));
     let mut opt = Optimizer::new(&model, &OptimConfig::default()).unwrap();
     let batches = std::iter::repeat_with(|| (x.shallow_clone(), y.shallow_clone())).take(3);
     train_steps(&model, &mut opt, batches, 0.01, 3, None, 0, |_, _| {}).unwrap();

@@ -279,26 +279,25 @@ mod tests {
     use valley::{Arch, Kind, ModelConfig, Tensor};
 
     fn save(dir: &Path, name: &str, seed: i64) -> PathBuf {
-        tch::manual_seed(seed);
         let mut cfg = ModelConfig::new(Arch::Cnn, 1, 8, 3);
         cfg.width = 0.25;
-        let m = Model::new(&cfg, Device::Cpu).unwrap();
+        let m = Model::seeded(&cfg, seed as u64, Device::Cpu).unwrap();
         let path = dir.join(name);
         checkpoint::save_model(&m, &path, &[]).unwrap();
         path
     }
 
     fn toy_data() -> Prepared {
-        tch::manual_seed(11);
         let set = |n: i64| {
             let y = Tensor::randint(3, [n], (Kind::Int64, Device::Cpu));
             let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu));
             TensorSet { x, y, num_classes: 3 }
         };
+        let (train, test) = valley::device::with_seed(11, || (set(64), set(60)));
         Prepared {
             name: "synthetic".into(),
-            train: set(64),
-            test: set(60),
+            train,
+            test,
             train_images: None,
             normalisation: valley_data::Normalisation::identity(1),
             files: vec![],

@@ -290,28 +290,28 @@ fn window_argmax(xs: &Tensor, planes: i64, h: i64, w: i64) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::with_seed;
 
     #[test]
     fn max_pool2_without_grad_equals_atens_pool_on_even_and_odd_maps() {
-        tch::manual_seed(1);
+        let randn = |seed, shape: &[i64]| with_seed(seed, || Tensor::randn(shape, (Kind::Float, tch::Device::Cpu)));
         for (h, w) in [(8, 8), (7, 5), (2, 3)] {
-            let x = Tensor::randn([3, 4, h, w], (Kind::Float, tch::Device::Cpu));
+            let x = randn(1, &[3, 4, h, w]);
             let fast = max_pool2(&x);
             assert_eq!(fast.size(), [3, 4, h / 2, w / 2]);
             assert!(fast.equal(&x.max_pool2d_default(2)), "{h}x{w}");
         }
-        let x = Tensor::randn([2, 2, 4, 4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let x = randn(2, &[2, 2, 4, 4]).set_requires_grad(true);
         max_pool2(&x).sum(Kind::Float).backward();
         assert_eq!(x.grad().sum(Kind::Float).double_value(&[]), 2.0 * 2.0 * 4.0, "one unit of gradient per window");
     }
 
     #[test]
     fn max_pool2_with_grad_gives_atens_values_and_gradients_with_ties_and_nan() {
-        tch::manual_seed(2);
         let opts = (Kind::Float, tch::Device::Cpu);
         for (h, w) in [(8, 8), (7, 5), (2, 3), (32, 32)] {
             // ReLU zeros and small integers make ties common; then one NaN and one −∞ window.
-            let x = Tensor::randint(4, [3, 4, h, w], opts) - 1.0;
+            let x = with_seed(h as u64, || Tensor::randint(4, [3, 4, h, w], opts)) - 1.0;
             let _ = x.get(0).get(0).get(0).get(1).fill_(f64::NAN);
             let _ = x.get(1).get(2).narrow(0, 0, 2).narrow(1, 0, 2).fill_(f64::NEG_INFINITY);
             let ours = x.copy().set_requires_grad(true);
@@ -320,7 +320,7 @@ mod tests {
             assert_eq!(y_ours.size(), [3, 4, h / 2, w / 2]);
             assert!(y_ours.isnan().equal(&y_aten.isnan()), "NaN windows differ at {h}x{w}");
             assert!(y_ours.nan_to_num(0.0, None, None).equal(&y_aten.nan_to_num(0.0, None, None)), "{h}x{w}");
-            let g = Tensor::randn(y_aten.size(), opts);
+            let g = with_seed(w as u64, || Tensor::randn(y_aten.size(), opts));
             // ∂(Σ y·g)/∂y = g exactly, so each backward receives the same output gradient.
             (y_ours * &g).sum(Kind::Float).backward();
             (y_aten * &g).sum(Kind::Float).backward();
@@ -331,16 +331,18 @@ mod tests {
 
     #[test]
     fn recompute_without_grad_matches_atens_train_mode_batch_norm() {
-        let bn = |seed: i64| {
-            tch::manual_seed(seed);
-            let mut r = Registry { entries: Vec::new(), device: tch::Device::Cpu, bn_init: BnInit::Uniform };
-            let bn = r.batch_norm("bn", 3);
-            let _ = tch::no_grad(|| bn.bias.shallow_clone().uniform_(-1.0, 1.0));
-            bn
+        let bn = |seed| {
+            with_seed(seed, || {
+                let mut r = Registry { entries: Vec::new(), device: tch::Device::Cpu, bn_init: BnInit::Uniform };
+                let bn = r.batch_norm("bn", 3);
+                let _ = tch::no_grad(|| bn.bias.shallow_clone().uniform_(-1.0, 1.0));
+                bn
+            })
         };
         let (fast, aten) = (bn(5), bn(5));
+        assert!(fast.weight.equal(&aten.weight) && fast.bias.equal(&aten.bias), "one seed, one initialisation");
         for b in 0..3 {
-            let x = Tensor::randn([6, 3, 4, 5], (Kind::Float, tch::Device::Cpu)) * (b + 1) + b;
+            let x = with_seed(b as u64, || Tensor::randn([6, 3, 4, 5], (Kind::Float, tch::Device::Cpu))) * (b + 1) + b;
             let y_fast = tch::no_grad(|| fast.forward(&x, Mode::Recompute));
             // A leaf that requires grad sends the same batch through ATen's kernel.
             let y_aten = aten.forward(&x.copy().set_requires_grad(true), Mode::Recompute).detach();

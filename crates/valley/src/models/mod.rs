@@ -220,12 +220,19 @@ pub struct Model {
 }
 
 impl Model {
-    /// Builds a freshly initialised model; call `tch::manual_seed` first for a fixed θ0.
+    /// Builds a model with a fresh initialisation drawn from the global generator as it stands;
+    /// for a fixed θ0 use [`Model::seeded`]. (A model about to be overwritten by a checkpoint
+    /// needs no seed.)
     pub fn new(config: &ModelConfig, device: Device) -> Result<Self> {
         config.validate()?;
         let mut registry = layers::Registry { entries: Vec::new(), device, bn_init: config.bn_init };
-        let (net, classifier_prefix, layer1_prefixes) = nets::build(config, &mut registry)?;
+        let (net, classifier_prefix, layer1_prefixes) = crate::device::unseeded(|| nets::build(config, &mut registry))?;
         Ok(Self { config: config.clone(), entries: registry.entries, net, device, classifier_prefix, layer1_prefixes })
+    }
+
+    /// Builds the model whose θ0 the seed fixes, whatever other threads draw meanwhile.
+    pub fn seeded(config: &ModelConfig, seed: u64, device: Device) -> Result<Self> {
+        crate::device::with_seed(seed, || Self::new(config, device))
     }
 
     pub fn config(&self) -> &ModelConfig {

@@ -292,8 +292,7 @@ pub fn run(
     let mut model_cfg = cfg.model.clone();
     (model_cfg.in_channels, model_cfg.image_size, model_cfg.num_classes) =
         (data.channels, data.image_size, data.num_classes);
-    tch::manual_seed(rng::derive_seed(cfg.seed, &[tag::INIT]) as i64);
-    let model = Model::new(&model_cfg, device)?;
+    let model = Model::seeded(&model_cfg, rng::derive_seed(cfg.seed, &[tag::INIT]), device)?;
     let mut opt = Optimizer::new(&model, &cfg.optim)?;
     let norm_json = serde_json::to_string(&data.normalisation).unwrap_or_default();
     let cfg_json = serde_json::to_string(cfg).unwrap_or_default();
@@ -506,16 +505,15 @@ mod tests {
 
     /// Two linearly separable classes of 1×2×2 "images": class c has pixel mean ±1.
     fn toy_set(n: i64) -> TensorSet {
-        tch::manual_seed(3);
         let y = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2);
         let sign = y.to_kind(Kind::Float) * 2.0 - 1.0;
-        let x = Tensor::randn([n, 1, 2, 2], (Kind::Float, Device::Cpu)) * 0.3 + sign.view([n, 1, 1, 1]);
+        let noise = crate::device::with_seed(3, || Tensor::randn([n, 1, 2, 2], (Kind::Float, Device::Cpu)));
+        let x = noise * 0.3 + sign.view([n, 1, 1, 1]);
         TensorSet { x, y, num_classes: 2 }
     }
 
     fn toy_model() -> Model {
-        tch::manual_seed(1);
-        Model::new(&ModelConfig::new(Arch::Linear, 1, 2, 2), Device::Cpu).unwrap()
+        Model::seeded(&ModelConfig::new(Arch::Linear, 1, 2, 2), 1, Device::Cpu).unwrap()
     }
 
     #[test]
