@@ -152,10 +152,14 @@ fn soups_smoke_run_writes_the_verdict() {
         "1",
         "--lambdas",
         "0,1",
+        "--augment",
+        "true",
         "--out",
         p(&out),
     ]);
     let j = json(&out.join("soups.json"));
+    // 28×28 data is not augmented by default; the flag turns crops and flips on.
+    assert_eq!(j["dataset"]["augment"], true, "{}", j["dataset"]);
     let v = &j["verdict"];
     assert!(v["pass"].is_boolean() && v["points"] == 4, "{v}");
     for k in ["spearman_gap_ssr_ab", "mean_ssr_ab_random", "mean_ssr_ab_pretrained"] {

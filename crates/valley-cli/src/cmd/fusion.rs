@@ -9,7 +9,7 @@ use valley::checkpoint::Checkpoint;
 use valley::eval::{BnPolicy, Split};
 use valley::grid::Lambdas;
 use valley::params::Params;
-use valley::train::{self, OptimConfig, Prepared};
+use valley::train::{self, DataConfig, OptimConfig, Prepared};
 use valley::{Device, Model, ModelConfig};
 use valley_data::DatasetKind;
 use valley_fusion::interpolate::{self, CurveData};
@@ -130,6 +130,10 @@ pub struct SoupsArgs {
     pub min_pretrained_ssr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Random crop + flip augmentation of every training run (default: on for 32x32 data, off
+    /// otherwise); `reproduce soups` trains with it on.
+    #[arg(long)]
+    pub augment: Option<bool>,
 }
 
 #[derive(Args, Debug)]
@@ -182,7 +186,7 @@ fn warn_normalisation(a: &Checkpoint, b: &Checkpoint) {
 
 fn dataset_json(data: &Prepared, args: &DataArgs, seed: u64) -> serde_json::Value {
     json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len(),
-            "train_limit": args.train_limit, "test_limit": args.test_limit, "subset_seed": seed })
+            "train_limit": args.train_limit, "test_limit": args.test_limit, "subset_seed": seed, "augment": data.augment })
 }
 
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
@@ -275,7 +279,8 @@ pub fn ssr(a: SsrArgs) -> Result<()> {
 pub fn soups(a: SoupsArgs) -> Result<()> {
     check_output_dir(&a.out)?;
     let device = a.device.resolve()?;
-    let data = train::prepare(&a.data.config(DatasetKind::FashionMnist, a.seed)?, None, device)?;
+    let data_cfg = DataConfig { augment: a.augment, ..a.data.config(DatasetKind::FashionMnist, a.seed)? };
+    let data = train::prepare(&data_cfg, None, device)?;
     let mut model = ModelConfig::new(a.model, data.channels, data.image_size, data.num_classes);
     model.width = a.width;
     let optim = OptimConfig { lr: a.lr, momentum: a.momentum, weight_decay: a.weight_decay, ..OptimConfig::default() };
