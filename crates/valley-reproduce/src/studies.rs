@@ -8,7 +8,7 @@ use valley::checkpoint::Checkpoint;
 use valley::eval::{EvalConfig, Split};
 use valley::noise::SignMode;
 use valley::params::Params;
-use valley::train::{self, OptimConfig, Schedule};
+use valley::train;
 use valley::{Arch, ModelConfig};
 use valley_base::stats::{mean, Interval};
 use valley_data::DatasetKind;
@@ -344,29 +344,26 @@ fn batch_interpolation(env: &mut Env, a: &Path, b: &Path, data: &train::DataConf
 pub fn soups(env: &mut Env, command: &str) -> Result<Finding> {
     let dir = env.dir("soups")?;
     let b = env.budget;
-    let mut dc =
-        train::DataConfig::new(if b == Budget::Paper { DatasetKind::Cifar10 } else { DatasetKind::FashionMnist });
+    // The paper's regime (PAPER.md §6): the base network with BN, its training images and its
+    // recipe (VGG11-BN at width 0.25 with crops and flips at the cpu budget, VGG16-BN at paper;
+    // SGD lr 0.03, momentum 0.9, weight decay 5e-4, cosine decay over the budget, batch 256).
+    let base = crate::base::base_config(b, crate::base::BaseNet::VggBn);
+    let mut dc = base.data.clone();
     dc.train_limit = b.pick(Some(3000), Some(12000), None);
     dc.test_limit = b.pick(Some(300), Some(2000), None);
-    // The paper's regime (PAPER.md §6): the base network with BN and its training images
-    // (VGG11-BN at width 0.25 with crops and flips at the cpu budget, VGG16-BN at paper).
-    let base = crate::base::base_config(b, crate::base::BaseNet::VggBn);
-    dc.augment = base.data.augment;
     let data = train::prepare(&dc, None, env.device)?;
-    let model = base.model;
+    let mut model = base.model;
+    (model.in_channels, model.image_size, model.num_classes) = (data.channels, data.image_size, data.num_classes);
     // [choice] The paper's checkpoints up to epoch 50 at the cpu budget too: by epoch 10 the
     // halves trained from a random start still agree in 80 % of their signs.
     let epochs = b.pick(2, 50, 50);
-    // The paper's training (§6): SGD lr 0.03, momentum 0.9, weight decay 5e-4, cosine decay
-    // over the budget, batch 256.
-    let optim = OptimConfig { lr: 0.03, momentum: 0.9, weight_decay: 5e-4, ..OptimConfig::default() };
     let cfg = SoupsConfig {
         model,
-        optim,
-        schedule: Schedule::Cosine,
+        optim: base.optim,
+        schedule: base.schedule,
         epochs,
-        batch_size: 256,
-        seed: 0,
+        batch_size: base.batch_size,
+        seed: base.seed,
         checkpoints: soups::checkpoint_epochs(epochs),
         pretrain_fraction: 0.3,
         pretrain_classes: (0..(data.num_classes + 1) / 2).collect(),

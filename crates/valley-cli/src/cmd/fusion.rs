@@ -186,7 +186,7 @@ fn warn_normalisation(a: &Checkpoint, b: &Checkpoint) {
 
 fn dataset_json(data: &Prepared, args: &DataArgs, seed: u64) -> serde_json::Value {
     json!({ "name": data.name, "files": data.files, "train_size": data.train.len(), "test_size": data.test.len(),
-            "train_limit": args.train_limit, "test_limit": args.test_limit, "subset_seed": seed, "augment": data.augment })
+            "train_limit": args.train_limit, "test_limit": args.test_limit, "subset_seed": seed })
 }
 
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
@@ -341,7 +341,10 @@ pub fn soups(a: SoupsArgs) -> Result<()> {
     }
     };
     let outcome = soups::run_soups(&cfg, &sd, &a.out, device, &mut on_event)?;
-    report::write_soups(&a.out, &outcome, dataset_json(&data, &a.data, a.seed))?;
+    // Whether the study trained on crops and flips (interpolation trains nothing).
+    let mut dataset = dataset_json(&data, &a.data, a.seed);
+    dataset["augment"] = json!(data.augment);
+    report::write_soups(&a.out, &outcome, dataset)?;
     let v = &outcome.verdict;
     println!(
         "Spearman ρ(gap, SSR-AB) = {:.3} (Pearson {:.3}, {} points); mean SSR-AB random {:.4} vs pre-trained {:.4}; mean gap random {:+.2} vs pre-trained {:+.2} pts",
